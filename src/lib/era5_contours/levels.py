@@ -1,0 +1,141 @@
+"""Contour level schemes and the colours of their bands.
+
+A scheme turns a field's value range into a strictly increasing list of levels. Bands
+are numbered against that list so that styles stay stable from day to day:
+``band_index`` 0 holds values below ``levels[0]`` (open-ended), ``i`` holds
+``[levels[i-1], levels[i])`` and ``len(levels)`` holds values at or above the last level.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import to_hex
+
+#: Non-linear daily precipitation levels (mm): light rain is resolved, storms are not
+#: flattened into one band.
+DEFAULT_TP_LEVELS: tuple[float, ...] = (0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
+
+
+@dataclass(frozen=True)
+class LevelScheme:
+    """How to choose contour levels.
+
+    Parameters
+    ----------
+    kind
+        ``"fixed"`` (``values`` used as given) or ``"interval"`` (multiples of ``step``
+        shifted by ``offset``, over ``[vmin, vmax]`` when given, else over the data range).
+    values
+        The levels of a fixed scheme.
+    step, offset, vmin, vmax
+        The interval scheme's parameters.
+    cmap
+        Matplotlib colormap name used for the band and line colours.
+    """
+
+    kind: str
+    values: tuple[float, ...] = ()
+    step: float = 1.0
+    offset: float = 0.0
+    vmin: float | None = None
+    vmax: float | None = None
+    cmap: str = "viridis"
+
+    def __post_init__(self) -> None:
+        if self.kind == "fixed":
+            v = np.asarray(self.values, dtype=float)
+            if v.size == 0 or not np.all(np.isfinite(v)) or np.any(np.diff(v) <= 0):
+                raise ValueError(f"fixed levels must be finite and strictly increasing: {v}")
+        elif self.kind == "interval":
+            if not (self.step > 0 and math.isfinite(self.step)):
+                raise ValueError(f"interval step must be positive, got {self.step}")
+            if self.vmin is not None and self.vmax is not None and self.vmin >= self.vmax:
+                raise ValueError(f"interval bounds must satisfy vmin < vmax: {self}")
+        else:
+            raise ValueError(f"unknown level scheme kind {self.kind!r}")
+
+    @classmethod
+    def fixed(cls, values, cmap: str = "viridis") -> LevelScheme:
+        return cls(kind="fixed", values=tuple(float(v) for v in values), cmap=cmap)
+
+    @classmethod
+    def interval(
+        cls,
+        step: float,
+        offset: float = 0.0,
+        vmin: float | None = None,
+        vmax: float | None = None,
+        cmap: str = "viridis",
+    ) -> LevelScheme:
+        return cls(kind="interval", step=step, offset=offset, vmin=vmin, vmax=vmax, cmap=cmap)
+
+    @classmethod
+    def parse(cls, text: str, cmap: str = "viridis") -> LevelScheme:
+        """Parse a command-line level spec.
+
+        ``"0.1,1,2,5"`` is a fixed list; ``"interval:STEP[:OFFSET[:MIN:MAX]]"`` an interval.
+        """
+        text = text.strip()
+        if text.startswith("interval:"):
+            parts = [float(p) for p in text.split(":")[1:]]
+            if len(parts) not in (1, 2, 4):
+                raise ValueError(f"interval spec is interval:STEP[:OFFSET[:MIN:MAX]], got {text!r}")
+            step = parts[0]
+            offset = parts[1] if len(parts) > 1 else 0.0
+            vmin, vmax = (parts[2], parts[3]) if len(parts) == 4 else (None, None)
+            return cls.interval(step, offset, vmin, vmax, cmap=cmap)
+        try:
+            values = [float(p) for p in text.split(",") if p.strip()]
+        except ValueError as exc:
+            raise ValueError(f"cannot parse levels {text!r}: {exc}") from None
+        return cls.fixed(values, cmap=cmap)
+
+    def levels_for(self, data: np.ndarray | None = None) -> np.ndarray:
+        """The levels for a field (``data`` is needed only by an unbounded interval)."""
+        if self.kind == "fixed":
+            return np.asarray(self.values, dtype=float)
+        lo, hi = self.vmin, self.vmax
+        if lo is None or hi is None:
+            if data is None:
+                raise ValueError("an interval scheme without bounds needs the data")
+            finite = np.asarray(data, dtype=float)
+            finite = finite[np.isfinite(finite)]
+            if finite.size == 0:
+                raise ValueError("no finite values to choose levels from")
+            lo = float(finite.min()) if lo is None else lo
+            hi = float(finite.max()) if hi is None else hi
+        k0 = math.ceil((lo - self.offset) / self.step - 1e-9)
+        k1 = math.floor((hi - self.offset) / self.step + 1e-9)
+        if k1 < k0:
+            # A flat field between two levels still gets the level below it.
+            k1 = k0
+        levels = self.offset + self.step * np.arange(k0, k1 + 1, dtype=float)
+        # Round away binary noise (0.30000000000000004) so titles and WKT stay clean.
+        return np.round(levels, 10)
+
+
+def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
+    """Hex colours for bands 0..len(levels), sampled evenly from ``cmap``."""
+    n_bands = len(levels) + 1
+    cm = colormaps[cmap]
+    return [to_hex(cm((i + 0.5) / n_bands)) for i in range(n_bands)]
+
+
+def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
+    """Hex colours for the isolines at each level (the colour between its two bands)."""
+    n_bands = len(levels) + 1
+    cm = colormaps[cmap]
+    return [to_hex(cm((i + 1) / n_bands)) for i in range(len(levels))]
+
+
+def default_scheme(variable: str) -> LevelScheme:
+    """The default scheme of a variable: 2 degC steps (fixed -50..50), or the mm ladder."""
+    if variable == "t2m":
+        return LevelScheme.interval(2.0, 0.0, -50.0, 50.0, cmap="RdYlBu_r")
+    if variable == "tp":
+        return LevelScheme.fixed(DEFAULT_TP_LEVELS, cmap="YlGnBu")
+    raise ValueError(f"no default levels for variable {variable!r}")
