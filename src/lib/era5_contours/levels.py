@@ -2,8 +2,9 @@
 
 A scheme turns a field's value range into a strictly increasing list of levels. Bands
 are numbered against that list so that styles stay stable from day to day:
-``band_index`` 0 holds values below ``levels[0]`` (open-ended), ``i`` holds
-``[levels[i-1], levels[i])`` and ``len(levels)`` holds values at or above the last level.
+``band_index`` 0 holds values up to ``levels[0]`` (open-ended below), ``i`` holds
+``(levels[i-1], levels[i]]`` and ``len(levels)`` holds values above the last level
+(open-ended above). Intervals are closed at the top, as contourpy and matplotlib fill them.
 """
 
 from __future__ import annotations

@@ -55,9 +55,21 @@ CONTOUR_FEATURES = TableDef(
         Column("units", _STR, False, "units of the levels: degC or mm"),
         Column("dataset", _STR, False, "era5 or era5-land"),
         Column("kind", _STR, False, "band (filled polygon) or line (isoline)"),
-        Column("level_lower", _F64, True, "band: lower bound (inclusive), null if open; line: level"),
-        Column("level_upper", _F64, True, "band: upper bound (exclusive), null if open; line: level"),
-        Column("band_index", _I32, False, "0 below the first level, i for [level i-1, level i)"),
+        Column(
+            "level_lower",
+            _F64,
+            True,
+            "band: lower bound (exclusive), null if open-ended; line: level",
+        ),
+        Column(
+            "level_upper",
+            _F64,
+            True,
+            "band: upper bound (inclusive), null if open-ended; line: level",
+        ),
+        Column(
+            "band_index", _I32, False, "0: <= first level; i: (level i-1, level i]; n: > last level"
+        ),
         Column("part_index", _I32, False, "index of the polygon or line part within its band"),
         Column("geometry_wkt", _STR, False, "valid, simple WGS84 lon/lat WKT"),
         Column("bbox_min_lon", _F64, False, "bounding box west"),
