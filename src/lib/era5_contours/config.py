@@ -1,0 +1,173 @@
+"""The job's configuration: defaults, casting and validation of Glue-style arguments.
+
+Glue's ``getResolvedOptions`` hands over every option as a required string; argparse does
+the same locally. :meth:`JobConfig.from_args` turns either into one typed, validated
+object, and is tested with plain dicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import Any
+
+from .daily import VARIABLES
+from .datasets import normalise_name
+from .levels import LevelScheme, default_scheme
+from .storage import join
+
+#: Every option the job takes, with its default ("" = required). Glue sees the defaults
+#: appended before getResolvedOptions, so optional options stay optional there too.
+OPTIONS: dict[str, str] = {
+    "input_path": "",
+    "output_path": "",
+    "start_date": "",
+    "end_date": "",
+    "variables": "t2m,tp",
+    "dataset": "auto",
+    "min_samples_per_day": "",
+    "catalog_type": "sql",
+    "warehouse_path": "",
+    "database": "climate",
+    "t2m_levels": "",
+    "tp_levels": "",
+    "t2m_cmap": "RdYlBu_r",
+    "tp_cmap": "YlGnBu",
+    "precision": "4",
+    "simplify_tolerance": "0",
+    "lines": "true",
+    "plots": "true",
+    "allow_failed_days": "false",
+    "run_id": "",
+    "aws_endpoint_url": "",
+}
+REQUIRED = ("input_path", "output_path", "start_date", "end_date")
+
+
+def _bool(text: str, name: str) -> bool:
+    value = str(text).strip().lower()
+    if value in ("true", "1", "yes", "y", "on"):
+        return True
+    if value in ("false", "0", "no", "n", "off", ""):
+        return False
+    raise ValueError(f"--{name} must be true or false, got {text!r}")
+
+
+def _date(text: str, name: str) -> date:
+    try:
+        return date.fromisoformat(str(text).strip())
+    except ValueError:
+        raise ValueError(f"--{name} must be YYYY-MM-DD, got {text!r}") from None
+
+
+@dataclass(frozen=True)
+class JobConfig:
+    """Typed job configuration (see :data:`OPTIONS` for the command-line names)."""
+
+    input_path: str
+    output_path: str
+    start_date: date
+    end_date: date
+    variables: tuple[str, ...] = VARIABLES
+    dataset: str = "auto"
+    min_samples_per_day: int | None = None
+    catalog_type: str = "sql"
+    warehouse_path: str = ""
+    database: str = "climate"
+    schemes: dict[str, LevelScheme] = field(default_factory=dict)
+    precision: int = 4
+    simplify_tolerance: float = 0.0
+    lines: bool = True
+    plots: bool = True
+    allow_failed_days: bool = False
+    run_id: str = ""
+    aws_endpoint_url: str = ""
+
+    @classmethod
+    def from_args(cls, args: Mapping[str, Any]) -> JobConfig:
+        """Build from a mapping of option name to string (missing ones take defaults).
+
+        Raises
+        ------
+        ValueError
+            With the option name, for a missing or malformed value.
+        """
+        raw = {k: ("" if args.get(k) is None else str(args.get(k))) for k in OPTIONS}
+        for k, default in OPTIONS.items():
+            if raw[k] == "":
+                raw[k] = default
+        missing = [k for k in REQUIRED if not raw[k]]
+        if missing:
+            raise ValueError(f"missing required option(s): {', '.join('--' + m for m in missing)}")
+        start, end = _date(raw["start_date"], "start_date"), _date(raw["end_date"], "end_date")
+        if end < start:
+            raise ValueError(f"--end_date {end} is before --start_date {start}")
+        variables = tuple(v.strip() for v in raw["variables"].split(",") if v.strip())
+        unknown = [v for v in variables if v not in VARIABLES]
+        if not variables or unknown:
+            raise ValueError(
+                f"--variables must be among {','.join(VARIABLES)}, got {raw['variables']!r}"
+            )
+        dataset = raw["dataset"].strip().lower()
+        if dataset != "auto":
+            dataset = normalise_name(dataset)
+        min_samples = None
+        if raw["min_samples_per_day"].strip():
+            min_samples = int(raw["min_samples_per_day"])
+            if not 1 <= min_samples <= 24:
+                raise ValueError(f"--min_samples_per_day must be 1..24, got {min_samples}")
+        catalog_type = raw["catalog_type"].strip().lower()
+        if catalog_type not in ("sql", "glue"):
+            raise ValueError(f"--catalog_type must be sql or glue, got {catalog_type!r}")
+        output = raw["output_path"].rstrip("/")
+        warehouse = raw["warehouse_path"].rstrip("/") or join(output, "warehouse")
+        schemes = {}
+        for v in VARIABLES:
+            cmap = raw[f"{v}_cmap"]
+            spec = raw[f"{v}_levels"].strip()
+            base = default_scheme(v)
+            schemes[v] = (
+                LevelScheme.parse(spec, cmap=cmap) if spec else dataclasses.replace(base, cmap=cmap)
+            )
+        precision = int(raw["precision"])
+        if not 0 <= precision <= 10:
+            raise ValueError(f"--precision must be 0..10 decimals, got {precision}")
+        tolerance = float(raw["simplify_tolerance"])
+        if tolerance < 0:
+            raise ValueError(f"--simplify_tolerance must be >= 0, got {tolerance}")
+        run_id = raw["run_id"].strip() or (
+            datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
+        )
+        return cls(
+            input_path=raw["input_path"].rstrip("/"),
+            output_path=output,
+            start_date=start,
+            end_date=end,
+            variables=variables,
+            dataset=dataset,
+            min_samples_per_day=min_samples,
+            catalog_type=catalog_type,
+            warehouse_path=warehouse,
+            database=raw["database"].strip(),
+            schemes=schemes,
+            precision=precision,
+            simplify_tolerance=tolerance,
+            lines=_bool(raw["lines"], "lines"),
+            plots=_bool(raw["plots"], "plots"),
+            allow_failed_days=_bool(raw["allow_failed_days"], "allow_failed_days"),
+            run_id=run_id,
+            aws_endpoint_url=raw["aws_endpoint_url"].strip(),
+        )
+
+    def days(self) -> list[date]:
+        n = (self.end_date - self.start_date).days + 1
+        return [date.fromordinal(self.start_date.toordinal() + i) for i in range(n)]
+
+    def geojson_path(self, variable: str, day: date) -> str:
+        return join(self.output_path, "contours", variable, f"{day.isoformat()}.geojson")
+
+    def png_path(self, variable: str, day: date) -> str:
+        return join(self.output_path, "plots", variable, f"{day.isoformat()}.png")

@@ -1,0 +1,195 @@
+"""Local folders and S3 behind one small interface (the IO edge of the library).
+
+Writes are atomic: a local file is written under a temporary name in its folder and
+renamed; an S3 object appears whole with a single PUT. Each process (driver or executor)
+creates its own boto3 client, configured from the standard AWS environment
+(``AWS_ENDPOINT_URL`` and ``AWS_ENDPOINT_URL_S3`` included, which is how tests point at a
+local endpoint), with adaptive retries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+CONTENT_TYPES = {
+    ".geojson": "application/geo+json",
+    ".json": "application/json",
+    ".png": "image/png",
+    ".parquet": "application/vnd.apache.parquet",
+    ".nc": "application/x-netcdf",
+}
+
+
+def is_s3(path: str) -> bool:
+    return str(path).startswith(("s3://", "s3a://"))
+
+
+def split_s3(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> ``(bucket, key)``."""
+    rest = str(uri).split("://", 1)[1]
+    bucket, _, key = rest.partition("/")
+    if not bucket:
+        raise ValueError(f"not an S3 URI: {uri!r}")
+    return bucket, key
+
+
+def join(base: str, *parts: str) -> str:
+    """Join path parts with '/' for S3 and os.path for local folders."""
+    if is_s3(base):
+        return "/".join([str(base).rstrip("/"), *(p.strip("/") for p in parts)])
+    return os.path.join(base, *parts)
+
+
+_local = threading.local()
+
+
+def s3_client():
+    """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe)."""
+    client = getattr(_local, "s3", None)
+    if client is None or getattr(_local, "pid", None) != os.getpid():
+        import boto3
+        from botocore.config import Config
+
+        config = Config(retries={"max_attempts": 10, "mode": "adaptive"})
+        client = boto3.session.Session().client("s3", config=config)
+        _local.s3, _local.pid = client, os.getpid()
+    return client
+
+
+def list_files(prefix: str, suffixes: tuple[str, ...] = (".nc",)) -> list[str]:
+    """Files under a folder or S3 prefix (recursively) whose name ends with ``suffixes``."""
+    if is_s3(prefix):
+        bucket, key = split_s3(prefix)
+        if key and not key.endswith("/"):
+            key += "/"
+        paginator = s3_client().get_paginator("list_objects_v2")
+        out = []
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                if obj["Key"].endswith(suffixes):
+                    out.append(f"s3://{bucket}/{obj['Key']}")
+        return sorted(out)
+    root = Path(prefix)
+    if root.is_file():
+        return [str(root)] if root.name.endswith(suffixes) else []
+    if not root.is_dir():
+        raise FileNotFoundError(f"input folder not found: {prefix}")
+    return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name.endswith(suffixes))
+
+
+def read_bytes(path: str) -> bytes:
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return Path(path).read_bytes()
+
+
+def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
+    """Write ``data`` so that no reader ever sees a partial file or object."""
+    ctype = content_type or CONTENT_TYPES.get(Path(str(path)).suffix, "application/octet-stream")
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype)
+        return path
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+    return str(target)
+
+
+def delete(path: str) -> bool:
+    """Remove a file or object if it exists; True if something was removed."""
+    if str(path).startswith("file://"):
+        path = str(path)[len("file://") :]
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        client = s3_client()
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+        except client.exceptions.ClientError:
+            return False
+        client.delete_object(Bucket=bucket, Key=key)
+        return True
+    try:
+        Path(path).unlink()
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def exists(path: str) -> bool:
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        client = s3_client()
+        try:
+            client.head_object(Bucket=bucket, Key=key)
+            return True
+        except client.exceptions.ClientError:
+            return False
+    return Path(path).exists()
+
+
+@functools.lru_cache(maxsize=1)
+def _cache_dir() -> Path:
+    return Path(tempfile.mkdtemp(prefix="era5-contours-cache-"))
+
+
+def local_copy(path: str, *, max_cache_bytes: int = 8 * 1024**3) -> str:
+    """A local path for ``path``: itself when local, else a per-process cached download.
+
+    NetCDF libraries read lazily from local files; an S3 object is downloaded once per
+    worker process and reused by the following days (consecutive days share their
+    monthly files), so each task reads only its day's slice from local disk. The cache
+    evicts the oldest files beyond ``max_cache_bytes``.
+    """
+    if not is_s3(path):
+        return path
+    bucket, key = split_s3(path)
+    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
+    target = _cache_dir() / f"{digest}-{Path(key).name}"
+    if target.exists():
+        os.utime(target)
+        return str(target)
+    tmp = target.with_suffix(target.suffix + f".{uuid.uuid4().hex}.part")
+    s3_client().download_file(bucket, key, str(tmp))
+    os.replace(tmp, target)
+    _evict(_cache_dir(), max_cache_bytes, keep=target)
+    return str(target)
+
+
+def _evict(folder: Path, limit: int, keep: Path) -> None:
+    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime)
+    total = sum(p.stat().st_size for p in files)
+    for p in files:
+        if total <= limit:
+            break
+        if p != keep:
+            total -= p.stat().st_size
+            p.unlink(missing_ok=True)
+
+
+def clear_cache() -> None:
+    """Remove this process's download cache."""
+    folder = _cache_dir()
+    shutil.rmtree(folder, ignore_errors=True)
+    _cache_dir.cache_clear()
