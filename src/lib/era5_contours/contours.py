@@ -137,16 +137,34 @@ def clean_polygons(
 def clean_lines(
     lines: np.ndarray, *, precision: int | None, simplify_tolerance: float
 ) -> MultiLineString:
-    """Simplify and snap isolines; drop parts that collapse to a point."""
+    """Simplify and snap isolines into simple parts; drop parts shorter than the grid.
+
+    Snapping can fold a line back on itself (a spike of one grid step) or shrink a tiny
+    loop to a back-and-forth; Athena assumes simple geometries, so a part that is no
+    longer simple is re-noded (``unary_union``) and merged back into simple pieces.
+    """
     if lines.size == 0:
         return MultiLineString()
     if simplify_tolerance > 0:
         lines = shapely.simplify(lines, simplify_tolerance, preserve_topology=True)
+    min_length = 0.0
     if precision is not None:
-        lines = shapely.set_precision(lines, 10.0**-precision, mode="pointwise")
-        lines = shapely.remove_repeated_points(lines)
-    keep = [g for g in lines if not g.is_empty and shapely.get_num_coordinates(g) >= 2]
-    keep = [g for g in keep if g.length > 0]
+        grid = 10.0**-precision
+        lines = shapely.remove_repeated_points(shapely.set_precision(lines, grid, mode="pointwise"))
+        min_length = 2 * grid
+    simple = shapely.is_simple(lines)
+    if not simple.all():
+        repaired = [
+            piece
+            for g in lines[~simple]
+            for piece in shapely.get_parts(shapely.line_merge(shapely.unary_union(g)))
+        ]
+        lines = np.concatenate([lines[simple], np.array(repaired, dtype=object)])
+    keep = [
+        g
+        for g in lines
+        if not g.is_empty and shapely.get_num_coordinates(g) >= 2 and g.length > min_length
+    ]
     return MultiLineString(keep)
 
 

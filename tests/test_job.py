@@ -1,0 +1,237 @@
+"""The Spark job end to end on local Spark, on the real ERA5 France July 2020 files.
+
+Expectations are computed here with xarray directly from the raw files, never with the
+library under test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+import shapely
+import xarray as xr
+
+from era5_contours.catalog import load_catalog
+from era5_contours.config import JobConfig
+from era5_contours.pipeline import FAILED, OK, run_contour_job
+
+pytestmark = [pytest.mark.spark, pytest.mark.realdata]
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
+T2M = DATA / "era5_france_2020-07_hourly_instant_t2m.nc"
+TP = DATA / "era5_france_2020-07_hourly_accum_tp.nc"
+JULY = [date(2020, 7, 1) + timedelta(days=i) for i in range(31)]
+
+
+def _need_data():
+    if not (T2M.exists() and TP.exists()):
+        pytest.skip(f"real ERA5 files not found in {DATA}")
+
+
+@pytest.fixture(scope="module")
+def spark():
+    pytest.importorskip("pyspark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from era5_contours.spark import local_spark_session
+
+    session = local_spark_session("local[2]", "era5-contours-tests")
+    yield session
+    session.stop()
+
+
+def _tables(warehouse):
+    cat = load_catalog("sql", str(warehouse))
+    return (
+        cat.load_table("climate.contour_features"),
+        cat.load_table("climate.daily_summary"),
+    )
+
+
+def _config(input_dir, out, **extra):
+    args = {
+        "input_path": str(input_dir),
+        "output_path": str(out),
+        "start_date": "2020-07-01",
+        "end_date": "2020-07-31",
+        **extra,
+    }
+    return JobConfig.from_args(args)
+
+
+@pytest.fixture(scope="module")
+def july(spark, tmp_path_factory):
+    """The 31 days, t2m and tp from separate files; July 31 tp lacks D+1 00 UTC and is
+    accepted with 23 samples through min_samples_per_day."""
+    _need_data()
+    root = tmp_path_factory.mktemp("july")
+    inputs = root / "in"
+    inputs.mkdir()
+    for f in (T2M, TP):
+        (inputs / f.name).symlink_to(f)
+    out = root / "out"
+    config = _config(inputs, out, min_samples_per_day="23", run_id="first")
+    report = run_contour_job(spark, config)
+    return {"root": root, "inputs": inputs, "out": out, "report": report, "config": config}
+
+
+def _expected_daily(day: date) -> dict[str, np.ndarray]:
+    """Daily fields straight from the raw files (lat descending as stored)."""
+    start = np.datetime64(day.isoformat())
+    with xr.open_dataset(T2M) as t:
+        sel = t["t2m"].sel(valid_time=slice(start, start + np.timedelta64(23, "h")))
+        assert sel.sizes["valid_time"] == 24
+        t2m = sel.mean("valid_time").values - 273.15
+        lat = t["latitude"].values
+    with xr.open_dataset(TP) as p:
+        times = p["valid_time"].values
+        mask = (times > start) & (times <= start + np.timedelta64(24, "h"))
+        tp = p["tp"].isel(valid_time=np.flatnonzero(mask)).sum("valid_time").values * 1000.0
+    return {"t2m": t2m, "tp": tp, "lat": lat}
+
+
+def _stats(values: np.ndarray, lat: np.ndarray) -> dict[str, float]:
+    w = np.cos(np.deg2rad(lat))[:, None] * np.ones_like(values)
+    return {
+        "field_min": float(values.min()),
+        "field_mean": float(values.mean()),
+        "field_mean_weighted": float((values * w).sum() / w.sum()),
+        "field_max": float(values.max()),
+    }
+
+
+def test_outputs_exist_for_every_day_and_variable(july):
+    report = july["report"]
+    assert report.days == 31
+    assert report.status_counts == {OK: 62}
+    assert report.exit_code == 0
+    for v in ("t2m", "tp"):
+        for day in JULY:
+            gj = july["out"] / "contours" / v / f"{day}.geojson"
+            png = july["out"] / "plots" / v / f"{day}.png"
+            assert gj.stat().st_size > 0 and png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+            doc = json.loads(gj.read_text())
+            assert doc["type"] == "FeatureCollection" and doc["features"]
+            assert {f["properties"]["day"] for f in doc["features"]} == {day.isoformat()}
+    # No temporary files left next to the outputs.
+    leftovers = [p for p in july["out"].rglob("*") if p.name.startswith(".") or p.suffix == ".tmp"]
+    assert leftovers == []
+
+
+def test_daily_summary_matches_independent_computation(july):
+    _, summary = _tables(july["out"] / "warehouse")
+    rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
+    assert len(rows) == 62
+    for day in (date(2020, 7, 1), date(2020, 7, 14), date(2020, 7, 30)):
+        expected = _expected_daily(day)
+        for v in ("t2m", "tp"):
+            row = rows[(day, v)]
+            assert row["status"] == OK and row["complete"] and row["samples"] == 24
+            want = _stats(expected[v], expected["lat"])
+            for k, value in want.items():
+                assert row[k] == pytest.approx(value, abs=1e-3), (day, v, k)
+    last = rows[(date(2020, 7, 31), "tp")]
+    assert (last["status"], last["complete"], last["samples"]) == (OK, False, 23)
+    assert "23 of 24" in last["error"]
+    assert rows[(date(2020, 7, 31), "t2m")]["complete"]
+    assert {r["units"] for r in rows.values()} == {"degC", "mm"}
+    assert {r["dataset"] for r in rows.values()} == {"era5"}
+    assert all(r["run_id"] == "first" for r in rows.values())
+
+
+def test_feature_rows_are_valid_and_cover_every_day(july):
+    features, summary = _tables(july["out"] / "warehouse")
+    table = features.scan().to_arrow()
+    pairs = {
+        (d, v) for d, v in zip(table["day"].to_pylist(), table["variable"].to_pylist(), strict=True)
+    }
+    assert pairs == {(d, v) for d in JULY for v in ("t2m", "tp")}
+    geoms = shapely.from_wkt(table["geometry_wkt"].to_pylist())
+    assert shapely.is_valid(geoms).all()
+    assert shapely.is_simple(geoms).all()
+    counts = summary.scan().to_arrow()
+    assert pc.sum(counts["feature_count"]).as_py() == table.num_rows == july["report"].features
+    # Bands of one day partition the domain: their geodesic areas add up to it.
+    day = table.filter(
+        pc.and_(pc.equal(table["day"], date(2020, 7, 14)), pc.equal(table["variable"], "tp"))
+    )
+    bands = day.filter(pc.equal(day["kind"], "band"))
+    domain = shapely.box(-6, 40, 10, 52)
+    from pyproj import Geod
+
+    domain_km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(domain)[0]) / 1e6
+    assert pc.sum(bands["area_km2"]).as_py() == pytest.approx(domain_km2, rel=1e-3)
+
+
+def test_tasks_ran_on_both_cores(july):
+    report = july["report"]
+    assert report.workers == 2
+    assert report.max_concurrent_tasks == 2
+
+
+def test_rerun_replaces_rows_without_duplicates(spark, july):
+    features, summary = _tables(july["out"] / "warehouse")
+    before = (features.scan().to_arrow().num_rows, summary.scan().to_arrow().num_rows)
+    config = _config(
+        july["inputs"],
+        july["out"],
+        start_date="2020-07-10",
+        end_date="2020-07-12",
+        min_samples_per_day="23",
+        run_id="rerun",
+    )
+    report = run_contour_job(spark, config)
+    assert report.status_counts == {OK: 6}
+    features, summary = _tables(july["out"] / "warehouse")
+    f_rows, s_rows = features.scan().to_arrow(), summary.scan().to_arrow()
+    assert (f_rows.num_rows, s_rows.num_rows) == before
+    rerun_days = {date(2020, 7, d) for d in (10, 11, 12)}
+    for r in s_rows.select(["day", "run_id"]).to_pylist():
+        assert r["run_id"] == ("rerun" if r["day"] in rerun_days else "first")
+    runs = set(f_rows.filter(pc.is_in(f_rows["day"], pa_days(rerun_days)))["run_id"].to_pylist())
+    assert runs == {"rerun"}
+
+
+def pa_days(days):
+    import pyarrow as pa
+
+    return pa.array(sorted(days), pa.date32())
+
+
+def test_corrupt_input_fails_that_day_only(spark, tmp_path):
+    """One daily t2m file is corrupt: that day fails, names the file, the rest commits."""
+    _need_data()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    days = [date(2020, 7, d) for d in range(1, 6)]
+    with xr.open_dataset(T2M) as t:
+        for day in days:
+            start = np.datetime64(day.isoformat())
+            part = t.sel(valid_time=slice(start, start + np.timedelta64(23, "h"))).load()
+            part.to_netcdf(inputs / f"t2m_{day}.nc")
+    (inputs / TP.name).symlink_to(TP)
+    bad = inputs / "t2m_2020-07-03.nc"
+    bad.write_bytes(bad.read_bytes()[:2000])  # truncated mid-transfer
+    out = tmp_path / "out"
+    config = _config(inputs, out, start_date="2020-07-01", end_date="2020-07-05", run_id="c")
+    report = run_contour_job(spark, config)
+
+    assert report.exit_code == 1
+    assert report.status_counts == {OK: 9, FAILED: 1}
+    _, summary = _tables(out / "warehouse")
+    rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
+    failed = rows[(date(2020, 7, 3), "t2m")]
+    assert failed["status"] == FAILED
+    for needle in (str(bad), "2020-07-03", "t2m"):
+        assert needle in failed["error"]
+    assert failed["feature_count"] == 0 and failed["field_mean"] is None
+    assert all(r["status"] == OK for k, r in rows.items() if k != (date(2020, 7, 3), "t2m"))
+    assert not (out / "contours" / "t2m" / "2020-07-03.geojson").exists()
+    assert (out / "contours" / "t2m" / "2020-07-04.geojson").exists()
+    assert any(str(bad) in f for f in report.failures)
