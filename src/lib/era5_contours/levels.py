@@ -112,7 +112,7 @@ class LevelScheme:
         k0 = math.ceil((lo - self.offset) / self.step - 1e-9)
         k1 = math.floor((hi - self.offset) / self.step + 1e-9)
         if k1 < k0:
-            # A flat field between two levels still gets the level below it.
+            # A flat field between two levels still gets one level: the one just above it.
             k1 = k0
         levels = self.offset + self.step * np.arange(k0, k1 + 1, dtype=float)
         # Round away binary noise (0.30000000000000004) so titles and WKT stay clean.

@@ -158,7 +158,11 @@ def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
     if "expver" in ds.dims:
         # Legacy CDS files mixing final ERA5 (expver 1) and ERA5T (expver 5) carry an
         # expver dimension where each time step is valid in exactly one member.
-        ds = ds.bfill("expver").isel(expver=0)
+        # fillna member by member: bfill would need bottleneck, which is not a dependency.
+        merged = ds.isel(expver=0)
+        for i in range(1, ds.sizes["expver"]):
+            merged = merged.fillna(ds.isel(expver=i))
+        ds = merged
     ds = ds.rename({tname: "time", latname: "latitude", lonname: "longitude"})
     if "time" not in ds.dims:
         ds = ds.expand_dims("time")

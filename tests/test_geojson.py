@@ -1,0 +1,224 @@
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import date
+
+import numpy as np
+import pytest
+import shapely
+from shapely import LinearRing, MultiLineString, MultiPolygon, Point, Polygon
+
+from era5_contours.contours import Band, contour_bands, contour_lines
+from era5_contours.geojson import band_title, dumps, feature_collection, geometry_to_geojson
+
+HEX = re.compile(r"^#[0-9a-f]{6}$")
+DAY = date(2021, 3, 1)
+
+
+def _field():
+    """A ring with a hole, an island inside it, a second peak: holes and multipart bands."""
+    x = np.linspace(-10.0, 10.0, 41)
+    y = np.linspace(40.0, 50.0, 21)
+    xx, yy = np.meshgrid(x, y)
+    r = np.hypot(xx + 4, (yy - 45) * 1.5)
+    z = 10 * np.exp(-((r - 3) ** 2)) + 6 * np.exp(-((xx - 6) ** 2 + (yy - 45) ** 2) / 2)
+    return x, y, z
+
+
+@pytest.fixture
+def collection():
+    x, y, z = _field()
+    levels = np.array([2.0, 5.0, 8.0])
+    bands = contour_bands(x, y, z, levels)
+    lines = contour_lines(x, y, z, levels)
+    fc = feature_collection(
+        bands,
+        lines,
+        levels=levels,
+        cmap="viridis",
+        variable="t2m",
+        units="degC",
+        day=DAY,
+        dataset="era5",
+        extra_properties={"run_id": "r1"},
+    )
+    return fc, bands, lines, levels
+
+
+def _rings(geometry: dict):
+    if geometry["type"] == "MultiPolygon":
+        yield from geometry["coordinates"]
+    elif geometry["type"] == "Polygon":
+        yield geometry["coordinates"]
+
+
+def test_feature_collection_structure(collection):
+    fc, bands, lines, _ = collection
+    assert fc["type"] == "FeatureCollection"
+    assert "crs" not in fc  # RFC 7946 removed it: WGS84 lon/lat is implied
+    kinds = [f["properties"]["kind"] for f in fc["features"]]
+    assert kinds == ["band"] * len(bands) + ["line"] * len(lines)
+    assert len(bands) == 4 and len(lines) == 3
+    for f in fc["features"]:
+        assert f["type"] == "Feature"
+        assert set(f) == {"type", "geometry", "properties"}
+        expected = "MultiPolygon" if f["properties"]["kind"] == "band" else "MultiLineString"
+        assert f["geometry"]["type"] == expected
+
+
+def test_geometries_valid_and_right_hand_rule(collection):
+    fc, *_ = collection
+    holes = 0
+    for f in fc["features"]:
+        geom = shapely.geometry.shape(f["geometry"])
+        assert geom.is_valid, shapely.is_valid_reason(geom)
+        assert not geom.is_empty
+        for poly in _rings(f["geometry"]):
+            exterior, *interiors = poly
+            assert exterior[0] == exterior[-1] and len(exterior) >= 4
+            assert LinearRing(exterior).is_ccw
+            for hole in interiors:
+                holes += 1
+                assert hole[0] == hole[-1] and len(hole) >= 4
+                assert not LinearRing(hole).is_ccw
+    assert holes >= 2  # the field really has holes to check
+
+
+def test_coordinates_within_bounds_and_rounded(collection):
+    fc, *_ = collection
+    coords = np.array(
+        [
+            pos
+            for f in fc["features"]
+            for pos in shapely.get_coordinates(shapely.geometry.shape(f["geometry"]))
+        ]
+    )
+    assert coords.shape[1] == 2
+    assert np.all((coords[:, 0] >= -180) & (coords[:, 0] <= 180))
+    assert np.all((coords[:, 1] >= -90) & (coords[:, 1] <= 90))
+    assert np.all((coords[:, 0] >= -10) & (coords[:, 0] <= 10))  # inside the grid
+    # positions are [lon, lat] with at most 4 decimals in the JSON text
+    decimals = [
+        len(d)
+        for f in fc["features"]
+        for d in re.findall(r"\d\.(\d+)", json.dumps(f["geometry"]["coordinates"]))
+    ]
+    assert decimals and max(decimals) <= 4
+
+
+def test_band_properties(collection):
+    fc, *_ = collection
+    band_features = [f for f in fc["features"] if f["properties"]["kind"] == "band"]
+    expected = [(0, None, 2.0), (1, 2.0, 5.0), (2, 5.0, 8.0), (3, 8.0, None)]
+    got = [
+        (p["band_index"], p["level_lower"], p["level_upper"])
+        for p in (f["properties"] for f in band_features)
+    ]
+    assert got == expected
+    titles = [f["properties"]["title"] for f in band_features]
+    assert titles == ["<2.00 degC", "2.00-5.00 degC", "5.00-8.00 degC", ">8.00 degC"]
+    fills = [f["properties"]["fill"] for f in band_features]
+    assert all(HEX.match(c) for c in fills) and len(set(fills)) == 4
+    for f in band_features:
+        p = f["properties"]
+        assert p["variable"] == "t2m" and p["units"] == "degC" and p["day"] == "2021-03-01"
+        assert p["dataset"] == "era5" and p["run_id"] == "r1"
+        assert p["stroke"] == p["fill"]
+        assert p["fill-opacity"] == 0.9 and p["stroke-width"] == 1.0
+        assert p["stroke-opacity"] == 1
+
+
+def test_line_properties(collection):
+    fc, *_ = collection
+    lines = [f["properties"] for f in fc["features"] if f["properties"]["kind"] == "line"]
+    assert [(p["level"], p["level_index"]) for p in lines] == [(2.0, 0), (5.0, 1), (8.0, 2)]
+    assert [p["title"] for p in lines] == ["2.00 degC", "5.00 degC", "8.00 degC"]
+    for p in lines:
+        assert HEX.match(p["stroke"]) and p["stroke-width"] == 1.0
+        assert "level_lower" not in p and "fill" not in p
+        assert p["variable"] == "t2m" and p["day"] == "2021-03-01"
+
+
+def test_round_trip(collection):
+    fc, *_ = collection
+    text = dumps(fc)
+    assert " " not in text.split('"title"')[0]  # compact separators
+    assert json.loads(text) == fc
+
+
+def test_geometry_matches_the_band(collection):
+    fc, bands, *_ = collection
+    for f, band in zip(fc["features"], bands, strict=False):
+        geom = shapely.geometry.shape(f["geometry"])
+        assert geom.symmetric_difference(band.geometry).area < 1e-6
+
+
+def test_nan_refused():
+    with pytest.raises(ValueError):
+        dumps({"type": "FeatureCollection", "features": [], "x": math.nan})
+    band = Band(0, None, math.nan, MultiPolygon([shapely.box(0, 0, 1, 1)]))
+    fc = feature_collection(
+        [band],
+        [],
+        levels=np.array([1.0]),
+        cmap="viridis",
+        variable="tp",
+        units="mm",
+        day=DAY,
+        dataset="era5",
+    )
+    with pytest.raises(ValueError):
+        dumps(fc)
+
+
+def test_geometry_types_and_precision():
+    poly = Polygon([(0, 0), (1.123456, 0), (1, 1)])
+    assert geometry_to_geojson(poly, 2) == {
+        "type": "Polygon",
+        "coordinates": [[[0.0, 0.0], [1.12, 0.0], [1.0, 1.0], [0.0, 0.0]]],
+    }
+    line = shapely.LineString([(0, 0), (0.5555, 1)])
+    assert geometry_to_geojson(line, 3) == {
+        "type": "LineString",
+        "coordinates": [[0.0, 0.0], [0.556, 1.0]],
+    }
+    mls = MultiLineString([[(0, 0), (1, 1)], [(2, 2), (3, 3)]])
+    assert geometry_to_geojson(mls, None)["coordinates"] == [
+        [[0.0, 0.0], [1.0, 1.0]],
+        [[2.0, 2.0], [3.0, 3.0]],
+    ]
+    with pytest.raises(TypeError):
+        geometry_to_geojson(Point(0, 0), 4)
+
+
+def test_band_title():
+    square = MultiPolygon([shapely.box(0, 0, 1, 1)])
+    assert band_title(Band(0, None, 0.1, square), "mm") == "<0.10 mm"
+    assert band_title(Band(1, 0.1, 1.0, square), "mm") == "0.10-1.00 mm"
+    assert band_title(Band(8, 100.0, None, square), "mm") == ">100.00 mm"
+
+
+def test_global_collection_stays_in_bounds():
+    lat = np.linspace(-90.0, 90.0, 91)
+    lon = np.arange(-180.0, 180.0, 2.0)
+    z = 30 * np.cos(np.deg2rad(lat))[:, None] + np.sin(np.deg2rad(lon))[None, :]
+    levels = np.array([0.0, 10.0, 20.0])
+    bands = contour_bands(lon, lat, z, levels)
+    fc = feature_collection(
+        bands,
+        [],
+        levels=levels,
+        cmap="viridis",
+        variable="t2m",
+        units="degC",
+        day=DAY,
+        dataset="era5",
+    )
+    coords = np.concatenate(
+        [shapely.get_coordinates(shapely.geometry.shape(f["geometry"])) for f in fc["features"]]
+    )
+    assert coords[:, 0].min() == -180.0 and coords[:, 0].max() == 180.0
+    assert coords[:, 1].min() == -90.0 and coords[:, 1].max() == 90.0
+    assert all(shapely.geometry.shape(f["geometry"]).is_valid for f in fc["features"])
