@@ -162,7 +162,8 @@ def test_feature_rows_are_valid_and_cover_every_day(july):
         pc.and_(pc.equal(table["day"], date(2020, 7, 14)), pc.equal(table["variable"], "tp"))
     )
     bands = day.filter(pc.equal(day["kind"], "band"))
-    domain = shapely.box(-6, 40, 10, 52)
+    # Densified so its northern and southern edges follow the parallels, as the bands do.
+    domain = shapely.segmentize(shapely.box(-6, 40, 10, 52), 0.05)
     from pyproj import Geod
 
     domain_km2 = abs(Geod(ellps="WGS84").geometry_area_perimeter(domain)[0]) / 1e6
@@ -235,3 +236,48 @@ def test_corrupt_input_fails_that_day_only(spark, tmp_path):
     assert not (out / "contours" / "t2m" / "2020-07-03.geojson").exists()
     assert (out / "contours" / "t2m" / "2020-07-04.geojson").exists()
     assert any(str(bad) in f for f in report.failures)
+
+
+def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypatch):
+    """The daily_summary commit fails after contour_features committed: both tables are
+    back to their state before the run, and a later run goes through."""
+    _need_data()
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in (T2M, TP):
+        (inputs / f.name).symlink_to(f)
+    out = tmp_path / "out"
+    days = {"start_date": "2020-07-01", "end_date": "2020-07-02"}
+    run_contour_job(spark, _config(inputs, out, run_id="good", **days))
+    features, summary = _tables(out / "warehouse")
+    before = {
+        "features": (features.current_snapshot().snapshot_id, features.scan().to_arrow()),
+        "summary": (summary.current_snapshot().snapshot_id, summary.scan().to_arrow()),
+    }
+
+    from era5_contours import catalog
+
+    real_commit = catalog.commit_replace
+
+    def failing_commit(table, files, replace, **kw):
+        if table.name()[-1] == "daily_summary":
+            raise RuntimeError("catalog unavailable")
+        return real_commit(table, files, replace, **kw)
+
+    monkeypatch.setattr(catalog, "commit_replace", failing_commit)
+    with pytest.raises(RuntimeError, match="catalog unavailable"):
+        run_contour_job(spark, _config(inputs, out, run_id="bad", **days))
+    monkeypatch.setattr(catalog, "commit_replace", real_commit)
+
+    features, summary = _tables(out / "warehouse")
+    for name, table in (("features", features), ("summary", summary)):
+        snapshot_id, rows = before[name]
+        assert table.current_snapshot().snapshot_id == snapshot_id
+        assert table.scan().to_arrow().equals(rows)
+        assert set(table.scan().to_arrow()["run_id"].to_pylist()) == {"good"}
+
+    report = run_contour_job(spark, _config(inputs, out, run_id="after", **days))
+    assert report.status_counts == {OK: 4}
+    features, summary = _tables(out / "warehouse")
+    assert set(summary.scan().to_arrow()["run_id"].to_pylist()) == {"after"}
+    assert features.scan().to_arrow().num_rows == before["features"][1].num_rows

@@ -63,13 +63,15 @@ class DayTask:
     day: date
     files: dict[str, tuple[str, ...]]
     problems: dict[str, str] = field(default_factory=dict)
+    #: Inputs that could not be read at planning: they may hold samples this day lacks.
+    unreadable: tuple[str, ...] = ()
 
 
 def inspect_file(path: str) -> FileInfo:
     """Read a file's variables and time range (coordinates only); never raises."""
     try:
         info = file_time_range(storage.local_copy(path))
-    except Exception as exc:  # an unreadable input is reported by the days that miss it
+    except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
         return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}")
     return FileInfo(path, tuple(info["variables"]), info["start"], info["end"])
 
@@ -80,7 +82,7 @@ def plan_days(
     """Assign files to days: a file serves day D if it holds times in [D 00, D+1 00]."""
     infos = list(infos)
     readable = [i for i in infos if i.error is None and i.start is not None]
-    unreadable = [i for i in infos if i.error is not None]
+    unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
     tasks = []
     for day in days:
         start = datetime(day.year, day.month, day.day)
@@ -96,12 +98,12 @@ def plan_days(
             files[v] = chosen
             if not chosen:
                 problems[v] = "no readable input file covers this day"
-                if unreadable:
-                    problems[v] += "; unreadable inputs: " + "; ".join(
-                        f"{i.path} ({i.error})" for i in unreadable
-                    )
-        tasks.append(DayTask(day=day, files=files, problems=problems))
+        tasks.append(DayTask(day=day, files=files, problems=problems, unreadable=unreadable))
     return tasks
+
+
+def _unreadable_note(task: DayTask) -> str:
+    return "; unreadable inputs that may hold the missing samples: " + "; ".join(task.unreadable)
 
 
 # --------------------------------------------------------------------------- per day
@@ -253,11 +255,12 @@ def process_day(
     for v in config.variables:
         started[v] = time.time()
         if v in task.problems:
-            errors[v] = str(InputError(task.problems[v], day=task.day, variable=v))
+            note = _unreadable_note(task) if task.unreadable else ""
+            errors[v] = str(InputError(task.problems[v] + note, day=task.day, variable=v))
             continue
         try:
             loaded[v] = _load(task.files[v], task.day, v)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
             errors[v] = _error_text(exc, task.day, v)
 
     probe = loaded.get("tp", loaded.get("t2m"))
@@ -295,9 +298,12 @@ def process_day(
                 if not field_.complete:
                     out.error = f"accepted with {field_.samples} of {field_.required} samples"
             except IncompleteDayError as exc:
-                out.status, out.error, out.samples = INCOMPLETE, str(exc), exc.samples
-                field_ = None
-            except Exception as exc:
+                # Missing samples are a gap in the data, unless an input was unreadable:
+                # then they are bad input, and the day fails naming the file.
+                out.status = FAILED if task.unreadable else INCOMPLETE
+                out.error = str(exc) + (_unreadable_note(task) if task.unreadable else "")
+                out.samples, field_ = exc.samples, None
+            except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
                 out.status, out.error = FAILED, _error_text(exc, task.day, v)
                 field_, rows = None, None
         if out.status != OK:
@@ -440,6 +446,7 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
     counts: Counter[str] = Counter()
     day_counts: Counter[str] = Counter()
     t0 = time.time()
+    committed = False
     try:
         # One partition per day, so Spark balances the days over the executors; batches
         # bound what the driver holds at once. (toLocalIterator would run one partition
@@ -485,20 +492,25 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
 
         t0 = time.time()
         props = {"run-id": config.run_id}
-        catalog.commit_replace(
-            tables[CONTOUR_FEATURES.name], feature_files, replace, snapshot_properties=props
-        )
-        catalog.commit_replace(
-            tables[DAILY_SUMMARY.name], summary_files, replace, snapshot_properties=props
-        )
+        features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
+        before = features.current_snapshot()
+        catalog.commit_replace(features, feature_files, replace, snapshot_properties=props)
+        committed = True
+        try:
+            catalog.commit_replace(summary, summary_files, replace, snapshot_properties=props)
+        except BaseException:
+            # No multi-table transactions in Iceberg: undo the first commit instead.
+            catalog.restore(features, before.snapshot_id if before else None, replace)
+            raise
         report.seconds["commit"] = time.time() - t0
     except BaseException:
-        # Staged files no snapshot references: remove them so nothing half-written remains.
-        for uri in feature_files + summary_files:
-            try:
-                storage.delete(uri)
-            except Exception:
-                logger.warning("could not remove staged file %s", uri)
+        if not committed:
+            # Staged files no snapshot references: remove them, nothing half-written stays.
+            for uri in feature_files + summary_files:
+                try:
+                    storage.delete(uri)
+                except Exception:  # noqa: BLE001 - cleanup is best effort
+                    logger.warning("could not remove staged file %s", uri)
         raise
 
     report.status_counts = dict(counts)

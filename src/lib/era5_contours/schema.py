@@ -104,7 +104,8 @@ DAILY_SUMMARY = TableDef(
         Column("feature_count", _I32, False, "rows written to contour_features"),
         Column("source_files", pa.list_(_STR), False, "input files the day was computed from"),
         Column("run_id", _STR, False, "identifier of the job run"),
-        Column("processed_at", pa.timestamp("us", tz="UTC"), False, "when the row was computed"),
+        # Athena creates Iceberg "timestamp" only (no timestamptz), so UTC is a convention here.
+        Column("processed_at", pa.timestamp("us"), False, "when the row was computed, UTC"),
     ),
     partitioning=(("variable", "identity"),),
 )

@@ -1,0 +1,140 @@
+"""Benchmark the Spark job: days per minute with local[1] and local[2], side by side.
+
+Each configuration runs in its own fresh process (its own JVM and Python workers) over
+the same input, the real ERA5 France July 2020 files (31 days, t2m and tp in separate
+files), and prints:
+
+- wall time of the run (catalog, planning, per-day work, commit) and days per minute;
+- the Spark session start-up, reported apart (paid once per Glue job);
+- per-day work: the executors' own task time (read, daily fields, contours, GeoJSON,
+  PNG, Parquet), and the share of the run's core-seconds spent outside it (driver
+  planning, Python worker start-up, scheduling, commit);
+- the speed-up of local[2] over local[1].
+
+Usage: python benchmarks/bench_job.py [--days 31] [--masters local[1],local[2]] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA = ROOT.parent / "shared" / "data" / "era5"
+FILES = ("era5_france_2020-07_hourly_instant_t2m.nc", "era5_france_2020-07_hourly_accum_tp.nc")
+
+
+def _child(master: str, days: int, workdir: Path) -> dict:
+    """Run in a fresh interpreter: one job run, report as JSON on stdout."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    sys.path.insert(0, str(ROOT / "src" / "lib"))
+    from datetime import date, timedelta
+
+    from era5_contours.config import JobConfig
+    from era5_contours.pipeline import report_dict, run_contour_job
+    from era5_contours.spark import local_spark_session
+
+    t0 = time.perf_counter()
+    spark = local_spark_session(master, "bench")
+    startup = time.perf_counter() - t0
+    end = date(2020, 7, 1) + timedelta(days=days - 1)
+    config = JobConfig.from_args(
+        {
+            "input_path": str(workdir / "in"),
+            "output_path": str(workdir / "out"),
+            "start_date": "2020-07-01",
+            "end_date": end.isoformat(),
+            "min_samples_per_day": "23",
+            "run_id": f"bench-{master}",
+        }
+    )
+    t0 = time.perf_counter()
+    report = run_contour_job(spark, config)
+    wall = time.perf_counter() - t0
+    spark.stop()
+    out = report_dict(report)
+    out.update(master=master, startup_s=startup, wall_s=wall)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--days", type=int, default=31)
+    parser.add_argument("--masters", default="local[1],local[2]")
+    parser.add_argument("--json", help="also write the figures to this file")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--workdir", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        print(json.dumps(_child(args.child, args.days, Path(args.workdir)), default=str))
+        return 0
+
+    missing = [f for f in FILES if not (DATA / f).exists()]
+    if missing:
+        print(f"real data not found in {DATA}: {', '.join(missing)}", file=sys.stderr)
+        return 2
+    results = []
+    for master in args.masters.split(","):
+        workdir = Path(tempfile.mkdtemp(prefix="bench-job-"))
+        (workdir / "in").mkdir()
+        for f in FILES:
+            (workdir / "in" / f).symlink_to(DATA / f)
+        cmd = [
+            sys.executable,
+            __file__,
+            "--child",
+            master,
+            "--days",
+            str(args.days),
+            "--workdir",
+            str(workdir),
+        ]
+        print(f"running {master} over {args.days} days ...", file=sys.stderr, flush=True)
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        shutil.rmtree(workdir, ignore_errors=True)
+        if proc.returncode != 0:
+            print(proc.stderr[-4000:], file=sys.stderr)
+            return proc.returncode
+        results.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+
+    print(f"\nSpark job over {args.days} days of ERA5 France July 2020 (t2m + tp), one run each:\n")
+    header = f"{'master':<10}{'start-up s':>11}{'run s':>8}{'days/min':>10}{'task s':>9}{'outside %':>11}{'max days at once':>18}"
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        cores = int(r["master"].removeprefix("local[").removesuffix("]") or 1)
+        days_per_min = 60 * r["days"] / r["wall_s"]
+        outside = 1 - r["task_seconds"] / (cores * r["wall_s"])
+        r.update(days_per_min=days_per_min, outside_share=outside, cores=cores)
+        print(
+            f"{r['master']:<10}{r['startup_s']:>11.1f}{r['wall_s']:>8.1f}{days_per_min:>10.1f}"
+            f"{r['task_seconds']:>9.1f}{100 * outside:>10.0f}%{r['max_concurrent_tasks']:>18d}"
+        )
+    if len(results) == 2:
+        print(
+            f"\nspeed-up {results[1]['master']} / {results[0]['master']}: "
+            f"{results[0]['wall_s'] / results[1]['wall_s']:.2f}x"
+        )
+    for r in results:
+        print(
+            f"{r['master']} phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in r["seconds"].items())
+        )
+    print(
+        "\n'outside %': share of the run's core-seconds (cores x run s) not spent in per-day "
+        "task work (driver planning, Python worker start-up, scheduling, commit)."
+    )
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

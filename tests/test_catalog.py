@@ -1,0 +1,469 @@
+"""Tests of era5_contours.catalog: schemas, table creation, Parquet files, commits."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+import pytest
+from pyiceberg.expressions import EqualTo
+from pyiceberg.partitioning import PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.transforms import BucketTransform
+from pyiceberg.types import (
+    BooleanType,
+    DateType,
+    DoubleType,
+    IntegerType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestampType,
+    TimestamptzType,
+)
+
+from era5_contours import catalog
+from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, Column, TableDef
+
+DAY = dt.date(2024, 1, 15)
+DAY2 = dt.date(2024, 1, 16)
+
+# Arrow type -> Iceberg type, written out here rather than taken from the module.
+EXPECTED_TYPES = {
+    pa.date32(): DateType(),
+    pa.string(): StringType(),
+    pa.float64(): DoubleType(),
+    pa.int32(): IntegerType(),
+    pa.int64(): LongType(),
+    pa.bool_(): BooleanType(),
+    pa.timestamp("us"): TimestampType(),
+    pa.timestamp("us", tz="UTC"): TimestamptzType(),
+}
+
+
+def feature_rows(day: dt.date, variable: str, bands: list[int], run_id: str = "r1") -> pa.Table:
+    """Hand-built contour_features rows: band i is the square [10 i, 10 i + 10] x [0, 10]."""
+    rows = []
+    for i in bands:
+        x0, x1 = 10.0 * i, 10.0 * i + 10.0
+        rows.append(
+            {
+                "day": day,
+                "variable": variable,
+                "units": "degC",
+                "dataset": "era5",
+                "kind": "band",
+                "level_lower": float(i),
+                "level_upper": float(i + 1),
+                "band_index": i,
+                "part_index": 0,
+                "geometry_wkt": f"POLYGON(({x0} 0, {x1} 0, {x1} 10, {x0} 10, {x0} 0))",
+                "bbox_min_lon": x0,
+                "bbox_min_lat": 0.0,
+                "bbox_max_lon": x1,
+                "bbox_max_lat": 10.0,
+                "area_km2": 1000.0 + i,
+                "length_km": None,
+                "vertex_count": 5,
+                "source_files": ["a.nc", "b.nc"],
+                "run_id": run_id,
+            }
+        )
+    return pa.Table.from_pylist(rows, schema=CONTOUR_FEATURES.arrow_schema)
+
+
+@pytest.fixture
+def sql_catalog(tmp_path: Path):
+    return catalog.load_catalog("sql", str(tmp_path / "warehouse"))
+
+
+@pytest.fixture
+def features(sql_catalog):
+    return catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
+
+
+def write(table, day: dt.date, variable: str, bands: list[int], run_id: str = "r1") -> str:
+    uri = catalog.data_file_uri(table.location(), CONTOUR_FEATURES, day, variable, run_id)
+    return catalog.write_parquet_file(
+        uri, feature_rows(day, variable, bands, run_id), CONTOUR_FEATURES
+    )
+
+
+def contents(table) -> list[tuple]:
+    rows = table.refresh().scan().to_arrow().to_pylist()
+    return sorted((r["day"], r["variable"], r["band_index"], r["run_id"]) for r in rows)
+
+
+# --------------------------------------------------------------------------- catalogs
+
+
+def test_load_catalog_rejects_unknown_type_naming_the_choices(tmp_path):
+    with pytest.raises(ValueError, match=r"hive.*sql, glue"):
+        catalog.load_catalog("hive", str(tmp_path))
+
+
+def test_sql_catalog_creates_its_folder_and_sqlite_file(tmp_path):
+    folder = tmp_path / "new" / "warehouse"
+    cat = catalog.load_catalog("sql", str(folder))
+    assert (folder / "catalog.db").is_file()
+    assert cat.properties["warehouse"] == f"file://{folder}"
+
+
+def test_sql_catalog_accepts_a_file_uri(tmp_path):
+    cat = catalog.load_catalog("sql", f"file://{tmp_path}/wh")
+    assert (tmp_path / "wh" / "catalog.db").is_file()
+    assert cat.properties["warehouse"] == f"file://{tmp_path}/wh"
+
+
+@pytest.mark.parametrize(
+    ("kind", "path"), [("sql", "s3://bucket/warehouse"), ("glue", "/local/warehouse")]
+)
+def test_catalog_types_refuse_the_other_kind_of_warehouse(kind, path):
+    with pytest.raises(ValueError, match=kind):
+        catalog.load_catalog(kind, path)
+
+
+# --------------------------------------------------------------------------- schemas
+
+
+@pytest.mark.parametrize("table", list(TABLES.values()), ids=list(TABLES))
+def test_iceberg_schema_follows_the_table_definition(table: TableDef):
+    schema = catalog.iceberg_schema(table)
+    assert [f.name for f in schema.fields] == table.column_names
+    for column, field in zip(table.columns, schema.fields, strict=True):
+        assert field.required is not column.nullable, column.name
+        assert field.doc == column.doc
+        if pa.types.is_list(column.type):
+            assert isinstance(field.field_type, ListType)
+            assert field.field_type.element_type == EXPECTED_TYPES[column.type.value_type]
+        else:
+            assert field.field_type == EXPECTED_TYPES[column.type], column.name
+    ids = [f.field_id for f in schema.fields] + [
+        f.field_type.element_id for f in schema.fields if isinstance(f.field_type, ListType)
+    ]
+    assert len(ids) == len(set(ids))
+
+
+def test_iceberg_schema_refuses_an_unsupported_type():
+    table = TableDef("t", (Column("x", pa.binary(), True, "bytes"),), (), "t")
+    with pytest.raises(TypeError, match="binary"):
+        catalog.iceberg_schema(table)
+
+
+@pytest.mark.parametrize("table", list(TABLES.values()), ids=list(TABLES))
+def test_partition_spec_follows_the_table_definition(table: TableDef):
+    schema = catalog.iceberg_schema(table)
+    spec = catalog.partition_spec(table, schema)
+    got = [(schema.find_column_name(f.source_id), str(f.transform)) for f in spec.fields]
+    assert got == list(table.partitioning)
+
+
+def test_partition_spec_names_fields_like_iceberg():
+    schema = catalog.iceberg_schema(CONTOUR_FEATURES)
+    names = [f.name for f in catalog.partition_spec(CONTOUR_FEATURES, schema).fields]
+    expected = [c if t == "identity" else f"{c}_{t}" for c, t in CONTOUR_FEATURES.partitioning]
+    assert names == expected
+
+
+def test_partition_spec_refuses_an_unknown_transform():
+    table = TableDef("t", (Column("day", pa.date32(), False, "d"),), (("day", "bucket"),), "t")
+    with pytest.raises(ValueError, match="bucket"):
+        catalog.partition_spec(table, catalog.iceberg_schema(table))
+
+
+def test_schema_mismatches_accepts_promotions_and_optional_columns():
+    table = TableDef(
+        "t",
+        (
+            Column("n", pa.int32(), False, "n"),
+            Column("x", pa.float64(), True, "x"),
+            Column("tags", pa.list_(pa.string()), False, "tags"),
+        ),
+        (),
+        "t",
+    )
+    existing = Schema(
+        NestedField(1, "n", LongType(), required=False),
+        NestedField(2, "x", DoubleType(), required=False),
+        NestedField(3, "tags", ListType(5, StringType(), element_required=False), required=False),
+        NestedField(4, "extra", StringType(), required=False),
+    )
+    assert catalog.schema_mismatches(table, existing) == []
+
+
+def test_schema_mismatches_lists_every_problem():
+    table = TableDef(
+        "t",
+        (
+            Column("a", pa.string(), False, "a"),
+            Column("b", pa.int32(), True, "b"),
+            Column("c", pa.timestamp("us", tz="UTC"), False, "c"),
+            Column("d", pa.list_(pa.string()), False, "d"),
+            Column("e", pa.float64(), False, "e"),
+        ),
+        (),
+        "t",
+    )
+    existing = Schema(
+        NestedField(1, "a", LongType(), required=False),
+        NestedField(2, "b", IntegerType(), required=True),
+        NestedField(3, "c", TimestampType(), required=False),
+        NestedField(4, "d", ListType(7, IntegerType(), element_required=False), required=False),
+        NestedField(5, "z", StringType(), required=True),
+    )
+    problems = catalog.schema_mismatches(table, existing)
+    text = "\n".join(problems)
+    assert len(problems) == 6, text
+    for name in ("a:", "b:", "c:", "d:", "e: missing", "z:"):
+        assert name in text
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def test_ensure_table_creates_namespace_table_location_and_properties(sql_catalog, tmp_path):
+    table = catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
+    assert ("climate",) in sql_catalog.list_namespaces()
+    assert table.location() == f"file://{tmp_path}/warehouse/climate.db/contour_features"
+    assert table.metadata.format_version == 2
+    assert table.properties["write.parquet.compression-codec"] == "zstd"
+    assert [f.name for f in table.schema().fields] == CONTOUR_FEATURES.column_names
+    spec = [
+        (table.schema().find_column_name(f.source_id), str(f.transform))
+        for f in table.spec().fields
+    ]
+    assert spec == list(CONTOUR_FEATURES.partitioning)
+
+
+def test_ensure_table_returns_the_existing_table(sql_catalog):
+    first = catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
+    again = catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
+    assert again.metadata_location == first.metadata_location
+
+
+def test_ensure_table_refuses_partitions_that_add_files_cannot_infer(sql_catalog):
+    sql_catalog.create_namespace("climate")
+    schema = catalog.iceberg_schema(DAILY_SUMMARY)
+    spec = PartitionSpec(
+        PartitionField(schema.find_field("variable").field_id, 1000, BucketTransform(4), "b")
+    )
+    sql_catalog.create_table("climate.daily_summary", schema, partition_spec=spec)
+    with pytest.raises(catalog.IncompatibleTableError, match="partition field b"):
+        catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
+
+
+def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):
+    sql_catalog.create_namespace("climate")
+    sql_catalog.create_table("climate.daily_summary", catalog.iceberg_schema(DAILY_SUMMARY))
+    with caplog.at_level("WARNING", logger="era5_contours.catalog"):
+        catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
+    assert "partitioned by" in caplog.text
+
+
+# --------------------------------------------------------------------------- files
+
+
+def test_data_file_uri_is_unique_under_the_partition_folders():
+    location = "s3://bucket/warehouse/climate.db/contour_features"
+    first = catalog.data_file_uri(location, CONTOUR_FEATURES, DAY, "t2m", "run 1")
+    second = catalog.data_file_uri(location, CONTOUR_FEATURES, DAY, "t2m", "run 1")
+    assert first != second
+    folder, name = first.rsplit("/", 1)
+    assert folder == f"{location}/data/variable=t2m/day_month=2024-01"
+    assert name.startswith("2024-01-15_t2m_run_1_")
+    assert name.endswith(".parquet")
+
+
+def test_write_parquet_file_writes_the_plain_schema(tmp_path):
+    rows = feature_rows(DAY, "t2m", [0, 1])
+    # Columns in another order and a wider integer type are conformed to the TableDef.
+    shuffled = rows.select(list(reversed(rows.column_names))).set_column(
+        rows.column_names[::-1].index("band_index"),
+        "band_index",
+        rows.column("band_index").cast(pa.int64()),
+    )
+    uri = catalog.write_parquet_file(str(tmp_path / "a" / "f.parquet"), shuffled, CONTOUR_FEATURES)
+    assert uri == f"file://{tmp_path}/a/f.parquet"
+    written = pq.read_table(tmp_path / "a" / "f.parquet")
+    assert written.schema.equals(CONTOUR_FEATURES.arrow_schema, check_metadata=False)
+    assert written.to_pylist() == rows.to_pylist()
+    for field in pq.read_schema(tmp_path / "a" / "f.parquet"):
+        assert not field.metadata or b"PARQUET:field_id" not in field.metadata
+    assert (
+        pq.read_metadata(tmp_path / "a" / "f.parquet").row_group(0).column(0).compression == "ZSTD"
+    )
+    assert os.listdir(tmp_path / "a") == ["f.parquet"]
+
+
+def test_write_parquet_file_accepts_file_uris_and_a_filesystem(tmp_path):
+    rows = feature_rows(DAY, "t2m", [0])
+    uri = catalog.write_parquet_file(f"file://{tmp_path}/x.parquet", rows, CONTOUR_FEATURES)
+    assert uri == f"file://{tmp_path}/x.parquet"
+    uri = catalog.write_parquet_file(
+        str(tmp_path / "y.parquet"), rows, CONTOUR_FEATURES, filesystem=pafs.LocalFileSystem()
+    )
+    assert pq.read_table(tmp_path / "y.parquet").num_rows == 1
+    assert uri == f"file://{tmp_path}/y.parquet"
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda t: t.drop_columns(["run_id"]), "missing columns"),
+        (lambda t: t.append_column("extra", pa.array([1])), "unexpected columns"),
+        (
+            lambda t: t.set_column(
+                t.column_names.index("units"), "units", pa.array([None], pa.string())
+            ),
+            "units is required",
+        ),
+        (lambda t: t.slice(0, 0), "no rows"),
+    ],
+)
+def test_write_parquet_file_refuses_bad_rows(tmp_path, change, message):
+    with pytest.raises(ValueError, match=message):
+        catalog.write_parquet_file(
+            str(tmp_path / "f.parquet"), change(feature_rows(DAY, "t2m", [0])), CONTOUR_FEATURES
+        )
+    assert os.listdir(tmp_path) == []
+
+
+def test_write_parquet_file_leaves_nothing_when_writing_fails(tmp_path, monkeypatch):
+    real_write = pq.write_table
+
+    def broken_write(table, where, **kwargs):
+        real_write(table.slice(0, 1), where, **kwargs)
+        raise OSError("disk full")
+
+    monkeypatch.setattr(catalog.pq, "write_table", broken_write)
+    with pytest.raises(OSError, match="disk full"):
+        catalog.write_parquet_file(
+            str(tmp_path / "f.parquet"), feature_rows(DAY, "t2m", [0, 1]), CONTOUR_FEATURES
+        )
+    assert os.listdir(tmp_path) == []
+
+
+# --------------------------------------------------------------------------- commits
+
+
+def test_commit_replace_adds_files_with_their_partitions(features):
+    files = [write(features, DAY, "t2m", [0, 1]), write(features, DAY2, "tp", [3])]
+    catalog.commit_replace(features, files, [(DAY, "t2m"), (DAY2, "tp")])
+    assert contents(features) == [
+        (DAY, "t2m", 0, "r1"),
+        (DAY, "t2m", 1, "r1"),
+        (DAY2, "tp", 3, "r1"),
+    ]
+    partitions = {
+        (r["file_path"], r["partition"]["variable"], r["partition"]["day_month"])
+        for r in features.inspect.files().to_pylist()
+    }
+    months_since_epoch = (2024 - 1970) * 12
+    assert partitions == {
+        (files[0], "t2m", months_since_epoch),
+        (files[1], "tp", months_since_epoch),
+    }
+
+
+def test_commit_replace_touches_only_the_listed_pairs(features):
+    catalog.commit_replace(
+        features,
+        [
+            write(features, DAY, "t2m", [0, 1]),
+            write(features, DAY2, "t2m", [2]),
+            write(features, DAY, "tp", [5]),
+        ],
+        [(DAY, "t2m"), (DAY2, "t2m"), (DAY, "tp")],
+    )
+    catalog.commit_replace(features, [write(features, DAY, "t2m", [7], "r2")], [(DAY, "t2m")])
+    assert contents(features) == [
+        (DAY, "t2m", 7, "r2"),
+        (DAY, "tp", 5, "r1"),
+        (DAY2, "t2m", 2, "r1"),
+    ]
+    # Whole files were dropped, none rewritten: the old file of (DAY, t2m) is simply gone.
+    assert features.inspect.files().num_rows == 3
+
+
+def test_commit_replace_deletes_pairs_without_files(features):
+    catalog.commit_replace(
+        features,
+        [write(features, DAY, "t2m", [0]), write(features, DAY2, "t2m", [1])],
+        [(DAY, "t2m"), (DAY2, "t2m")],
+    )
+    catalog.commit_replace(features, [], [(DAY, "t2m")])
+    assert contents(features) == [(DAY2, "t2m", 1, "r1")]
+
+
+def test_commit_replace_rewrites_a_foreign_file_holding_other_days(features, tmp_path):
+    # pyiceberg partitions the rows it rewrites with the Rust transforms of pyiceberg-core.
+    pytest.importorskip("pyiceberg_core", reason="pyiceberg-core not installed")
+    # A file holding two days, as a compaction by another engine leaves: only the
+    # replaced day goes.
+    rows = pa.concat_tables([feature_rows(DAY, "t2m", [0]), feature_rows(DAY2, "t2m", [1])])
+    pq.write_table(rows, tmp_path / "compacted.parquet")
+    features.add_files([str(tmp_path / "compacted.parquet")])
+    catalog.commit_replace(features, [write(features, DAY, "t2m", [4], "r2")], [(DAY, "t2m")])
+    assert contents(features) == [(DAY, "t2m", 4, "r2"), (DAY2, "t2m", 1, "r1")]
+
+
+def test_commit_replace_refuses_files_outside_the_replaced_pairs(features):
+    catalog.commit_replace(features, [write(features, DAY, "t2m", [0])], [(DAY, "t2m")])
+    before = features.metadata_location
+    stray = write(features, DAY2, "t2m", [1])
+    with pytest.raises(ValueError, match="not all in replace"):
+        catalog.commit_replace(features, [stray], [(DAY, "t2m")])
+    other_variable = write(features, DAY, "tp", [1])
+    with pytest.raises(ValueError, match="not all in replace"):
+        catalog.commit_replace(features, [other_variable], [(DAY, "t2m")])
+    assert features.refresh().metadata_location == before
+
+
+def test_commit_replace_with_nothing_to_do_commits_nothing(features):
+    catalog.commit_replace(features, [], [])
+    assert features.refresh().current_snapshot() is None
+
+
+def test_commit_replace_records_snapshot_properties(features):
+    catalog.commit_replace(
+        features,
+        [write(features, DAY, "t2m", [0, 1])],
+        [(DAY, "t2m")],
+        snapshot_properties={"run-id": "r1"},
+    )
+    summary = catalog.committed_snapshot_summary(features)
+    assert summary["run-id"] == "r1"
+    assert summary["operation"] == "append"
+    assert summary["total-records"] == "2"
+    assert summary["snapshot-id"] == str(features.current_snapshot().snapshot_id)
+
+
+def test_committed_snapshot_summary_of_an_empty_table(features):
+    assert catalog.committed_snapshot_summary(features) == {}
+
+
+def test_replace_filter_refuses_datetimes():
+    with pytest.raises(TypeError, match="day"):
+        catalog.replace_filter([(dt.datetime(2024, 1, 15), "t2m")])
+
+
+def test_replace_filter_selects_exactly_the_pairs(features):
+    catalog.commit_replace(
+        features,
+        [
+            write(features, DAY, "t2m", [0]),
+            write(features, DAY2, "t2m", [1]),
+            write(features, DAY, "tp", [2]),
+        ],
+        [(DAY, "t2m"), (DAY2, "t2m"), (DAY, "tp")],
+    )
+    selected = features.scan(
+        row_filter=catalog.replace_filter([(DAY2, "t2m"), (DAY, "tp")])
+    ).to_arrow()
+    assert sorted(selected.column("band_index").to_pylist()) == [1, 2]
+    assert features.scan(row_filter=EqualTo("variable", "tp")).to_arrow().num_rows == 1
