@@ -784,8 +784,9 @@ def test_dry_run_runs_the_mode_command_last(sandbox, mode: str, command: str) ->
 
 def test_submit_passes_script_and_arguments_through_the_login_shell(sandbox, tmp_path) -> None:
     """Run the generated inner command with bash and a spark-submit stub: words survive."""
-    run = docker_run(sandbox, "--no-install", "submit", "src/jobs/job.py", "--x", "a b", "$HOME")
-    assert run.mode_args == ["/home/glue_user/workspace/src/jobs/job.py", "--x", "a b", "$HOME"]
+    words = ["--x", "a b", "$HOME", "it's", 'say "hi"', ""]
+    run = docker_run(sandbox, "--no-install", "submit", "src/jobs/job.py", *words)
+    assert run.mode_args == ["/home/glue_user/workspace/src/jobs/job.py", *words]
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     stub = bin_dir / "spark-submit"
@@ -892,6 +893,7 @@ def test_dotenv_is_read_and_the_environment_wins(sandbox) -> None:
         "export AWS_PROFILE='from-dotenv'\n"
         'GLUE_IMAGE="registry.example/glue:glue_libs_4.0.0_image_01"  # trailing comment\n'
         "ERA5_DATABASE=climate\n"
+        "ERA5_START_DATE=2024-07-01\n"
         "SPARK_UI_PORT=14040\n",
         encoding="utf-8",
     )
@@ -899,7 +901,8 @@ def test_dotenv_is_read_and_the_environment_wins(sandbox) -> None:
     run = docker_run(sandbox, "pyspark")
     assert "AWS_PROFILE=from-dotenv" in run.values("-e")
     assert run.image == "registry.example/glue:glue_libs_4.0.0_image_01"
-    assert "ERA5_DATABASE" in run.values("-e")
+    # Every ERA5_ option reaches the job, by name: docker copies the exported value.
+    assert {"ERA5_DATABASE", "ERA5_START_DATE"} <= set(run.values("-e"))
     assert "127.0.0.1:14040:4040" in run.values("-p")
 
     run = docker_run(sandbox, "pyspark", AWS_PROFILE="from-shell")
@@ -907,8 +910,17 @@ def test_dotenv_is_read_and_the_environment_wins(sandbox) -> None:
 
 
 def test_secrets_are_passed_by_name_only(sandbox) -> None:
-    run = docker_run(sandbox, "pytest", AWS_SECRET_ACCESS_KEY="s3cr3t", AWS_ACCESS_KEY_ID="AKIA")
-    assert {"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID"} <= set(run.values("-e"))
+    run = docker_run(
+        sandbox,
+        "pytest",
+        AWS_SECRET_ACCESS_KEY="s3cr3t",
+        AWS_ACCESS_KEY_ID="AKIA",
+        AWS_ENDPOINT_URL_S3="http://127.0.0.1:5000",
+        UNRELATED_TOKEN="t0k3n",
+    )
+    passed = set(run.values("-e"))
+    assert {"AWS_SECRET_ACCESS_KEY", "AWS_ACCESS_KEY_ID", "AWS_ENDPOINT_URL_S3"} <= passed
+    assert not any(name.startswith("UNRELATED") for name in passed)
     assert "s3cr3t" not in " ".join(run.argv)
 
 
