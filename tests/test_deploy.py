@@ -219,9 +219,7 @@ def test_lock_files_are_exact_and_respect_what_glue_provides(target):
 
 
 def test_glue4_keeps_pandas_1_and_pyarrow_with_manylinux2014_wheels():
-    locked = dict(
-        d.parse_pins((ROOT / "external_libs" / "glue4-requirements.lock").read_text())
-    )
+    locked = dict(d.parse_pins((ROOT / "external_libs" / "glue4-requirements.lock").read_text()))
     assert locked["pandas"].startswith("1.")  # Spark 3.3 breaks on pandas 2
     assert locked["pyarrow"] == "20.0.0"  # last release with manylinux2014 wheels
 
@@ -253,10 +251,16 @@ def test_library_zip_is_reproducible_sorted_and_importable(tmp_path):
     target = tmp_path / "lib.zip"
     target.write_bytes(first)
     out = subprocess.run(
-        [sys.executable, "-I", "-c",
-         f"import sys; sys.path.insert(0, {str(target)!r}); import era5_contours; "
-         "print(era5_contours.__file__)"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(target)!r}); import era5_contours; "
+            "print(era5_contours.__file__)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert out.stdout.strip() == str(target / "era5_contours" / "__init__.py")
 
@@ -265,7 +269,9 @@ def test_package_library_script_writes_the_same_zip(tmp_path):
     out = tmp_path / "x" / "era5_contours.zip"
     subprocess.run(
         ["bash", str(ROOT / "sh" / "package_library.sh"), str(out)],
-        check=True, capture_output=True, env={**os.environ, "PYTHON": sys.executable},
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     assert out.read_bytes() == d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
 
@@ -306,8 +312,8 @@ def test_change_lines_for_runs_and_plans():
     assert d.Change("glue job", "j", "updated", "Timeout").line(dry_run=True) == (
         "would update  glue job j (Timeout)"
     )
-    assert d.Change("s3 object", "s3://b/k", "unchanged").line(dry_run=True).startswith(
-        "unchanged "
+    assert (
+        d.Change("s3 object", "s3://b/k", "unchanged").line(dry_run=True).startswith("unchanged ")
     )
 
 
@@ -386,9 +392,10 @@ def test_state_machine_concurrency_fits_the_jobs():
     machine = asl()
     run_chunks = machine["States"]["RunChunks"]
     for version in d.GLUE_VERSIONS:
-        assert run_chunks["MaxConcurrency"] <= job_yaml(version)["ExecutionProperty"][
-            "MaxConcurrentRuns"
-        ]
+        assert (
+            run_chunks["MaxConcurrency"]
+            <= job_yaml(version)["ExecutionProperty"]["MaxConcurrentRuns"]
+        )
     assert run_chunks["MaxConcurrency"] >= 1
 
 
@@ -564,7 +571,9 @@ def test_cfn_parameters_command_prints_the_stack_parameters(tmp_path, monkeypatc
         monkeypatch.delenv(key, raising=False)
     out = subprocess.run(
         [sys.executable, "-m", "era5_contours.deploy", "cfn-parameters", "--env-file", str(env)],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     values = dict(line.split("=", 1) for line in out.splitlines())
     template = yaml.safe_load(STACK_PATH.read_text())
@@ -588,7 +597,8 @@ def node_tools() -> Path:
     if not (NODE_MODULES / ".bin" / "asl-validator").exists():
         result = subprocess.run(
             ["npm", "ci", "--prefix", str(DEPLOY), "--no-audit", "--no-fund"],
-            capture_output=True, text=True,
+            capture_output=True,
+            text=True,
         )
         if result.returncode != 0:
             pytest.fail(f"npm ci --prefix deploy failed:\n{result.stderr[-2000:]}")
@@ -598,7 +608,8 @@ def node_tools() -> Path:
 def run_asl_validator(bin_dir: Path, path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(bin_dir / "asl-validator"), "--json-path", str(path)],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
 
 
@@ -635,7 +646,9 @@ const {expressions, cases} = JSON.parse(require('fs').readFileSync(0, 'utf8'));
     result = subprocess.run(
         ["node", "-e", script],
         input=json.dumps({"expressions": expressions, "cases": cases}),
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
     )
     return json.loads(result.stdout)
@@ -661,7 +674,7 @@ def test_plan_state_computes_the_same_chunks_as_chunk_dates(node_tools):
         {"start_date": "1999-12-31", "end_date": "2000-03-01", "chunk_days": 366},
     ]
     results = evaluate_jsonata(expressions, cases)
-    for case, result in zip(cases, results):
+    for case, result in zip(cases, results, strict=True):
         assert result["valid"] is True, case
         expected = d.chunk_dates(
             date.fromisoformat(case["start_date"]),
@@ -779,7 +792,9 @@ def test_cfn_lint_passes_the_stack_and_fails_a_broken_one(tmp_path):
 def test_shellcheck_passes_the_deploy_scripts():
     if not shutil.which("shellcheck"):
         pytest.skip("shellcheck not installed (apt-get install shellcheck)")
-    scripts = [ROOT / "sh" / n for n in ("build_external_libs.sh", "package_library.sh", "deploy.sh")]
+    scripts = [
+        ROOT / "sh" / n for n in ("build_external_libs.sh", "package_library.sh", "deploy.sh")
+    ]
     result = subprocess.run(["shellcheck", *map(str, scripts)], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
 
@@ -790,7 +805,10 @@ def build_script(*args: str, libs: Path | None = None) -> subprocess.CompletedPr
         env["EXTERNAL_LIBS_DIR"] = str(libs)
     return subprocess.run(
         ["bash", str(ROOT / "sh" / "build_external_libs.sh"), *args],
-        capture_output=True, text=True, env=env, timeout=900,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
     )
 
 
@@ -854,7 +872,12 @@ def moto_url():
 @pytest.fixture
 def aws_env(monkeypatch, tmp_path, moto_url):
     """Dummy credentials for moto, isolated from any real AWS configuration."""
-    for key in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ROLE_ARN", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+    for key in (
+        "AWS_PROFILE",
+        "AWS_DEFAULT_PROFILE",
+        "AWS_ROLE_ARN",
+        "AWS_WEB_IDENTITY_TOKEN_FILE",
+    ):
         monkeypatch.delenv(key, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
@@ -909,7 +932,7 @@ def snapshot(settings: d.Settings, clients: dict) -> dict:
 
 @pytest.mark.integration
 def test_deploy_to_moto_creates_then_changes_nothing(aws_env, tmp_path):
-    env, settings, clients = moto_setup(tmp_path, aws_env, "first")
+    _env, settings, clients = moto_setup(tmp_path, aws_env, "first")
     before = snapshot(settings, clients)
 
     plan = d.deploy(settings, clients, ROOT, dry_run=True)
@@ -976,7 +999,7 @@ def test_deploy_to_moto_creates_then_changes_nothing(aws_env, tmp_path):
 
 @pytest.mark.integration
 def test_deploy_to_moto_updates_only_what_changed(aws_env, tmp_path):
-    env, settings, clients = moto_setup(tmp_path, aws_env, "second")
+    _env, settings, clients = moto_setup(tmp_path, aws_env, "second")
     d.deploy(settings, clients, ROOT)
 
     # A copy of the repository's deploy inputs with one job argument and one ASL value
@@ -985,42 +1008,98 @@ def test_deploy_to_moto_updates_only_what_changed(aws_env, tmp_path):
     shutil.copytree(ROOT / "deploy", root / "deploy", ignore=shutil.ignore_patterns("node_modules"))
     shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
     job_file = d.job_definition_path(root, "4.0")
-    job_file.write_text(job_file.read_text().replace("--dataset: auto", "--dataset: era5"))
+    original_job = job_file.read_text()
+    job_file.write_text(original_job.replace("--dataset: auto", "--dataset: era5"))
     machine = json.loads((root / "deploy/state_machines/contours.asl.json").read_text())
     machine["States"]["RunChunks"]["MaxConcurrency"] = 2
     (root / "deploy/state_machines/contours.asl.json").write_text(json.dumps(machine))
     wheel = next((settings.external_libs / "glue5").glob("xarray-*.whl"))
     wheel.write_bytes(b"rebuilt")
+    wheel_uri = f"s3://second-bucket/{settings.artifacts_prefix}/wheels/glue5/{wheel.name}"
 
     before = snapshot(settings, clients)
     plan = d.deploy(settings, clients, root, dry_run=True)
     assert snapshot(settings, clients) == before
+    assert {(c.kind, c.name, c.detail) for c in plan if c.action == "updated"} == {
+        ("s3 object", wheel_uri, "7 bytes"),
+        ("glue job", "second-glue4", "DefaultArguments"),
+        ("state machine", "second", "definition"),
+    }
+
+    # moto has no UpdateJob (test_sync_glue_job_updates_with_the_whole_definition covers
+    # that call): the real run changes the other two.
+    job_file.write_text(original_job)
     changes = d.deploy(settings, clients, root)
-    assert [(c.kind, c.name, c.action) for c in plan] == [
-        (c.kind, c.name, c.action) for c in changes
-    ]
-    touched = {(c.kind, c.name, c.detail) for c in changes if c.action != "unchanged"}
-    assert {(k, n) for k, n, _ in touched} == {
-        ("s3 object", f"s3://second-bucket/{settings.artifacts_prefix}/wheels/glue5/{wheel.name}"),
-        ("glue job", "second-glue4"),
+    assert {(c.kind, c.name) for c in changes if c.action != "unchanged"} == {
+        ("s3 object", wheel_uri),
         ("state machine", "second"),
     }
-    assert ("glue job", "second-glue4", "DefaultArguments") in touched
-    assert ("state machine", "second", "definition") in touched
-    job = clients["glue"].get_job(JobName="second-glue4")["Job"]
-    assert job["DefaultArguments"]["--dataset"] == "era5"
-    assert clients["glue"].get_job(JobName="second-glue5")["Job"]["DefaultArguments"][
-        "--dataset"
-    ] == "auto"
+    key = wheel_uri.split("/", 3)[3]
+    assert clients["s3"].get_object(Bucket="second-bucket", Key=key)["Body"].read() == b"rebuilt"
     arn = d.find_state_machine(clients["stepfunctions"], "second")
     described = clients["stepfunctions"].describe_state_machine(stateMachineArn=arn)
     assert json.loads(described["definition"])["States"]["RunChunks"]["MaxConcurrency"] == 2
     assert {c.action for c in d.deploy(settings, clients, root)} == {"unchanged"}
 
 
+class RecordingGlue:
+    """A Glue client double holding one job, recording the writes."""
+
+    class exceptions:
+        pass
+
+    def __init__(self, job: dict | None, tags: dict | None = None):
+        self.job = job
+        self.tags = tags or {}
+        self.calls: list[tuple[str, dict]] = []
+
+    def get_job(self, JobName):
+        if self.job is None:
+            error = Exception("not found")
+            error.response = {"Error": {"Code": "EntityNotFoundException"}}
+            raise error
+        return {"Job": self.job}
+
+    def get_tags(self, ResourceArn):
+        return {"Tags": self.tags}
+
+    def __getattr__(self, name):
+        return lambda **kwargs: self.calls.append((name, kwargs))
+
+
+def test_sync_glue_job_updates_with_the_whole_definition():
+    definition = d.render_job(
+        ROOT, "4.0", d.deploy_variables(settings_for(), "1", {"4.0": ["s3://b/w.whl"]})
+    )
+    current = copy.deepcopy(definition)
+    current.pop("Tags")
+    current["DefaultArguments"]["--old"] = "x"
+    current["MaxCapacity"] = 4.0
+    glue = RecordingGlue(current, tags={"project": "era5-contours", "owner": "someone"})
+    change = d.sync_glue_job(glue, definition, "arn:job", dry_run=False)
+    assert (change.action, change.detail) == ("updated", "DefaultArguments, Tags")
+    (update, tag) = glue.calls
+    assert update == (
+        "update_job",
+        {
+            "JobName": definition["Name"],
+            "JobUpdate": {k: v for k, v in definition.items() if k not in ("Name", "Tags")},
+        },
+    )
+    assert "--old" not in update[1]["JobUpdate"]["DefaultArguments"]
+    assert tag == ("tag_resource", {"ResourceArn": "arn:job", "TagsToAdd": {"glue-version": "4.0"}})
+
+    planned = RecordingGlue(current)
+    assert d.sync_glue_job(planned, definition, "arn:job", dry_run=True).action == "updated"
+    assert planned.calls == []
+    created = RecordingGlue(None)
+    assert d.sync_glue_job(created, definition, "arn:job", dry_run=False).action == "created"
+    assert created.calls == [("create_job", definition)]
+
+
 @pytest.mark.integration
 def test_deploy_to_moto_with_given_roles_leaves_iam_alone(aws_env, tmp_path):
-    env, settings, clients = moto_setup(
+    _env, settings, clients = moto_setup(
         tmp_path,
         aws_env,
         "third",
@@ -1045,7 +1124,9 @@ def test_deploy_script_dry_run_against_moto(aws_env, tmp_path):
     clean = {k: v for k, v in os.environ.items() if k not in env}
     result = subprocess.run(
         ["bash", str(ROOT / "sh" / "deploy.sh"), "--dry-run", "--env-file", str(env_file)],
-        capture_output=True, text=True, env={**clean, "PYTHON": sys.executable},
+        capture_output=True,
+        text=True,
+        env={**clean, "PYTHON": sys.executable},
     )
     assert result.returncode == 0, result.stderr
     assert "would create  glue job fourth-glue4" in result.stdout

@@ -1032,5 +1032,12 @@ def test_env_example_parses_the_same_for_the_script_and_python_dotenv(sandbox) -
     assert run.image == values["GLUE_IMAGE"]
     assert f"AWS_PROFILE={values['AWS_PROFILE']}" in run.values("-e")
     assert f"127.0.0.1:{values['SPARK_UI_PORT']}:4040" in run.values("-p")
-    for name in ("ERA5_INPUT_PATH", "ERA5_DATABASE", "ERA5_CATALOG_TYPE"):
+    # The job's ERA5_* defaults are commented out in the example: none is passed...
+    assert not [v for v in run.values("-e") if v.startswith("ERA5_")]
+    # ...until the user sets them, and then by name only (values stay out of the command).
+    (repo / ".env").write_text(
+        (repo / ".env").read_text() + "ERA5_INPUT_PATH=s3://b/in\nERA5_DATABASE=weather\n"
+    )
+    run = parse_docker_run(dry_run(sandbox, "pyspark").stdout.strip())
+    for name in ("ERA5_INPUT_PATH", "ERA5_DATABASE"):
         assert name in run.values("-e")

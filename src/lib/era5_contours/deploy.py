@@ -303,8 +303,7 @@ def deploy_variables(
         "OUTPUT_PATH": f"s3://{s.bucket}/{prefixes['OUTPUT_PREFIX']}/",
         "WAREHOUSE_PATH": f"s3://{s.bucket}/{prefixes['WAREHOUSE_PREFIX']}",
         "ATHENA_OUTPUT_LOCATION": f"s3://{s.bucket}/{prefixes['ATHENA_RESULTS_PREFIX']}/",
-        "GLUE_ROLE_ARN": s.glue_role_arn
-        or f"arn:aws:iam::{account_id}:role/{s.glue_role_name}",
+        "GLUE_ROLE_ARN": s.glue_role_arn or f"arn:aws:iam::{account_id}:role/{s.glue_role_name}",
         "STATE_MACHINE_ROLE_ARN": s.state_machine_role_arn
         or f"arn:aws:iam::{account_id}:role/{s.state_machine_role_name}",
         "GLUE_JOB_NAME": s.job_name(s.glue_version),
@@ -476,7 +475,7 @@ def _same(desired: Any, current: Any, exact: bool = False) -> bool:
         return (
             isinstance(current, (list, tuple))
             and len(desired) == len(current)
-            and all(_same(d, c, exact) for d, c in zip(desired, current))
+            and all(_same(d, c, exact) for d, c in zip(desired, current, strict=True))
         )
     if isinstance(desired, (int, float)) and not isinstance(desired, bool):
         return isinstance(current, (int, float)) and float(desired) == float(current)
@@ -583,9 +582,7 @@ def sync_role(
     if not _same(trust_policy, current_trust, exact=True):
         changed.append("trust policy")
         if not dry_run:
-            iam.update_assume_role_policy(
-                RoleName=name, PolicyDocument=json.dumps(trust_policy)
-            )
+            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy))
     try:
         current_policy = iam.get_role_policy(RoleName=name, PolicyName=policy_name)[
             "PolicyDocument"
@@ -622,9 +619,7 @@ def sync_database(glue: Any, name: str, description: str, dry_run: bool) -> Chan
     return Change("glue database", name, "unchanged")
 
 
-def sync_glue_job(
-    glue: Any, definition: Mapping[str, Any], job_arn: str, dry_run: bool
-) -> Change:
+def sync_glue_job(glue: Any, definition: Mapping[str, Any], job_arn: str, dry_run: bool) -> Change:
     """Create the job, or update it when a field of ``definition`` differs on AWS.
 
     Tags in the definition are added or corrected; tags set by others are kept.
@@ -771,7 +766,9 @@ def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dic
     from botocore.config import Config
 
     env = env if env is not None else os.environ
-    profile = (env.get("AWS_PROFILE") or "").strip() or None
+    # "default" is what boto3 uses anyway; naming it explicitly would fail without ~/.aws.
+    profile = (env.get("AWS_PROFILE") or "").strip()
+    profile = None if profile in ("", "default") else profile
     session = boto3.Session(profile_name=profile, region_name=settings.region)
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
@@ -881,8 +878,7 @@ def deploy(
         )
     )
     log_group_arn = (
-        f"arn:aws:logs:{settings.region}:{account}:log-group:"
-        f"{settings.state_machine_log_group}:*"
+        f"arn:aws:logs:{settings.region}:{account}:log-group:{settings.state_machine_log_group}:*"
     )
     record(
         sync_state_machine(
@@ -992,13 +988,19 @@ def main(argv: Sequence[str] | None = None) -> int:
             data = build_library_zip(args.root / "src" / "lib" / "era5_contours")
             args.output.parent.mkdir(parents=True, exist_ok=True)
             args.output.write_bytes(data)
-            print(f"wrote {args.output} ({len(data):,} bytes, sha256 "
-                  f"{hashlib.sha256(data).hexdigest()})")
+            print(
+                f"wrote {args.output} ({len(data):,} bytes, sha256 "
+                f"{hashlib.sha256(data).hexdigest()})"
+            )
             return 0
         if args.command == "chunks":
             rows = chunk_dates(args.start_date, args.end_date, args.chunk_days)
-            print(json.dumps([{"start_date": a.isoformat(), "end_date": b.isoformat()}
-                              for a, b in rows], indent=2))
+            print(
+                json.dumps(
+                    [{"start_date": a.isoformat(), "end_date": b.isoformat()} for a, b in rows],
+                    indent=2,
+                )
+            )
             return 0
         settings = Settings.from_env(_environment(args.env_file))
         if args.command == "cfn-parameters":
@@ -1008,11 +1010,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = _environment(args.env_file)
         clients = aws_clients(settings, env)
         where = settings.endpoint_url or f"AWS {settings.region}"
-        print(f"{'planning' if args.dry_run else 'deploying'} {settings.stack_name} to "
-              f"s3://{settings.bucket}/{settings.prefix} ({where}); "
-              f"state machine runs Glue {settings.glue_version}", flush=True)
+        print(
+            f"{'planning' if args.dry_run else 'deploying'} {settings.stack_name} to "
+            f"s3://{settings.bucket}/{settings.prefix} ({where}); "
+            f"state machine runs Glue {settings.glue_version}",
+            flush=True,
+        )
         changes = deploy(
-            settings, clients, args.root, args.dry_run,
+            settings,
+            clients,
+            args.root,
+            args.dry_run,
             report=lambda c: print(c.line(args.dry_run), flush=True),
             artifacts_only=args.artifacts_only,
         )
