@@ -101,3 +101,17 @@ def write_nc(tmp_path: Path) -> Callable[..., Path]:
         return path
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def _close_leaked_netcdf_handles():
+    """Close NetCDF files that a test left open (xarray closes them when collected).
+
+    HDF5 shares one file object between handles of the same path; a handle collected
+    at a random moment while another is being opened has crashed HDF5 (vlen string
+    fill values) in this suite. Collecting after each test keeps that deterministic.
+    """
+    yield
+    import gc
+
+    gc.collect()
