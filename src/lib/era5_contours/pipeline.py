@@ -67,8 +67,9 @@ class DayTask:
     unreadable: tuple[str, ...] = ()
 
 
-def inspect_file(path: str) -> FileInfo:
+def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
     """Read a file's variables and time range (coordinates only); never raises."""
+    storage.use_endpoint(endpoint_url)
     try:
         info = file_time_range(storage.local_copy(path))
     except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
@@ -248,6 +249,7 @@ def process_day(
 ) -> list[VariableOutcome]:
     """Everything for one day, on an executor; one outcome per variable, never raises
     for bad input (the outcome says failed and why)."""
+    storage.use_endpoint(config.aws_endpoint_url)
     worker = f"{os.uname().nodename}:{os.getpid()}"
     loaded: dict[str, xr.Dataset] = {}
     errors: dict[str, str] = {}
@@ -315,12 +317,17 @@ def process_day(
             uri = catalog.data_file_uri(
                 table_locations[CONTOUR_FEATURES.name], CONTOUR_FEATURES, task.day, v, config.run_id
             )
-            out.feature_file = catalog.write_parquet_file(uri, rows, CONTOUR_FEATURES)
+            out.feature_file = catalog.write_parquet_file(
+                uri, rows, CONTOUR_FEATURES, filesystem=storage.arrow_filesystem(uri)
+            )
         uri = catalog.data_file_uri(
             table_locations[DAILY_SUMMARY.name], DAILY_SUMMARY, task.day, v, config.run_id
         )
         out.summary_file = catalog.write_parquet_file(
-            uri, summary_row(task.day, v, out, field_, sources, config.run_id), DAILY_SUMMARY
+            uri,
+            summary_row(task.day, v, out, field_, sources, config.run_id),
+            DAILY_SUMMARY,
+            filesystem=storage.arrow_filesystem(uri),
         )
         out.finished = time.time()
         out.seconds = out.finished - t0
@@ -401,6 +408,7 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
     t_start = time.time()
     report = RunReport(run_id=config.run_id, allow_failed_days=config.allow_failed_days)
     sc = spark.sparkContext
+    storage.use_endpoint(config.aws_endpoint_url)
 
     cat = catalog.load_catalog(
         config.catalog_type,
@@ -420,7 +428,7 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
     t0 = time.time()
     infos = (
         sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
-        .map(inspect_file)
+        .map(lambda path: inspect_file(path, config.aws_endpoint_url))
         .collect()
     )
     report.seconds["inspect"] = time.time() - t0

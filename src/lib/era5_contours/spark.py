@@ -9,17 +9,19 @@ import sys
 logger = logging.getLogger(__name__)
 
 
-def local_spark_session(master: str = "local[*]", app_name: str = "era5-contours"):
+def local_spark_session(
+    master: str = "local[*]", app_name: str = "era5-contours", conf: dict[str, str] | None = None
+):
     """Start (or reuse) a local SparkSession whose Python workers use this interpreter.
 
     Without ``PYSPARK_PYTHON`` the workers would start the system Python, which lacks
-    this project's packages.
+    this project's packages. ``conf`` adds Spark settings (e.g. ``spark.executorEnv.*``).
     """
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    spark = (
+    builder = (
         SparkSession.builder.master(master)
         .appName(app_name)
         .config("spark.sql.session.timeZone", "UTC")
@@ -27,8 +29,10 @@ def local_spark_session(master: str = "local[*]", app_name: str = "era5-contours
         .config("spark.python.worker.reuse", "true")
         # Each day is one task; no shuffle happens, so keep the defaults small.
         .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
     )
+    for key, value in (conf or {}).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("WARN")
     logger.info("local Spark %s on %s", spark.version, master)
     return spark

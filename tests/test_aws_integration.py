@@ -1,0 +1,184 @@
+"""The job on AWS endpoints: S3 input and output, Iceberg tables in the Glue catalog.
+
+moto runs in server mode on 127.0.0.1, so the Spark executors (separate processes) reach
+it as they would reach AWS. The real ERA5 France files are uploaded to S3, the job runs on
+s3:// paths with the glue catalog, and everything is read back with pyiceberg and boto3.
+Expectations come from xarray on the raw files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+import shapely
+import xarray as xr
+
+pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
+T2M = DATA / "era5_france_2020-07_hourly_instant_t2m.nc"
+TP = DATA / "era5_france_2020-07_hourly_accum_tp.nc"
+DAYS = [date(2020, 7, 1) + timedelta(days=i) for i in range(4)]
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@pytest.fixture(scope="module")
+def aws():
+    """A moto server and the environment that points boto3 and pyarrow at it."""
+    if not (T2M.exists() and TP.exists()):
+        pytest.skip(f"real ERA5 files not found in {DATA}")
+    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
+    os.environ.update(CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    try:
+        yield endpoint
+    finally:
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@pytest.fixture(scope="module")
+def spark(aws):
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from era5_contours.spark import local_spark_session
+
+    # Executors get the credentials as they would get an instance role's on Glue; the
+    # endpoint comes from the job's --aws_endpoint_url option.
+    conf = {f"spark.executorEnv.{k}": v for k, v in CREDENTIALS.items()}
+    session = local_spark_session("local[2]", "era5-contours-aws", conf=conf)
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def s3_run(aws, spark):
+    import boto3
+
+    from era5_contours.config import JobConfig
+    from era5_contours.pipeline import run_contour_job
+
+    s3 = boto3.client("s3", endpoint_url=aws)
+    for bucket in ("era5-raw", "era5-out"):
+        s3.create_bucket(Bucket=bucket)
+    for f in (T2M, TP):
+        s3.upload_file(str(f), "era5-raw", f"hourly/2020/{f.name}")
+
+    def run(start: date, end: date, run_id: str):
+        config = JobConfig.from_args(
+            {
+                "input_path": "s3://era5-raw/hourly/",
+                "output_path": "s3://era5-out/contours",
+                "warehouse_path": "s3://era5-out/warehouse",
+                "catalog_type": "glue",
+                "start_date": start.isoformat(),
+                "end_date": end.isoformat(),
+                "run_id": run_id,
+                "aws_endpoint_url": aws,
+            }
+        )
+        return run_contour_job(spark, config)
+
+    report = run(DAYS[0], DAYS[-1], "s3-first")
+    return {"s3": s3, "report": report, "run": run, "endpoint": aws}
+
+
+def _tables(endpoint):
+    from era5_contours.catalog import load_catalog
+
+    cat = load_catalog(
+        "glue", "s3://era5-out/warehouse", glue_endpoint=endpoint, s3_endpoint=endpoint
+    )
+    return cat.load_table("climate.contour_features"), cat.load_table("climate.daily_summary")
+
+
+def _expected(day: date) -> dict[str, np.ndarray]:
+    start = np.datetime64(day.isoformat())
+    with xr.open_dataset(T2M) as t:
+        t2m = t["t2m"].sel(valid_time=slice(start, start + np.timedelta64(23, "h")))
+        assert t2m.sizes["valid_time"] == 24
+        t2m = t2m.mean("valid_time").values - 273.15
+        lat = t["latitude"].values
+    with xr.open_dataset(TP) as p:
+        times = p["valid_time"].values
+        sel = (times > start) & (times <= start + np.timedelta64(24, "h"))
+        tp = p["tp"].isel(valid_time=np.flatnonzero(sel)).sum("valid_time").values * 1000
+    return {"t2m": t2m, "tp": tp, "lat": lat}
+
+
+def test_outputs_are_s3_objects_with_content_types(s3_run):
+    report = s3_run["report"]
+    assert report.status_counts == {"ok": 8} and report.exit_code == 0
+    s3 = s3_run["s3"]
+    for v in ("t2m", "tp"):
+        for day in DAYS:
+            gj = s3.get_object(Bucket="era5-out", Key=f"contours/contours/{v}/{day}.geojson")
+            assert gj["ContentType"] == "application/geo+json"
+            doc = json.loads(gj["Body"].read())
+            assert doc["type"] == "FeatureCollection" and doc["features"]
+            assert {f["properties"]["variable"] for f in doc["features"]} == {v}
+            png = s3.get_object(Bucket="era5-out", Key=f"contours/plots/{v}/{day}.png")
+            assert png["ContentType"] == "image/png"
+            assert png["Body"].read()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_glue_catalog_tables_match_independent_computation(s3_run):
+    features, summary = _tables(s3_run["endpoint"])
+    assert features.location() == "s3://era5-out/warehouse/climate.db/contour_features"
+    rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
+    assert set(rows) == {(d, v) for d in DAYS for v in ("t2m", "tp")}
+    for day in DAYS:
+        expected = _expected(day)
+        w = np.cos(np.deg2rad(expected["lat"]))[:, None]
+        for v in ("t2m", "tp"):
+            values, row = expected[v], rows[(day, v)]
+            weights = w * np.ones_like(values)
+            assert row["status"] == "ok" and row["complete"] and row["samples"] == 24
+            assert row["field_min"] == pytest.approx(values.min(), abs=1e-3)
+            assert row["field_mean"] == pytest.approx(values.mean(), abs=1e-3)
+            assert row["field_max"] == pytest.approx(values.max(), abs=1e-3)
+            assert row["field_mean_weighted"] == pytest.approx(
+                (values * weights).sum() / weights.sum(), abs=1e-3
+            )
+            assert row["source_files"] == [
+                f"s3://era5-raw/hourly/2020/{(T2M if v == 't2m' else TP).name}"
+            ]
+    table = features.scan().to_arrow()
+    pairs = set(zip(table["day"].to_pylist(), table["variable"].to_pylist(), strict=True))
+    assert pairs == set(rows)
+    geoms = shapely.from_wkt(table["geometry_wkt"].to_pylist())
+    assert shapely.is_valid(geoms).all() and shapely.is_simple(geoms).all()
+    data_files = {t.file.file_path for t in features.scan().plan_files()}
+    assert data_files and all(p.startswith("s3://era5-out/warehouse/") for p in data_files)
+
+
+def test_rerun_on_s3_replaces_rows(s3_run):
+    features, summary = _tables(s3_run["endpoint"])
+    before = (features.scan().to_arrow().num_rows, summary.scan().to_arrow().num_rows)
+    report = s3_run["run"](DAYS[1], DAYS[2], "s3-rerun")
+    assert report.status_counts == {"ok": 4}
+    features, summary = _tables(s3_run["endpoint"])
+    s_rows = summary.scan().to_arrow()
+    assert (features.scan().to_arrow().num_rows, s_rows.num_rows) == before
+    run_ids = {(r["day"], r["run_id"]) for r in s_rows.select(["day", "run_id"]).to_pylist()}
+    assert run_ids == {(d, "s3-rerun" if d in (DAYS[1], DAYS[2]) else "s3-first") for d in DAYS}
