@@ -253,9 +253,10 @@ def process_day(
     worker = f"{os.uname().nodename}:{os.getpid()}"
     loaded: dict[str, xr.Dataset] = {}
     errors: dict[str, str] = {}
-    started = {v: time.time() for v in config.variables}
+    task_start = time.time()
+    read_seconds: dict[str, float] = {}
     for v in config.variables:
-        started[v] = time.time()
+        t_read = time.time()
         if v in task.problems:
             note = _unreadable_note(task) if task.unreadable else ""
             errors[v] = str(InputError(task.problems[v] + note, day=task.day, variable=v))
@@ -264,6 +265,7 @@ def process_day(
             loaded[v] = _load(task.files[v], task.day, v)
         except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
             errors[v] = _error_text(exc, task.day, v)
+        read_seconds[v] = time.time() - t_read
 
     probe = loaded.get("tp", loaded.get("t2m"))
     dataset = None
@@ -274,8 +276,10 @@ def process_day(
 
     outcomes = []
     for v in config.variables:
-        t0 = started[v]
-        out = VariableOutcome(day=task.day, variable=v, status=FAILED, worker=worker, started=t0)
+        t0 = time.time()
+        out = VariableOutcome(
+            day=task.day, variable=v, status=FAILED, worker=worker, started=task_start
+        )
         sources = (
             list(loaded[v].attrs["source_files"]) if v in loaded else list(task.files.get(v, ()))
         )
@@ -330,7 +334,9 @@ def process_day(
             filesystem=storage.arrow_filesystem(uri),
         )
         out.finished = time.time()
-        out.seconds = out.finished - t0
+        # Its own reading plus its own computing and writing: the variables' seconds add
+        # up to the task's work (dataset detection aside).
+        out.seconds = read_seconds[v] + out.finished - t0
         outcomes.append(out)
     return outcomes
 
