@@ -14,10 +14,9 @@ import sys
 from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 import pytest
 import shapely
-import xarray as xr
+from independent import era5_daily, field_stats
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
 
@@ -112,20 +111,6 @@ def _tables(endpoint):
     return cat.load_table("climate.contour_features"), cat.load_table("climate.daily_summary")
 
 
-def _expected(day: date) -> dict[str, np.ndarray]:
-    start = np.datetime64(day.isoformat())
-    with xr.open_dataset(T2M) as t:
-        t2m = t["t2m"].sel(valid_time=slice(start, start + np.timedelta64(23, "h")))
-        assert t2m.sizes["valid_time"] == 24
-        t2m = t2m.mean("valid_time").values - 273.15
-        lat = t["latitude"].values
-    with xr.open_dataset(TP) as p:
-        times = p["valid_time"].values
-        sel = (times > start) & (times <= start + np.timedelta64(24, "h"))
-        tp = p["tp"].isel(valid_time=np.flatnonzero(sel)).sum("valid_time").values * 1000
-    return {"t2m": t2m, "tp": tp, "lat": lat}
-
-
 def test_outputs_are_s3_objects_with_content_types(s3_run):
     report = s3_run["report"]
     assert report.status_counts == {"ok": 8} and report.exit_code == 0
@@ -148,18 +133,12 @@ def test_glue_catalog_tables_match_independent_computation(s3_run):
     rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
     assert set(rows) == {(d, v) for d in DAYS for v in ("t2m", "tp")}
     for day in DAYS:
-        expected = _expected(day)
-        w = np.cos(np.deg2rad(expected["lat"]))[:, None]
+        expected = era5_daily(day, T2M, TP)
         for v in ("t2m", "tp"):
-            values, row = expected[v], rows[(day, v)]
-            weights = w * np.ones_like(values)
+            row = rows[(day, v)]
             assert row["status"] == "ok" and row["complete"] and row["samples"] == 24
-            assert row["field_min"] == pytest.approx(values.min(), abs=1e-3)
-            assert row["field_mean"] == pytest.approx(values.mean(), abs=1e-3)
-            assert row["field_max"] == pytest.approx(values.max(), abs=1e-3)
-            assert row["field_mean_weighted"] == pytest.approx(
-                (values * weights).sum() / weights.sum(), abs=1e-3
-            )
+            for k, value in field_stats(expected[v], expected["lat"]).items():
+                assert row[k] == pytest.approx(value, abs=1e-3), (day, v, k)
             assert row["source_files"] == [
                 f"s3://era5-raw/hourly/2020/{(T2M if v == 't2m' else TP).name}"
             ]

@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 import pytest
 import shapely
 import xarray as xr
+from independent import era5_daily, field_stats
 
 from era5_contours.catalog import load_catalog
 from era5_contours.config import JobConfig
@@ -81,31 +82,6 @@ def july(spark, tmp_path_factory):
     return {"root": root, "inputs": inputs, "out": out, "report": report, "config": config}
 
 
-def _expected_daily(day: date) -> dict[str, np.ndarray]:
-    """Daily fields straight from the raw files (lat descending as stored)."""
-    start = np.datetime64(day.isoformat())
-    with xr.open_dataset(T2M) as t:
-        sel = t["t2m"].sel(valid_time=slice(start, start + np.timedelta64(23, "h")))
-        assert sel.sizes["valid_time"] == 24
-        t2m = sel.mean("valid_time").values - 273.15
-        lat = t["latitude"].values
-    with xr.open_dataset(TP) as p:
-        times = p["valid_time"].values
-        mask = (times > start) & (times <= start + np.timedelta64(24, "h"))
-        tp = p["tp"].isel(valid_time=np.flatnonzero(mask)).sum("valid_time").values * 1000.0
-    return {"t2m": t2m, "tp": tp, "lat": lat}
-
-
-def _stats(values: np.ndarray, lat: np.ndarray) -> dict[str, float]:
-    w = np.cos(np.deg2rad(lat))[:, None] * np.ones_like(values)
-    return {
-        "field_min": float(values.min()),
-        "field_mean": float(values.mean()),
-        "field_mean_weighted": float((values * w).sum() / w.sum()),
-        "field_max": float(values.max()),
-    }
-
-
 def test_outputs_exist_for_every_day_and_variable(july):
     report = july["report"]
     assert report.days == 31
@@ -129,11 +105,11 @@ def test_daily_summary_matches_independent_computation(july):
     rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
     assert len(rows) == 62
     for day in (date(2020, 7, 1), date(2020, 7, 14), date(2020, 7, 30)):
-        expected = _expected_daily(day)
+        expected = era5_daily(day, T2M, TP)
         for v in ("t2m", "tp"):
             row = rows[(day, v)]
             assert row["status"] == OK and row["complete"] and row["samples"] == 24
-            want = _stats(expected[v], expected["lat"])
+            want = field_stats(expected[v], expected["lat"])
             for k, value in want.items():
                 assert row[k] == pytest.approx(value, abs=1e-3), (day, v, k)
     last = rows[(date(2020, 7, 31), "tp")]

@@ -57,10 +57,14 @@ def close_longitude(lon: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
 
 
 def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
-    z = np.ma.masked_invalid(np.asarray(values, dtype=np.float64))
+    """contourpy generator on the grid (closed at the antimeridian when global)."""
+    lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
+    if not np.isfinite(values).any():
+        raise ValueError("the field has no finite value")
+    z = np.ma.masked_invalid(values)
     return contourpy.contour_generator(
         lon,
-        lat,
+        np.asarray(lat, float),
         z,
         name="serial",
         corner_mask=True,
@@ -186,10 +190,7 @@ def contour_bands(
     reach them. Empty bands are left out.
     """
     levels = np.asarray(levels, dtype=float)
-    lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
-    if not np.isfinite(values).any():
-        raise ValueError("the field has no finite value")
-    gen = _generator(lon, np.asarray(lat, float), values)
+    gen = _generator(lon, lat, values)
     edges = [-np.inf, *levels.tolist(), np.inf]
     bands: list[Band] = []
     for i in range(len(edges) - 1):
@@ -220,8 +221,7 @@ def contour_lines(
 ) -> list[Isoline]:
     """Isolines of ``values`` at each level the data cross; empty levels are left out."""
     levels = np.asarray(levels, dtype=float)
-    lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
-    gen = _generator(lon, np.asarray(lat, float), values)
+    gen = _generator(lon, lat, values)
     out: list[Isoline] = []
     for i, level in enumerate(levels.tolist()):
         geom = clean_lines(
