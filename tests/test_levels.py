@@ -162,3 +162,14 @@ def test_default_schemes():
     assert np.all(np.diff(DEFAULT_TP_LEVELS) > 0)
     with pytest.raises(ValueError):
         default_scheme("u10")
+
+
+def test_isolines_are_darker_than_both_neighbouring_bands():
+    levels = np.arange(5.0)
+    bands, lines = band_colors(levels, "YlGnBu"), line_colors(levels, "YlGnBu")
+
+    def lum(c):
+        return int(c[1:3], 16) + int(c[3:5], 16) + int(c[5:7], 16)
+
+    for i, line in enumerate(lines):
+        assert lum(line) < min(lum(bands[i]), lum(bands[i + 1]))

@@ -5,7 +5,8 @@ Modules are named after what they hold: :mod:`reading` (NetCDF in), :mod:`datase
 :mod:`geojson`, :mod:`features` (table rows), :mod:`plots`, :mod:`schema`,
 :mod:`storage` and :mod:`catalog` (IO at the edges), :mod:`pipeline` (sequencing),
 :mod:`config` (job options), :mod:`sample` (synthetic input), :mod:`localquery` (DuckDB
-stand-in for Athena), :mod:`spark` (local session).
+stand-in for Athena), :mod:`spark` (local session), :mod:`viewer` (serves the map viewer), :mod:`deploy`
+(AWS deployment).
 """
 
 __version__ = "0.1.0"

@@ -34,7 +34,7 @@ OPTIONS: dict[str, str] = {
     "database": "climate",
     "t2m_levels": "",
     "tp_levels": "",
-    "t2m_cmap": "RdYlBu_r",
+    "t2m_cmap": "turbo",
     "tp_cmap": "YlGnBu",
     "precision": "4",
     "simplify_tolerance": "0",

@@ -126,17 +126,32 @@ def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
     return [to_hex(cm((i + 0.5) / n_bands)) for i in range(n_bands)]
 
 
+#: Isolines are drawn at this share of their colour's brightness: in the colour between
+#: their two bands they would vanish against the fills on a web map.
+LINE_SHADE = 0.55
+
+
 def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
-    """Hex colours for the isolines at each level (the colour between its two bands)."""
+    """Hex colours for the isolines at each level: the colour between its two bands,
+    darkened so the line stands out against both fills."""
     n_bands = len(levels) + 1
     cm = colormaps[cmap]
-    return [to_hex(cm((i + 1) / n_bands)) for i in range(len(levels))]
+    out = []
+    for i in range(len(levels)):
+        r, g, b, _ = cm((i + 1) / n_bands)
+        out.append(to_hex((r * LINE_SHADE, g * LINE_SHADE, b * LINE_SHADE)))
+    return out
 
 
 def default_scheme(variable: str) -> LevelScheme:
-    """The default scheme of a variable: 2 degC steps (fixed -50..50), or the mm ladder."""
+    """The default scheme of a variable: 2 degC steps (fixed -50..50), or the mm ladder.
+
+    t2m uses ``turbo``: over a fixed -50..50 range a day covers only part of the colour
+    map, and turbo's hue changes quickly enough that neighbouring 2 degC bands stay
+    distinguishable (RdYlBu_r left a summer day in near-identical oranges).
+    """
     if variable == "t2m":
-        return LevelScheme.interval(2.0, 0.0, -50.0, 50.0, cmap="RdYlBu_r")
+        return LevelScheme.interval(2.0, 0.0, -50.0, 50.0, cmap="turbo")
     if variable == "tp":
         return LevelScheme.fixed(DEFAULT_TP_LEVELS, cmap="YlGnBu")
     raise ValueError(f"no default levels for variable {variable!r}")
