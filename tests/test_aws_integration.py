@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import shapely
 from independent import era5_daily, field_stats
+from moto_support import reset_moto
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
 
@@ -46,9 +47,11 @@ def aws():
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
     os.environ["AWS_ENDPOINT_URL"] = endpoint
+    reset_moto(endpoint)
     try:
         yield endpoint
     finally:
+        reset_moto(endpoint)
         server.stop()
         for k, v in saved.items():
             if v is None:

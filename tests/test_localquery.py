@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from moto_support import reset_moto
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Transaction
@@ -558,6 +559,7 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
     try:
         host, port = server.get_host_and_port()
         endpoint = f"http://{host}:{port}"
+        reset_moto(endpoint)
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="era5-test")
         cat = catalog.load_catalog(
             "glue",
