@@ -14,7 +14,6 @@ import functools
 import hashlib
 import logging
 import os
-import shutil
 import tempfile
 import threading
 import uuid
@@ -163,18 +162,6 @@ def delete(path: str) -> bool:
         return False
 
 
-def exists(path: str) -> bool:
-    if is_s3(path):
-        bucket, key = split_s3(path)
-        client = s3_client()
-        try:
-            client.head_object(Bucket=bucket, Key=key)
-            return True
-        except client.exceptions.ClientError:
-            return False
-    return Path(path).exists()
-
-
 @functools.lru_cache(maxsize=1)
 def _cache_dir() -> Path:
     return Path(tempfile.mkdtemp(prefix="era5-contours-cache-"))
@@ -212,10 +199,3 @@ def _evict(folder: Path, limit: int, keep: Path) -> None:
         if p != keep:
             total -= p.stat().st_size
             p.unlink(missing_ok=True)
-
-
-def clear_cache() -> None:
-    """Remove this process's download cache."""
-    folder = _cache_dir()
-    shutil.rmtree(folder, ignore_errors=True)
-    _cache_dir.cache_clear()

@@ -1,0 +1,122 @@
+"""storage: local folders and S3 behind one interface (S3 through in-process moto)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from era5_contours import storage
+
+moto = pytest.importorskip("moto", reason="moto not installed")
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    with moto.mock_aws():
+        storage._local.s3 = None  # a client made outside the mock would reach AWS
+        client = storage.s3_client()
+        client.create_bucket(Bucket="era5-bucket")
+        yield client
+    storage._local.s3 = None
+
+
+def test_join_and_split():
+    assert storage.join("s3://b/p/", "contours", "/t2m/") == "s3://b/p/contours/t2m"
+    assert storage.join("/data", "a", "b.nc") == os.path.join("/data", "a", "b.nc")
+    assert storage.split_s3("s3://bucket/a/b.nc") == ("bucket", "a/b.nc")
+    assert storage.is_s3("s3a://x/y") and not storage.is_s3("/s3/x")
+    with pytest.raises(ValueError):
+        storage.split_s3("s3:///key")
+
+
+def test_local_write_is_atomic_and_leaves_no_temporary(tmp_path):
+    target = tmp_path / "out" / "contours" / "t2m" / "2020-07-01.geojson"
+    storage.write_bytes(str(target), b'{"type":"FeatureCollection"}')
+    assert target.read_bytes() == b'{"type":"FeatureCollection"}'
+    storage.write_bytes(str(target), b"second")
+    assert target.read_bytes() == b"second"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["2020-07-01.geojson"]
+    assert storage.read_bytes(str(target)) == b"second"
+    assert storage.delete(f"file://{target}") and not target.exists()
+    assert storage.delete(str(target)) is False
+
+
+def test_local_listing_is_recursive_sorted_and_filtered(tmp_path):
+    for name in ("b/2.nc", "a/1.nc", "a/notes.txt", "c.nc"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert storage.list_files(str(tmp_path)) == [
+        str(tmp_path / "a/1.nc"),
+        str(tmp_path / "b/2.nc"),
+        str(tmp_path / "c.nc"),
+    ]
+    with pytest.raises(FileNotFoundError, match="input folder not found"):
+        storage.list_files(str(tmp_path / "missing"))
+
+
+def test_s3_write_sets_content_types_and_lists_under_prefix(s3):
+    storage.write_bytes("s3://era5-bucket/out/contours/tp/2020-07-01.geojson", b"{}")
+    storage.write_bytes("s3://era5-bucket/out/plots/tp/2020-07-01.png", b"\x89PNG")
+    head = s3.head_object(Bucket="era5-bucket", Key="out/contours/tp/2020-07-01.geojson")
+    assert head["ContentType"] == "application/geo+json"
+    assert (
+        s3.head_object(Bucket="era5-bucket", Key="out/plots/tp/2020-07-01.png")["ContentType"]
+        == "image/png"
+    )
+    for key in ("in/2020/a.nc", "in/2020/b.nc", "in/readme.txt", "input-other/c.nc"):
+        s3.put_object(Bucket="era5-bucket", Key=key, Body=b"x")
+    # "in" must not match the sibling prefix "input-other".
+    assert storage.list_files("s3://era5-bucket/in") == [
+        "s3://era5-bucket/in/2020/a.nc",
+        "s3://era5-bucket/in/2020/b.nc",
+    ]
+    assert storage.read_bytes("s3://era5-bucket/in/2020/a.nc") == b"x"
+    assert storage.delete("s3://era5-bucket/in/2020/a.nc") is True
+    assert storage.delete("s3://era5-bucket/in/2020/a.nc") is False
+
+
+def test_local_copy_downloads_once_per_process(s3, monkeypatch):
+    s3.put_object(Bucket="era5-bucket", Key="era5/month.nc", Body=b"netcdf bytes")
+    calls = []
+    real = s3.download_file
+    monkeypatch.setattr(s3, "download_file", lambda *a, **k: calls.append(a) or real(*a, **k))
+    first = storage.local_copy("s3://era5-bucket/era5/month.nc")
+    second = storage.local_copy("s3://era5-bucket/era5/month.nc")
+    assert first == second and Path(first).read_bytes() == b"netcdf bytes"
+    assert len(calls) == 1
+    assert storage.local_copy("/already/local.nc") == "/already/local.nc"
+
+
+def test_cache_evicts_oldest_beyond_the_limit(tmp_path):
+    old, new = tmp_path / "old", tmp_path / "new"
+    old.write_bytes(b"x" * 10)
+    new.write_bytes(b"y" * 10)
+    os.utime(old, (1, 1))
+    storage._evict(tmp_path, limit=15, keep=new)
+    assert not old.exists() and new.exists()
+
+
+def test_endpoint_override_reaches_boto3_and_pyarrow(monkeypatch):
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    assert storage.arrow_filesystem("s3://era5-bucket/k") is None
+    storage.use_endpoint("http://127.0.0.1:9")
+    try:
+        assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
+        assert storage.s3_client().meta.endpoint_url == "http://127.0.0.1:9"
+        fs = storage.arrow_filesystem("s3://era5-bucket/k")
+        assert fs is not None and fs.type_name == "s3"
+        assert storage.arrow_filesystem("/local/file") is None
+    finally:
+        os.environ.pop("AWS_ENDPOINT_URL", None)
+        storage._local.s3 = None
