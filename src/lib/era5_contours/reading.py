@@ -121,7 +121,7 @@ def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dat
     src = _as_named(source)
     try:
         raw = _open_raw(src)
-    except Exception as exc:  # netCDF4/h5netcdf raise OSError, ValueError, KeyError...
+    except Exception as exc:  # netCDF4 raises OSError, ValueError, KeyError...
         raise InputError(
             f"cannot read NetCDF ({type(exc).__name__}: {exc})", file=src.name
         ) from exc

@@ -506,14 +506,6 @@ def _dataset(
     return ds
 
 
-def _engine() -> str:
-    try:
-        import netCDF4  # noqa: F401
-    except ImportError:
-        return "h5netcdf"
-    return "netcdf4"
-
-
 def write_netcdf_atomic(ds: xr.Dataset, path: Path) -> None:
     """Write ``ds`` like a CDS file (zlib level 1, shuffle, one chunk) via a temp file."""
     name = next(iter(ds.data_vars))
@@ -534,7 +526,7 @@ def write_netcdf_atomic(ds: xr.Dataset, path: Path) -> None:
     # library itself so that the file gets the usual umask-based permissions.
     tmp = path.parent / f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp"
     try:
-        ds.to_netcdf(tmp, format="NETCDF4", engine=_engine(), encoding=encoding)
+        ds.to_netcdf(tmp, format="NETCDF4", engine="netcdf4", encoding=encoding)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
