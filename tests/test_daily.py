@@ -20,7 +20,8 @@ from era5_contours.daily import (
     daily_total_tp,
 )
 from era5_contours.datasets import ERA5, ERA5_LAND
-from era5_contours.reading import InputError, load_day
+from era5_contours.errors import InputError
+from era5_contours.reading import load_day
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"
@@ -310,24 +311,81 @@ def test_one_nan_cell_stays_nan(cf_dataset):
     assert np.isfinite(field.data.values).sum() == 5
 
 
-def test_bad_units_and_missing_variables(cf_dataset):
+def test_units_are_read_from_the_attribute_and_converted(cf_dataset):
     ds = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 280.0))
     with pytest.raises(InputError) as err:
         daily_total_tp(ds, date(2021, 6, 1), ERA5)
     assert err.value.variable == "tp"
-    ds["t2m"].attrs["units"] = "degF"
-    with pytest.raises(InputError, match="unexpected units"):
-        daily_mean_t2m(ds, date(2021, 6, 1))
-    celsius = ds.copy()
-    celsius["t2m"] = ds["t2m"] - 273.15
-    celsius["t2m"].attrs["units"] = "degC"
-    np.testing.assert_allclose(
-        daily_mean_t2m(celsius, date(2021, 6, 1)).data.values, 6.85, atol=1e-4
-    )
+    for spelling in ("degC", "degree_Celsius", "celsius", "Celsius"):
+        celsius = ds.copy()
+        celsius["t2m"] = ds["t2m"] - 273.15
+        celsius["t2m"].attrs["units"] = spelling
+        np.testing.assert_allclose(
+            daily_mean_t2m(celsius, date(2021, 6, 1)).data.values, 6.85, atol=1e-4
+        )
+    # 2 mm every hour of the day, in each unit a file may state: 48 mm.
+    for spelling, hourly in (("m", 0.002), ("mm", 2.0), ("kg m-2", 2.0), ("kg m**-2", 2.0)):
+        tp = _synthetic(cf_dataset, tp=lambda n, h=hourly: np.full((n, 2, 3), h))
+        tp["tp"].attrs["units"] = spelling
+        field = daily_total_tp(tp, date(2021, 6, 1), ERA5)
+        np.testing.assert_allclose(field.data.values, 48.0, rtol=1e-6)
+        assert field.units == "mm"
+
+
+@pytest.mark.parametrize(
+    ("variable", "units", "needle"),
+    [
+        ("t2m", None, "no units attribute"),
+        ("t2m", "", "no units attribute"),
+        ("t2m", "kelvins_maybe", "units 'kelvins_maybe' are not recognised"),
+        ("t2m", "m", "cannot express t2m"),
+        ("tp", None, "no units attribute"),
+        ("tp", "mm day-1", "cannot express tp"),
+        ("tp", "kg m-2 s-1", "cannot express tp"),
+    ],
+)
+def test_missing_unknown_or_wrong_units_are_refused(cf_dataset, variable, units, needle):
+    ds = _synthetic(cf_dataset, **{variable: lambda n: np.full((n, 2, 3), 0.5)})
+    if units is None:
+        del ds[variable].attrs["units"]
+    else:
+        ds[variable].attrs["units"] = units
+    with pytest.raises(InputError, match=needle) as err:
+        daily_field(ds, variable, date(2021, 6, 1), ERA5)
+    assert err.value.variable == variable and err.value.day == date(2021, 6, 1)
+    assert f"--assume_units {variable}=" in str(err.value) or "cannot express" in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "units", "needle"),
+    [
+        # A degC file that says K (or a corrupt one): the mean is -250 degC.
+        ("t2m", 22.0, "K", "daily t2m 22 K"),
+        ("t2m", 345.0, "K", "daily t2m 345 K"),
+        # A mm file that says m: 2 mm every hour becomes 48 m in a day.
+        ("tp", 2.0, "m", "daily tp 48 m"),
+        ("tp", -0.001, "m", "daily tp -0.024 m"),
+    ],
+)
+def test_physically_impossible_fields_are_refused(cf_dataset, variable, value, units, needle):
+    ds = _synthetic(cf_dataset, **{variable: lambda n: np.full((n, 2, 3), value)})
+    ds[variable].attrs["units"] = units
+    ds.attrs["source_files"] = ["s3://bucket/era5/2021/06/file.nc"]
+    with pytest.raises(InputError) as err:
+        daily_field(ds, variable, date(2021, 6, 1), ERA5)
+    text = str(err.value)
+    assert needle in text and "outside the physical range" in text
+    assert "s3://bucket/era5/2021/06/file.nc" in text and "2021-06-01" in text
+
+
+def test_fields_at_the_edges_of_the_physical_range_pass(cf_dataset):
+    cold = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 180.0))
+    np.testing.assert_allclose(daily_mean_t2m(cold, date(2021, 6, 1)).data.values, -93.15)
+    dry = _synthetic(cf_dataset, tp=lambda n: np.zeros((n, 2, 3)))
+    assert float(daily_total_tp(dry, date(2021, 6, 1), ERA5).data.max()) == 0.0
+
+
+def test_unknown_dataset_refused(cf_dataset):
     tp = _synthetic(cf_dataset, tp=lambda n: np.zeros((n, 2, 3)))
-    tp["tp"].attrs["units"] = "mm"
-    with pytest.raises(InputError, match="unexpected units"):
-        daily_total_tp(tp, date(2021, 6, 1), ERA5)
-    tp["tp"].attrs["units"] = "m"
     with pytest.raises(ValueError, match="unknown dataset"):
         daily_total_tp(tp, date(2021, 6, 1), "merra2")

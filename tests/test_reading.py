@@ -9,11 +9,10 @@ import pandas as pd
 import pytest
 import xarray as xr
 
-from era5_contours.daily import daily_total_tp
+from era5_contours.daily import daily_total_tp, sample_window
+from era5_contours.errors import InputError
 from era5_contours.reading import (
-    InputError,
     NamedSource,
-    day_window,
     file_time_range,
     load_day,
     load_window,
@@ -153,7 +152,9 @@ def test_instant_and_accum_streams_joined(era5_file):
     assert set(ds.data_vars) == {"t2m", "tp"}
     assert ds["t2m"].dims == ds["tp"].dims == ("time", "latitude", "longitude")
     assert dict(ds.sizes) == {"time": 25, "latitude": 21, "longitude": 21}
-    assert np.isfinite(ds["t2m"].values).all() and np.isfinite(ds["tp"].values).all()
+    # Each variable holds the 24 samples of its own window (t2m 00..23, tp 01..D+1 00).
+    assert np.isfinite(ds["t2m"].values[:24]).all() and np.isnan(ds["t2m"].values[24]).all()
+    assert np.isfinite(ds["tp"].values[1:]).all() and np.isnan(ds["tp"].values[0]).all()
     assert ds.attrs["source_files"] == sorted([str(t2m_path), str(tp_path)])
     # Each variable still holds its own file's values on the joined grid
     raw_tp = xr.open_dataset(tp_path)["tp"]
@@ -164,13 +165,19 @@ def test_instant_and_accum_streams_joined(era5_file):
     assert ds["tp"].attrs["source_file"] == str(tp_path)
 
 
-def test_window_is_d00_to_next_d00_inclusive(era5_file):
-    ds = load_day([era5_file(FR_T2M)], date(2020, 7, 10), ["t2m"])
-    times = pd.DatetimeIndex(ds["time"].values)
-    assert times[0] == pd.Timestamp("2020-07-10T00:00")
-    assert times[-1] == pd.Timestamp("2020-07-11T00:00")
-    assert len(times) == 25
-    assert day_window(date(2020, 7, 31)) == (datetime(2020, 7, 31), datetime(2020, 8, 1))
+def test_each_variable_reads_its_rules_window(era5_file):
+    """t2m: the instants 00..23 UTC of D; tp: the accumulations ending in (D 00, D+1 00]."""
+    ds = load_day([era5_file(FR_T2M), era5_file(FR_TP)], date(2020, 7, 10), ["t2m", "tp"])
+    t2m = pd.DatetimeIndex(ds["t2m"].dropna("time", how="all")["time"].values)
+    tp = pd.DatetimeIndex(ds["tp"].dropna("time", how="all")["time"].values)
+    assert list(t2m) == list(pd.date_range("2020-07-10T00", "2020-07-10T23", freq="h"))
+    assert list(tp) == list(pd.date_range("2020-07-10T01", "2020-07-11T00", freq="h"))
+    assert sample_window("t2m", date(2020, 7, 31)) == (
+        datetime(2020, 7, 31),
+        datetime(2020, 8, 1),
+        "left",
+    )
+    assert sample_window("tp", date(2020, 7, 31))[2] == "right"
 
 
 def test_lat_lon_names_descending_lat_and_0_360_lon(cf_dataset, write_nc):
@@ -244,7 +251,8 @@ def test_window_across_two_monthly_files(cf_dataset, write_nc):
 
     ds = load_day([jul_path, aug_path], date(2020, 7, 31), ["tp"])
     times = pd.DatetimeIndex(ds["time"].values)
-    assert len(times) == 25 and times[-1] == pd.Timestamp("2020-08-01T00:00")
+    assert len(times) == 24 and times[0] == pd.Timestamp("2020-07-31T01:00")
+    assert times[-1] == pd.Timestamp("2020-08-01T00:00")
     assert ds.attrs["source_files"] == sorted([str(jul_path), str(aug_path)])
     field = daily_total_tp(ds, date(2020, 7, 31), "era5")
     assert field.complete
@@ -267,26 +275,75 @@ def test_window_across_split_real_file(era5_file, write_nc):
     whole = load_day([path], date(2020, 7, 15), ["tp"]).sel(
         latitude=split["latitude"], longitude=split["longitude"]
     )
-    assert split.sizes["time"] == 25
+    assert split.sizes["time"] == 24
     np.testing.assert_array_equal(split["tp"].values, whole["tp"].values)
 
 
-def test_duplicate_times_first_file_wins(cf_dataset, write_nc):
+def test_identical_duplicates_count_once(cf_dataset, write_nc):
+    """Two files holding the same samples (a re-download, overlapping requests)."""
+    lat, lon = [0.0, 1.0], [0.0, 1.0]
+    times = pd.date_range("2020-01-01T00", periods=4, freq="h")
+    values = 280.0 + np.arange(4 * 4, dtype=float).reshape(4, 2, 2)
+    a = write_nc(cf_dataset({"t2m": values[:3]}, times[:3], lat, lon), "a.nc")
+    # b overlaps a at 01 and 02 UTC with the same values, in degC and as float64
+    b_ds = cf_dataset({"t2m": values[1:] - 273.15}, times[1:], lat, lon)
+    b_ds["t2m"] = b_ds["t2m"].astype("float64").assign_attrs(units="degC")
+    b = write_nc(b_ds, "b.nc")
+    ds = load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 3), ["t2m"])
+    assert ds.sizes["time"] == 4
+    np.testing.assert_allclose(ds["t2m"].values, values, rtol=1e-6)
+    assert ds.attrs["source_files"] == [str(a), str(b)]
+
+
+def test_conflicting_duplicates_fail_naming_both_files(cf_dataset, write_nc):
     lat, lon = [0.0, 1.0], [0.0, 1.0]
     times = pd.date_range("2020-01-01T00", periods=3, freq="h")
     a = write_nc(cf_dataset({"t2m": np.full((3, 2, 2), 280.0)}, times, lat, lon), "a.nc")
-    b = write_nc(
-        cf_dataset(
-            {"t2m": np.full((3, 2, 2), 290.0)},
-            times[1:].append(times[:1] + pd.Timedelta("3h")),
-            lat,
-            lon,
-        ),
-        "b.nc",
+    b = write_nc(cf_dataset({"t2m": np.full((3, 2, 2), 280.5)}, times, lat, lon), "b.nc")
+    with pytest.raises(InputError) as err:
+        load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 3), ["t2m"])
+    text = str(err.value)
+    assert str(a) in text and str(b) in text
+    assert "conflicting samples at 2020-01-01T00:00" in text
+    assert "0.5 K" in text
+    assert err.value.variable == "t2m"
+
+
+def test_all_nan_copy_is_a_missing_sample_not_a_conflict(cf_dataset, write_nc):
+    """An all-NaN step (unpublished ERA5T tail) yields to a file that has the data."""
+    lat, lon = [0.0, 1.0], [0.0, 1.0]
+    times = pd.date_range("2020-01-01T00", periods=2, freq="h")
+    placeholder = np.full((2, 2, 2), np.nan)
+    placeholder[0] = 281.0
+    a = write_nc(cf_dataset({"t2m": placeholder}, times, lat, lon), "a.nc")
+    b = write_nc(cf_dataset({"t2m": np.full((1, 2, 2), 282.0)}, times[1:], lat, lon), "b.nc")
+    ds = load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 1), ["t2m"])
+    np.testing.assert_array_equal(ds["t2m"].values[:, 0, 0], [281.0, 282.0])
+
+
+def test_files_of_one_variable_on_different_grids_fail_naming_both(cf_dataset, write_nc):
+    times = pd.date_range("2020-01-01T00", periods=2, freq="h")
+    a = write_nc(cf_dataset({"t2m": np.ones((1, 3, 3))}, times[:1], [0, 1, 2], [0, 1, 2]), "a.nc")
+    b = write_nc(cf_dataset({"t2m": np.ones((1, 2, 2))}, times[1:], [0, 1], [0, 1]), "b.nc")
+    with pytest.raises(InputError) as err:
+        load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 1), ["t2m"])
+    text = str(err.value)
+    assert "different grids" in text and str(a) in text and str(b) in text
+    assert "3x3 (lat 0..2 step 1, lon 0..2 step 1)" in text
+    assert "2x2 (lat 0..1 step 1, lon 0..1 step 1)" in text
+
+
+def test_subgrid_file_of_the_next_day_does_not_concern_t2m_of_this_day(cf_dataset, write_nc):
+    """A file starting at D+1 00 UTC on another grid: D's t2m never reads it."""
+    day_times = pd.date_range("2020-01-01T00", periods=24, freq="h")
+    a = write_nc(
+        cf_dataset({"t2m": np.full((24, 3, 3), 280.0)}, day_times, [0, 1, 2], [0, 1, 2]), "a.nc"
     )
-    ds = load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 3), ["t2m"])
-    assert ds.sizes["time"] == 4
-    np.testing.assert_array_equal(ds["t2m"].values[:, 0, 0], [280.0, 280.0, 280.0, 290.0])
+    next_day = pd.date_range("2020-01-02T00", periods=24, freq="h")
+    b = write_nc(cf_dataset({"t2m": np.full((24, 2, 2), 290.0)}, next_day, [0, 1], [0, 1]), "b.nc")
+    ds = load_day([a, b], date(2020, 1, 1), ["t2m"])
+    assert ds.sizes == {"time": 24, "latitude": 3, "longitude": 3}
+    assert ds.attrs["source_files"] == [str(a)]
 
 
 def test_different_grids_refused(cf_dataset, write_nc):

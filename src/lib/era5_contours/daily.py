@@ -13,6 +13,7 @@ count, unless the caller accepts fewer (``min_samples``); the field then says
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,21 +21,58 @@ import numpy as np
 import xarray as xr
 
 from .datasets import ERA5, ERA5_LAND
-from .reading import InputError
+from .errors import IncompleteDayError, InputError
+from .units import CANONICAL, to_canonical
 
 HOURS_PER_DAY = 24
 KELVIN_OFFSET = 273.15
 
 VARIABLES = ("t2m", "tp")
 
+#: Physically possible daily values, in the canonical units (a second line of defence
+#: behind the units: a field outside them was read with the wrong units or is corrupt).
+#: t2m: the daily mean stays within 170..340 K (-103..67 degC) anywhere on Earth.
+#: tp: a daily total is at least 0 and at most 1 m; -1e-6 m (-0.001 mm) of slack absorbs
+#: the packing noise of GRIB-derived accumulations.
+PHYSICAL_RANGE: dict[str, tuple[float, float]] = {"t2m": (170.0, 340.0), "tp": (-1e-6, 1.0)}
 
-class IncompleteDayError(InputError):
-    """The day lacks samples its rule needs."""
 
-    def __init__(self, message: str, *, day: date, variable: str, samples: int, required: int):
-        self.samples = samples
-        self.required = required
-        super().__init__(message, day=day, variable=variable)
+def sample_window(variable: str, day: date) -> tuple[datetime, datetime, str]:
+    """The samples the daily rule of ``variable`` reads for ``day``: ``(start, end, closed)``.
+
+    - t2m: the instants 00..23 UTC of D, ``[D 00, D+1 00)`` (``closed="left"``);
+    - tp: the accumulations ending in ``(D 00, D+1 00]`` (``closed="right"``): the ERA5
+      hour ending at D+1 00 UTC and the ERA5-Land total at D+1 00 UTC belong to D, and
+      D 00 UTC belongs to D-1.
+
+    The planner, the reader and the rules all use this window, so a sample that belongs
+    only to another day never concerns this one.
+    """
+    start = datetime(day.year, day.month, day.day)
+    end = start + timedelta(days=1)
+    if variable == "t2m":
+        return start, end, "left"
+    if variable == "tp":
+        return start, end, "right"
+    raise ValueError(f"unknown variable {variable!r}: use one of {', '.join(VARIABLES)}")
+
+
+def in_window(times: np.ndarray, start: datetime, end: datetime, closed: str) -> np.ndarray:
+    """Boolean mask of ``times`` (datetime64) inside the window."""
+    lo, hi = np.datetime64(start, "ns"), np.datetime64(end, "ns")
+    times = times.astype("datetime64[ns]")
+    above = times >= lo if closed in ("left", "both") else times > lo
+    below = times <= hi if closed in ("right", "both") else times < hi
+    return above & below
+
+
+def window_overlaps(
+    first: datetime, last: datetime, start: datetime, end: datetime, closed: str
+) -> bool:
+    """Whether a file holding times ``first..last`` may hold a sample of the window."""
+    after_start = last >= start if closed in ("left", "both") else last > start
+    before_end = first <= end if closed in ("right", "both") else first < end
+    return after_start and before_end
 
 
 @dataclass(frozen=True)
@@ -61,18 +99,57 @@ class DailyField:
         return str(self.data.attrs["units"])
 
 
-def _select(arr: xr.DataArray, start: datetime, end: datetime, *, closed: str) -> xr.DataArray:
-    """Samples in [start, end] ("both") or (start, end] ("right") with any finite value."""
-    t = arr["time"].values
-    lo = np.datetime64(start, "ns")
-    hi = np.datetime64(end, "ns")
-    mask = ((t >= lo) if closed == "both" else (t > lo)) & (t <= hi)
-    sub = arr.isel(time=np.flatnonzero(mask))
+def _select(arr: xr.DataArray, variable: str, day: date) -> xr.DataArray:
+    """The samples of the rule's window with any finite value."""
+    sub = arr.isel(
+        time=np.flatnonzero(in_window(arr["time"].values, *sample_window(variable, day)))
+    )
     if sub.sizes["time"]:
         # A time step that is NaN everywhere is a missing sample (e.g. the tail of ERA5T).
         has_data = np.isfinite(sub.values).reshape(sub.sizes["time"], -1).any(axis=1)
         sub = sub.isel(time=np.flatnonzero(has_data))
     return sub
+
+
+def check_physical(data: xr.DataArray, variable: str, day: date, files: Sequence[str] = ()) -> None:
+    """Refuse a daily field (canonical units) outside :data:`PHYSICAL_RANGE`.
+
+    Raises
+    ------
+    InputError
+        Naming the offending value, where it is, the day and the files it came from.
+    """
+    low, high = PHYSICAL_RANGE[variable]
+    values = np.asarray(data.values, dtype=float)
+    valid = np.isfinite(values)
+    if not valid.any():
+        return
+    unit = CANONICAL[variable]
+    for name, index, bad in (
+        ("lowest", np.nanargmin(values), lambda v: v < low),
+        ("highest", np.nanargmax(values), lambda v: v > high),
+    ):
+        value = float(values.flat[index])
+        if bad(value):
+            i, j = np.unravel_index(index, values.shape)
+            where = (
+                f"lat {float(data['latitude'].values[i]):g}, "
+                f"lon {float(data['longitude'].values[j]):g}"
+            )
+            raise InputError(
+                f"daily {variable} {value:g} {unit} ({name} value, at {where}) is outside the "
+                f"physical range {low:g}..{high:g} {unit}: wrong units or corrupt values "
+                f"(files: {', '.join(files) or 'unknown'})",
+                day=day,
+                variable=variable,
+            )
+
+
+def _canonical(ds: xr.Dataset, variable: str, day: date) -> xr.DataArray:
+    if variable not in ds:
+        raise InputError("variable missing from the input", day=day, variable=variable)
+    # Normally converted per file on reading already; a no-op then.
+    return to_canonical(ds[variable], variable, day=day)
 
 
 def _check(
@@ -125,18 +202,13 @@ def daily_mean_t2m(
     Cells missing in any sample (ERA5-Land's sea) stay NaN rather than being averaged
     over fewer hours.
     """
-    if "t2m" not in ds:
-        raise InputError("variable missing from the input", day=day, variable="t2m")
-    start = datetime(day.year, day.month, day.day)
-    sub = _select(ds["t2m"], start, start + timedelta(hours=23), closed="both")
+    arr = _canonical(ds, "t2m", day)
+    sub = _select(arr, "t2m", day)
     samples = int(sub.sizes["time"])
     _check("t2m", day, samples, HOURS_PER_DAY, min_samples, "at 00..23 UTC")
-    units = str(ds["t2m"].attrs.get("units", "K"))
     mean = sub.mean("time", skipna=False)
-    if units == "K":
-        mean = mean - KELVIN_OFFSET
-    elif units not in ("degC", "C", "celsius"):
-        raise InputError(f"unexpected units {units!r}", day=day, variable="t2m")
+    check_physical(mean, "t2m", day, ds.attrs.get("source_files", ()))
+    mean = mean - KELVIN_OFFSET
     return _finish(
         mean,
         variable="t2m",
@@ -169,14 +241,9 @@ def daily_total_tp(
         Accept a day with at least this many hourly samples in (D 00, D+1 00]. For
         ERA5-Land the total is then the last accumulation available (a partial total).
     """
-    if "tp" not in ds:
-        raise InputError("variable missing from the input", day=day, variable="tp")
-    units = str(ds["tp"].attrs.get("units", "m"))
-    if units not in ("m", "metres", "meters"):
-        raise InputError(f"unexpected units {units!r}", day=day, variable="tp")
-    start = datetime(day.year, day.month, day.day)
-    end = start + timedelta(days=1)
-    sub = _select(ds["tp"], start, end, closed="right")
+    arr = _canonical(ds, "tp", day)
+    end = sample_window("tp", day)[1]
+    sub = _select(arr, "tp", day)
     samples = int(sub.sizes["time"])
     if dataset == ERA5:
         _check("tp", day, samples, HOURS_PER_DAY, min_samples, "in (00 UTC, D+1 00 UTC]")
@@ -193,8 +260,10 @@ def daily_total_tp(
         method = "time: sum (accumulated since 00 UTC, value at D+1 00 UTC)"
     else:
         raise ValueError(f"unknown dataset {dataset!r}")
+    total = total.drop_vars("time", errors="ignore")
+    check_physical(total, "tp", day, ds.attrs.get("source_files", ()))
     return _finish(
-        total.drop_vars("time", errors="ignore") * 1000.0,
+        total * 1000.0,
         variable="tp",
         day=day,
         dataset=dataset,

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 import numpy as np
 import xarray as xr
+
+from .daily import in_window, sample_window
+from .errors import InputError
+from .units import to_canonical
 
 logger = logging.getLogger(__name__)
 
@@ -38,26 +42,6 @@ _LON_NAMES = ("longitude", "lon")
 #: 1e-4 degrees (~11 m) absorbs float32 noise (13.100000381469727) and ERA5-Land's
 #: non-exact 0.1 steps while keeping any real grid (>= 0.01 degrees) distinct.
 COORD_DECIMALS = 4
-
-
-class InputError(Exception):
-    """Bad input for one file, day or variable; the message names all three."""
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        file: str | None = None,
-        day: date | None = None,
-        variable: str | None = None,
-    ) -> None:
-        self.file = file
-        self.day = day
-        self.variable = variable
-        where = ", ".join(
-            f"{k} {v}" for k, v in (("file", file), ("day", day), ("variable", variable)) if v
-        )
-        super().__init__(f"{where}: {message}" if where else message)
 
 
 @dataclass(frozen=True)
@@ -188,10 +172,199 @@ def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
     return ds
 
 
-def _window(ds: xr.Dataset, start: datetime, end: datetime) -> xr.Dataset:
-    times = ds["time"].values
-    mask = (times >= np.datetime64(start, "ns")) & (times <= np.datetime64(end, "ns"))
-    return ds.isel(time=np.flatnonzero(mask))
+#: Two copies of one sample agree when they match to this relative tolerance: exactly,
+#: but for the float rounding of decoding another encoding (packed int16, float32 degC).
+DUPLICATE_RTOL = 1e-6
+
+#: A window per variable: ``(start, end, closed)`` as :func:`~era5_contours.daily.sample_window`.
+Window = tuple[datetime, datetime, str]
+
+
+@dataclass
+class _Part:
+    """The samples one file holds for one variable in its window."""
+
+    source: str
+    data: xr.DataArray
+
+
+def _read_parts(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    windows: Mapping[str, Window],
+    *,
+    day: date | None,
+    assume_units: Mapping[str, str] | None,
+) -> tuple[dict[str, list[_Part]], list[str]]:
+    """Each file's slice of each variable's window, in canonical units, all-NaN steps out."""
+    parts: dict[str, list[_Part]] = {v: [] for v in windows}
+    used: list[str] = []
+    for source in sources:
+        src = _as_named(source)
+        ds = open_dataset(src)
+        try:
+            times = ds["time"].values
+            for v, (start, end, closed) in windows.items():
+                if v not in ds.data_vars:
+                    continue
+                index = np.flatnonzero(in_window(times, start, end, closed))
+                if index.size == 0:
+                    continue
+                try:
+                    sub = ds[v].isel(time=index).load()
+                except Exception as exc:  # truncated files fail here, at the first real read
+                    raise InputError(
+                        f"cannot read data ({type(exc).__name__}: {exc})",
+                        file=src.name,
+                        day=day,
+                        variable=v,
+                    ) from exc
+                sub = to_canonical(
+                    sub, v, file=src.name, day=day, assume=(assume_units or {}).get(v)
+                )
+                # A time step that is NaN everywhere is a missing sample (the not yet
+                # published tail of ERA5T), not a value that could conflict with another.
+                has_data = np.isfinite(sub.values).reshape(sub.sizes["time"], -1).any(axis=1)
+                sub = sub.isel(time=np.flatnonzero(has_data))
+                if sub.sizes["time"]:
+                    parts[v].append(_Part(src.name, sub.assign_attrs(source_file=src.name)))
+                    if src.name not in used:
+                        used.append(src.name)
+        finally:
+            ds.close()
+    return parts, used
+
+
+def _grid_text(arr: xr.DataArray) -> str:
+    lat, lon = arr["latitude"].values, arr["longitude"].values
+
+    def axis(values: np.ndarray) -> str:
+        step = f" step {abs(float(np.diff(values).mean())):g}" if values.size > 1 else ""
+        return f"{values[0]:g}..{values[-1]:g}{step}"
+
+    return f"{lat.size}x{lon.size} (lat {axis(lat)}, lon {axis(lon)})"
+
+
+def _same_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
+    return all(np.array_equal(a[d].values, b[d].values) for d in ("latitude", "longitude"))
+
+
+def _combine(parts: list[_Part], variable: str, day: date | None) -> xr.DataArray:
+    """One time series from the files' slices: one grid, each sample once.
+
+    Raises
+    ------
+    InputError
+        Naming both files, when two files are on different grids or hold different values
+        for the same time.
+    """
+    first = parts[0]
+    for part in parts[1:]:
+        if not _same_grid(first.data, part.data):
+            raise InputError(
+                f"files on different grids: {first.source} is {_grid_text(first.data)}, "
+                f"{part.source} is {_grid_text(part.data)}",
+                day=day,
+                variable=variable,
+            )
+    if len(parts) == 1:
+        arr = first.data
+        origin = [first.source] * arr.sizes["time"]
+    else:
+        arr = xr.concat(
+            [p.data for p in parts], dim="time", join="override", combine_attrs="override"
+        )
+        origin = [p.source for p in parts for _ in range(p.data.sizes["time"])]
+    times = arr["time"].values
+    uniq, keep, counts = np.unique(times, return_index=True, return_counts=True)
+    for t in uniq[counts > 1]:
+        copies = np.flatnonzero(times == t)
+        ref = arr.values[copies[0]]
+        for other in copies[1:]:
+            if origin[other] == origin[copies[0]]:
+                raise InputError(
+                    f"time {np.datetime_as_string(t, unit='m')} appears twice in the file",
+                    file=origin[other],
+                    day=day,
+                    variable=variable,
+                )
+            values = arr.values[other]
+            if not np.allclose(values, ref, rtol=DUPLICATE_RTOL, atol=0.0, equal_nan=True):
+                diff = np.nanmax(np.abs(values.astype(float) - ref.astype(float)))
+                raise InputError(
+                    f"conflicting samples at {np.datetime_as_string(t, unit='m')} UTC: "
+                    f"{origin[copies[0]]} and {origin[other]} hold different values "
+                    f"(largest difference {diff:g} {arr.attrs.get('units', '')}); remove "
+                    "one of them",
+                    day=day,
+                    variable=variable,
+                )
+    # Identical copies count once (the first in name order; they agree).
+    return arr.isel(time=np.sort(keep)).sortby("time")
+
+
+def load_windows(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    windows: Mapping[str, Window],
+    *,
+    day: date | None = None,
+    assume_units: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """Read each variable's samples in its own window from several files into memory.
+
+    Each file is opened lazily and only its slice of a window is read. Files may hold
+    different variables (the CDS instant and accum streams) and different months (the
+    D+1 00 UTC sample of a month's last day lives in the next month's file). Values are
+    converted to each variable's canonical units from the file's own ``units``. Slices of
+    one variable must share one grid; a time held by two files counts once when both
+    hold the same values. Variables are joined on the rounded grid, which must be the same.
+
+    Parameters
+    ----------
+    windows
+        ``{variable: (start, end, closed)}``, ``closed`` one of left, right, both.
+    day
+        The day the samples serve, for error messages.
+    assume_units
+        ``{variable: units}`` for files whose ``units`` attribute is missing or unknown.
+
+    Raises
+    ------
+    InputError
+        A file is unreadable, units are missing or wrong, a variable is found in no file,
+        files disagree on the grid or on a sample's values.
+    """
+    parts, used = _read_parts(sources, windows, day=day, assume_units=assume_units)
+    arrays: dict[str, xr.DataArray] = {}
+    for v, found in parts.items():
+        if not found:
+            start, end, _ = windows[v]
+            raise InputError(
+                f"no file holds this variable between {start:%Y-%m-%d %H:%M} and "
+                f"{end:%Y-%m-%d %H:%M} UTC (files: {', '.join(_names(sources)) or 'none'})",
+                day=day,
+                variable=v,
+            )
+        arrays[v] = _combine(found, v, day)
+
+    names = list(arrays)
+    for other in names[1:]:
+        if not _same_grid(arrays[names[0]], arrays[other]):
+            raise InputError(
+                f"variables are on different grids: {names[0]} is "
+                f"{_grid_text(arrays[names[0]])}, {other} is {_grid_text(arrays[other])}",
+                day=day,
+                variable=",".join(names),
+            )
+    merged = xr.merge(
+        [a.rename(v) for v, a in arrays.items()],
+        join="outer",
+        compat="override",
+        combine_attrs="drop",
+    )
+    for v, a in arrays.items():
+        merged[v].attrs = dict(a.attrs)
+    merged.attrs["source_files"] = sorted(used)
+    return merged
 
 
 def load_window(
@@ -201,100 +374,36 @@ def load_window(
     variables: Sequence[str],
     *,
     day: date | None = None,
+    closed: str = "both",
+    assume_units: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
-    """Read ``variables`` for ``start <= time <= end`` from several files into memory.
-
-    Each file is opened lazily and only its slice of the window is read. Files may hold
-    different variables (the CDS instant and accum streams) and different months (the
-    D+1 00 UTC sample of a month's last day lives in the next month's file). Slices are
-    concatenated along time (first occurrence wins on duplicates) and variables are
-    joined on the rounded grid, which must be identical.
-
-    Raises
-    ------
-    InputError
-        A file is unreadable, a variable is found in no file, or grids differ.
-    """
-    per_var: dict[str, list[xr.DataArray]] = {v: [] for v in variables}
-    used: list[str] = []
-    for source in sources:
-        src = _as_named(source)
-        ds = open_dataset(src)
-        try:
-            sub = _window(ds, start, end)
-            wanted = [v for v in variables if v in sub.data_vars]
-            if sub.sizes["time"] == 0 or not wanted:
-                continue
-            try:
-                sub = sub[wanted].load()
-            except Exception as exc:  # truncated files fail here, at the first real read
-                raise InputError(
-                    f"cannot read data ({type(exc).__name__}: {exc})",
-                    file=src.name,
-                    day=day,
-                    variable=",".join(wanted),
-                ) from exc
-            used.append(src.name)
-            for v in wanted:
-                per_var[v].append(sub[v].assign_attrs(source_file=src.name))
-        finally:
-            ds.close()
-
-    arrays: dict[str, xr.DataArray] = {}
-    for v, parts in per_var.items():
-        if not parts:
-            raise InputError(
-                f"no file holds this variable between {start:%Y-%m-%d %H:%M} and "
-                f"{end:%Y-%m-%d %H:%M} UTC (files: {', '.join(_names(sources)) or 'none'})",
-                day=day,
-                variable=v,
-            )
-        arr = parts[0] if len(parts) == 1 else xr.concat(parts, dim="time", join="exact")
-        _, first = np.unique(arr["time"].values, return_index=True)
-        arrays[v] = arr.isel(time=np.sort(first)).sortby("time")
-
-    try:
-        merged = xr.merge(
-            [a.rename(v) for v, a in arrays.items()],
-            join="outer",
-            compat="override",
-            combine_attrs="drop",
-        )
-        grids = {(a.sizes["latitude"], a.sizes["longitude"]) for a in arrays.values()}
-        if len(grids) > 1 or any(
-            merged.sizes[d] != a.sizes[d]
-            for a in arrays.values()
-            for d in ("latitude", "longitude")
-        ):
-            raise ValueError(f"grids differ: {sorted(grids)}")
-    except ValueError as exc:
-        raise InputError(
-            f"variables are on different grids ({exc})", day=day, variable=",".join(arrays)
-        ) from exc
-    for v, a in arrays.items():
-        merged[v].attrs = dict(a.attrs)
-    merged.attrs["source_files"] = sorted(set(used))
-    return merged
+    """:func:`load_windows` with one window, ``start <= time <= end`` by default, for all."""
+    return load_windows(
+        sources,
+        dict.fromkeys(variables, (start, end, closed)),
+        day=day,
+        assume_units=assume_units,
+    )
 
 
 def _names(sources: Iterable[object]) -> list[str]:
     return [_as_named(s).name for s in sources]  # type: ignore[arg-type]
 
 
-def day_window(day: date) -> tuple[datetime, datetime]:
-    """The samples any daily rule may need: D 00:00 through D+1 00:00 UTC inclusive."""
-    start = datetime(day.year, day.month, day.day)
-    return start, start + timedelta(days=1)
-
-
 def load_day(
     sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
     day: date,
     variables: Sequence[str],
+    *,
+    assume_units: Mapping[str, str] | None = None,
 ) -> xr.Dataset:
-    """Read the samples of ``day`` (D 00 UTC .. D+1 00 UTC) for ``variables``."""
-    start, end = day_window(day)
-    return load_window(sources, start, end, variables, day=day)
+    """Read the samples the daily rules of ``variables`` need for ``day``.
+
+    Each variable gets its rule's window (:func:`~era5_contours.daily.sample_window`):
+    t2m 00..23 UTC of D, tp (D 00 UTC, D+1 00 UTC].
+    """
+    windows = {v: sample_window(v, day) for v in variables}
+    return load_windows(sources, windows, day=day, assume_units=assume_units)
 
 
 def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> dict:
