@@ -21,6 +21,7 @@ from independent import era5_daily, field_stats
 
 from era5_contours.catalog import load_catalog
 from era5_contours.config import JobConfig
+from era5_contours.errors import RunError
 from era5_contours.pipeline import FAILED, OK, run_contour_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
@@ -241,7 +242,7 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
         return real_commit(table, files, replace, **kw)
 
     monkeypatch.setattr(catalog, "commit_replace", failing_commit)
-    with pytest.raises(RuntimeError, match="catalog unavailable"):
+    with pytest.raises(RunError, match="catalog unavailable"):
         run_contour_job(spark, _config(inputs, out, run_id="bad", **days))
     monkeypatch.setattr(catalog, "commit_replace", real_commit)
 

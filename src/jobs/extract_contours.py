@@ -26,6 +26,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from era5_contours.config import OPTIONS, JobConfig
+from era5_contours.errors import RunError
 from era5_contours.pipeline import run_contour_job
 
 logger = logging.getLogger("extract_contours")
@@ -118,8 +119,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         logger.error("invalid arguments: %s", exc)
         return 2
-    with spark_session(args, glue) as spark:
-        report = run_contour_job(spark, config)
+    try:
+        with spark_session(args, glue) as spark:
+            report = run_contour_job(spark, config)
+    except RunError as exc:
+        # A problem of the run as a whole (input, output, catalog, commit): one line.
+        logger.error("run %s failed: %s", config.run_id, exc)
+        return 2
     print(report.text(), flush=True)
     return report.exit_code
 

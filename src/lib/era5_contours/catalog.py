@@ -387,6 +387,54 @@ def data_file_uri(
     return "/".join([table_location.rstrip("/"), "data", *folders, f"{name}.parquet"])
 
 
+def _partition_text(value: Any, transform: str) -> str:
+    if transform == "identity":
+        return value.isoformat() if isinstance(value, date) else str(value)
+    if transform == "month":
+        return f"{value:%Y-%m}"
+    if transform == "year":
+        return f"{value:%Y}"
+    if transform == "day":
+        return value.isoformat()
+    raise ValueError(f"unknown transform {transform!r}")
+
+
+def _spec_columns(table: Table) -> list[tuple[str, str]]:
+    """The table's partition fields as (source column, transform name)."""
+    schema = table.schema()
+    out = []
+    for f in table.spec().fields:
+        name = str(f.transform).split("[", 1)[0]
+        if name not in _TRANSFORMS:
+            raise ValueError(f"cannot write files for partition transform {f.transform}")
+        out.append((schema.find_column_name(f.source_id) or "?", name))
+    return out
+
+
+def group_by_partition(
+    table: Table, records: Sequence[Mapping[str, Any]]
+) -> dict[str, list[Mapping[str, Any]]]:
+    """Rows grouped by the table's partition (its actual spec), keyed by a file-name-safe
+    text: each group fits in one data file that ``add_files`` can place."""
+    spec = _spec_columns(table)
+    groups: dict[str, list[Mapping[str, Any]]] = {}
+    for row in records:
+        key = "_".join(_UNSAFE.sub("_", _partition_text(row[c], t)) for c, t in spec) or "all"
+        groups.setdefault(key, []).append(row)
+    return groups
+
+
+def partition_file_uri(table_location: str, table: Table, row: Mapping[str, Any], name: str) -> str:
+    """``{location}/data/{partition folders}/{name}.parquet`` for the partition of ``row``."""
+    folders = [
+        f"{_partition_field_name(c, t)}={_UNSAFE.sub('_', _partition_text(row[c], t))}"
+        for c, t in _spec_columns(table)
+    ]
+    return "/".join(
+        [table_location.rstrip("/"), "data", *folders, f"{_UNSAFE.sub('_', name)}.parquet"]
+    )
+
+
 def conform_table(arrow_table: pa.Table, table: TableDef) -> pa.Table:
     """Rows in the column order and types of ``table``; refuse nulls in required columns."""
     schema = table.arrow_schema

@@ -18,6 +18,7 @@ from .daily import VARIABLES
 from .datasets import normalise_name
 from .levels import LevelScheme, default_scheme
 from .storage import join
+from .units import parse_assumed
 
 #: Every option the job takes, with its default ("" = required). Glue sees the defaults
 #: appended before getResolvedOptions, so optional options stay optional there too.
@@ -41,10 +42,13 @@ OPTIONS: dict[str, str] = {
     "lines": "true",
     "plots": "true",
     "allow_failed_days": "false",
+    "assume_units": "",
     "run_id": "",
     "aws_endpoint_url": "",
 }
 REQUIRED = ("input_path", "output_path", "start_date", "end_date")
+#: Runs stage their GeoJSON and PNG here and publish them once their tables commit.
+STAGING_FOLDER = "_staging"
 
 
 def _bool(text: str, name: str) -> bool:
@@ -83,6 +87,8 @@ class JobConfig:
     lines: bool = True
     plots: bool = True
     allow_failed_days: bool = False
+    #: Units for variables whose file has no or an unrecognised ``units`` attribute.
+    assume_units: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
     aws_endpoint_url: str = ""
 
@@ -158,6 +164,7 @@ class JobConfig:
             lines=_bool(raw["lines"], "lines"),
             plots=_bool(raw["plots"], "plots"),
             allow_failed_days=_bool(raw["allow_failed_days"], "allow_failed_days"),
+            assume_units=parse_assumed(raw["assume_units"]),
             run_id=run_id,
             aws_endpoint_url=raw["aws_endpoint_url"].strip(),
         )
@@ -166,8 +173,17 @@ class JobConfig:
         n = (self.end_date - self.start_date).days + 1
         return [date.fromordinal(self.start_date.toordinal() + i) for i in range(n)]
 
-    def geojson_path(self, variable: str, day: date) -> str:
-        return join(self.output_path, "contours", variable, f"{day.isoformat()}.geojson")
+    def geojson_path(self, variable: str, day: date, root: str | None = None) -> str:
+        """Where the GeoJSON of a (day, variable) is published (under ``root`` if given)."""
+        return join(root or self.output_path, "contours", variable, f"{day.isoformat()}.geojson")
 
-    def png_path(self, variable: str, day: date) -> str:
-        return join(self.output_path, "plots", variable, f"{day.isoformat()}.png")
+    def png_path(self, variable: str, day: date, root: str | None = None) -> str:
+        """Where the PNG map of a (day, variable) is published (under ``root`` if given)."""
+        return join(root or self.output_path, "plots", variable, f"{day.isoformat()}.png")
+
+    def staging_path(self, attempt: str) -> str:
+        """The folder where a run stages its maps until its tables commit.
+
+        Under ``_staging/``, which neither the viewer nor the published layout lists.
+        """
+        return join(self.output_path, STAGING_FOLDER, attempt)

@@ -1,26 +1,35 @@
 """The contour job, sequenced: plan on the driver, work per day on the executors, commit.
 
-1. The driver lists the input files; the executors read their time coordinates
-   (:func:`inspect_file`), and the driver plans one :class:`DayTask` per day with the
-   files each variable needs (a day's ERA5 tp needs D+1 00 UTC, which may be in the next
-   month's file; t2m and tp may come from separate files).
-2. The executors run :func:`process_day`: read only the day's slice, compute the daily
-   fields, contour them, write the GeoJSON and PNG atomically and the table rows as
-   Parquet files in the tables' data folders, and hand back only small outcome records.
-3. The driver commits all files of the run in one transaction per table, replacing the
-   rows of every (day, variable) it processed, so reruns never duplicate and a failed run
-   leaves the tables as they were.
+1. The driver checks the run as a whole before it touches the catalog: the input lists
+   at least one file, the output is writable, the tables open. Any of these failing is a
+   :class:`~era5_contours.errors.RunError` (the job prints one line and exits 2).
+2. The executors read the input files' time coordinates (:func:`inspect_file`), and the
+   driver plans one :class:`DayTask` per day with the files each variable's rule needs
+   (a day's tp needs D+1 00 UTC, which may be in the next month's file; t2m and tp may
+   come from separate files).
+3. The executors run :func:`process_day`: read the day's slices, compute the daily fields,
+   contour them, stage the GeoJSON and PNG under the run's staging folder and write the
+   feature rows as Parquet. Nothing about one (day, variable) ever raises: its
+   :class:`VariableOutcome` says ``failed`` and why, with its ``daily_summary`` row. A day
+   whose Spark task dies (a crashed or killed worker) is retried alone and, if it dies
+   again, reported failed; the other days go on.
+4. The driver commits both tables, replacing the rows of every processed (day, variable),
+   and only then publishes the staged maps in place of the earlier ones (and removes those
+   of days that are no longer ``ok``). A run that fails before its commit leaves earlier
+   rows and maps exactly as they were.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import time
-from collections import Counter
-from collections.abc import Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 import numpy as np
@@ -30,11 +39,12 @@ import xarray as xr
 from . import catalog, storage
 from .config import JobConfig
 from .contours import contour_bands, contour_lines
-from .daily import DailyField, IncompleteDayError, daily_field
+from .daily import DailyField, daily_field, sample_window, window_overlaps
 from .datasets import detect_dataset
+from .errors import IncompleteDayError, InputError, RunError
 from .features import feature_rows
 from .geojson import dumps, feature_collection
-from .reading import InputError, NamedSource, file_time_range, load_day
+from .reading import NamedSource, file_time_range, load_day
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 logger = logging.getLogger(__name__)
@@ -58,7 +68,7 @@ class FileInfo:
 
 @dataclass(frozen=True)
 class DayTask:
-    """One day to process: per variable, the files whose times touch the day's window."""
+    """One day to process: per variable, the files whose times touch its rule's window."""
 
     day: date
     files: dict[str, tuple[str, ...]]
@@ -80,27 +90,46 @@ def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
 def plan_days(
     days: Sequence[date], variables: Sequence[str], infos: Iterable[FileInfo]
 ) -> list[DayTask]:
-    """Assign files to days: a file serves day D if it holds times in [D 00, D+1 00]."""
+    """Assign files to (day, variable): those holding times in the variable's window."""
     infos = list(infos)
     readable = [i for i in infos if i.error is None and i.start is not None]
     unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
     tasks = []
     for day in days:
-        start = datetime(day.year, day.month, day.day)
-        end = start + timedelta(days=1)
         files: dict[str, tuple[str, ...]] = {}
         problems: dict[str, str] = {}
         for v in variables:
+            start, end, closed = sample_window(v, day)
+            holding = [i for i in readable if v in i.variables]
             chosen = tuple(
                 i.path
-                for i in readable
-                if v in i.variables and i.start <= end and i.end >= start  # type: ignore[operator]
+                for i in holding
+                if window_overlaps(i.start, i.end, start, end, closed)  # type: ignore[arg-type]
             )
             files[v] = chosen
             if not chosen:
-                problems[v] = "no readable input file covers this day"
+                problems[v] = _no_input_text(v, start, end, closed, holding)
         tasks.append(DayTask(day=day, files=files, problems=problems, unreadable=unreadable))
     return tasks
+
+
+def _no_input_text(
+    variable: str, start: datetime, end: datetime, closed: str, holding: Sequence[FileInfo]
+) -> str:
+    left, right = ("[", ")") if closed == "left" else ("(", "]")
+    text = (
+        f"no readable input file holds {variable} samples in {left}{start:%Y-%m-%d %H:%M}, "
+        f"{end:%Y-%m-%d %H:%M}{right} UTC"
+    )
+    if holding:
+        first = min(i.start for i in holding)  # type: ignore[type-var]
+        last = max(i.end for i in holding)  # type: ignore[type-var]
+        text += (
+            f" (the inputs hold {variable} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
+        )
+    else:
+        text += f" (no readable input holds {variable} at all)"
+    return text
 
 
 def _unreadable_note(task: DayTask) -> str:
@@ -110,9 +139,22 @@ def _unreadable_note(task: DayTask) -> str:
 # --------------------------------------------------------------------------- per day
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every task of one run needs besides its day (pickled to the executors)."""
+
+    config: JobConfig
+    #: Table name -> table location, where the feature Parquet files go.
+    locations: dict[str, str]
+    #: This run's staging folder for GeoJSON and PNG (published after the commit).
+    staging: str
+    #: Unique per run (also per rerun under the same run_id): names its files.
+    attempt: str
+
+
 @dataclass
 class VariableOutcome:
-    """What an executor reports for one (day, variable): small, no rows."""
+    """What an executor reports for one (day, variable): small, no feature rows."""
 
     day: date
     variable: str
@@ -121,9 +163,11 @@ class VariableOutcome:
     samples: int = 0
     feature_count: int = 0
     feature_file: str | None = None
-    summary_file: str | None = None
+    #: Staged outputs, published to their final paths once the tables commit.
     geojson: str | None = None
     png: str | None = None
+    #: The daily_summary row (column -> value): the driver writes and commits these.
+    summary: dict[str, Any] = field(default_factory=dict)
     seconds: float = 0.0
     worker: str = ""
     started: float = 0.0
@@ -150,19 +194,17 @@ def field_statistics(data: xr.DataArray) -> dict[str, float | None]:
     }
 
 
-def summary_row(
-    day: date,
-    variable: str,
+def summary_record(
     outcome: VariableOutcome,
     field_: DailyField | None,
     source_files: Sequence[str],
     run_id: str,
-) -> pa.Table:
-    """The daily_summary row of one (day, variable)."""
+) -> dict[str, Any]:
+    """The daily_summary row of one (day, variable), as column -> value."""
     stats = field_statistics(field_.data) if field_ is not None else dict.fromkeys(_STAT_KEYS)
-    row: dict[str, Any] = {
-        "day": day,
-        "variable": variable,
+    return {
+        "day": outcome.day,
+        "variable": outcome.variable,
         "units": field_.units if field_ is not None else None,
         "dataset": field_.dataset if field_ is not None else None,
         "samples": outcome.samples,
@@ -175,7 +217,11 @@ def summary_row(
         "run_id": run_id,
         "processed_at": datetime.now(timezone.utc),
     }
-    return pa.Table.from_pylist([row], schema=DAILY_SUMMARY.arrow_schema)
+
+
+def summary_table(records: Sequence[dict[str, Any]]) -> pa.Table:
+    """daily_summary rows as an Arrow table of the table's schema."""
+    return pa.Table.from_pylist(list(records), schema=DAILY_SUMMARY.arrow_schema)
 
 
 def contour_outputs(
@@ -185,7 +231,10 @@ def contour_outputs(
     data = field_.data
     if not np.isfinite(data.values).any():
         raise InputError(
-            "the daily field is NaN everywhere", day=field_.day, variable=field_.variable
+            "the daily field is NaN everywhere (every cell lacks a value in at least one "
+            "of its samples)",
+            day=field_.day,
+            variable=field_.variable,
         )
     scheme = config.schemes[field_.variable]
     levels = scheme.levels_for(data.values)
@@ -224,119 +273,182 @@ def contour_outputs(
     return rows, dumps(collection).encode(), png
 
 
-def _load(files: Sequence[str], day: date, variable: str) -> xr.Dataset:
-    sources = []
-    for f in files:
-        try:
-            local = storage.local_copy(f)
-        except Exception as exc:
-            raise InputError(
-                f"cannot fetch ({type(exc).__name__}: {exc})", file=f, day=day, variable=variable
-            ) from exc
-        # Messages and lineage name the input (an S3 URI), not the local cache copy.
-        sources.append(NamedSource(name=f, path=local))
-    return load_day(sources, day, [variable])
-
-
-def _error_text(exc: Exception, day: date, variable: str) -> str:
+def _error_text(exc: BaseException, day: date, variable: str) -> str:
     if isinstance(exc, InputError):
         return str(exc)
     return f"day {day}, variable {variable}: {type(exc).__name__}: {exc}"
 
 
-def process_day(
-    task: DayTask, config: JobConfig, table_locations: dict[str, str]
-) -> list[VariableOutcome]:
-    """Everything for one day, on an executor; one outcome per variable, never raises
-    for bad input (the outcome says failed and why)."""
-    storage.use_endpoint(config.aws_endpoint_url)
-    worker = f"{os.uname().nodename}:{os.getpid()}"
-    loaded: dict[str, xr.Dataset] = {}
-    errors: dict[str, str] = {}
-    task_start = time.time()
-    read_seconds: dict[str, float] = {}
-    for v in config.variables:
-        t_read = time.time()
+@dataclass
+class _Inputs:
+    """One variable's samples for the day, or why there are none."""
+
+    data: xr.Dataset | None
+    error: str | None
+    files: tuple[str, ...]
+    seconds: float
+
+
+def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
+    """Each variable's samples of the day (never raises: failures become errors)."""
+    out: dict[str, _Inputs] = {}
+    for v in ctx.config.variables:
+        t0 = time.time()
+        files = task.files.get(v, ())
         if v in task.problems:
             note = _unreadable_note(task) if task.unreadable else ""
-            errors[v] = str(InputError(task.problems[v] + note, day=task.day, variable=v))
+            error = str(InputError(task.problems[v] + note, day=task.day, variable=v))
+            out[v] = _Inputs(None, error, files, time.time() - t0)
             continue
         try:
-            loaded[v] = _load(task.files[v], task.day, v)
-        except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
-            errors[v] = _error_text(exc, task.day, v)
-        read_seconds[v] = time.time() - t_read
+            sources = [_fetch(f, task.day, v) for f in files]
+            data = load_day(sources, task.day, [v], assume_units=ctx.config.assume_units)
+            out[v] = _Inputs(data, None, files, time.time() - t0)
+        except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
+            out[v] = _Inputs(None, _error_text(exc, task.day, v), files, time.time() - t0)
+    return out
 
-    probe = loaded.get("tp", loaded.get("t2m"))
-    dataset = None
-    if probe is not None:
-        detection = detect_dataset(probe, config.dataset)
-        dataset = detection.dataset
-        logger.info("%s: %s (%s)", task.day, dataset, detection.reason)
 
-    outcomes = []
-    for v in config.variables:
-        t0 = time.time()
-        out = VariableOutcome(
-            day=task.day, variable=v, status=FAILED, worker=worker, started=task_start
+def _fetch(path: str, day: date, variable: str) -> NamedSource:
+    try:
+        local = storage.local_copy(path)
+    except Exception as exc:
+        raise InputError(
+            f"cannot fetch ({type(exc).__name__}: {exc})", file=path, day=day, variable=variable
+        ) from exc
+    # Messages and lineage name the input (an S3 URI), not the local cache copy.
+    return NamedSource(name=path, path=local)
+
+
+def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
+    """ERA5 or ERA5-Land: tp decides best (its accumulation), else t2m (sea NaN, grid)."""
+    for v in ("tp", "t2m"):
+        data = inputs[v].data if v in inputs else None
+        if data is None:
+            continue
+        try:
+            detection = detect_dataset(data, ctx.config.dataset)
+        except Exception as exc:  # noqa: BLE001 - undecidable here: try the other variable
+            logger.warning("%s: dataset detection from %s failed: %s", task.day, v, exc)
+            continue
+        logger.info("%s: %s (%s)", task.day, detection.dataset, detection.reason)
+        return detection.dataset
+    return ctx.config.dataset if ctx.config.dataset != "auto" else "era5"
+
+
+def process_variable(
+    task: DayTask, variable: str, inputs: _Inputs, dataset: str, ctx: RunContext
+) -> VariableOutcome:
+    """Daily field, contours, staged maps and feature file of one (day, variable).
+
+    Never raises for anything about this (day, variable): the outcome says what failed,
+    and what it had staged is removed.
+    """
+    config = ctx.config
+    t0 = time.time()
+    out = VariableOutcome(day=task.day, variable=variable, status=FAILED)
+    sources: Sequence[str] = inputs.files
+    field_: DailyField | None = None
+    try:
+        if inputs.data is None:
+            raise _AlreadyFailed(inputs.error or "no input")
+        sources = list(inputs.data.attrs.get("source_files", inputs.files))
+        field_ = daily_field(
+            inputs.data, variable, task.day, dataset, min_samples=config.min_samples_per_day
         )
-        sources = (
-            list(loaded[v].attrs["source_files"]) if v in loaded else list(task.files.get(v, ()))
+        rows, geojson_bytes, png = contour_outputs(field_, config, sources)
+        out.geojson = storage.write_bytes(
+            config.geojson_path(variable, task.day, root=ctx.staging), geojson_bytes
         )
-        field_: DailyField | None = None
-        rows: pa.Table | None = None
-        if v in errors:
-            out.error = errors[v]
-        else:
-            try:
-                field_ = daily_field(
-                    loaded[v],
-                    v,
-                    task.day,
-                    dataset or "era5",
-                    min_samples=config.min_samples_per_day,
-                )
-                rows, geojson_bytes, png = contour_outputs(field_, config, sources)
-                out.geojson = storage.write_bytes(config.geojson_path(v, task.day), geojson_bytes)
-                if png is not None:
-                    out.png = storage.write_bytes(config.png_path(v, task.day), png)
-                out.status, out.samples, out.feature_count = OK, field_.samples, rows.num_rows
-                if not field_.complete:
-                    out.error = f"accepted with {field_.samples} of {field_.required} samples"
-            except IncompleteDayError as exc:
-                # Missing samples are a gap in the data, unless an input was unreadable:
-                # then they are bad input, and the day fails naming the file.
-                out.status = FAILED if task.unreadable else INCOMPLETE
-                out.error = str(exc) + (_unreadable_note(task) if task.unreadable else "")
-                out.samples, field_ = exc.samples, None
-            except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
-                out.status, out.error = FAILED, _error_text(exc, task.day, v)
-                field_, rows = None, None
-        if out.status != OK:
-            (logger.error if out.status == FAILED else logger.warning)("%s", out.error)
-            # Outputs of an earlier run would contradict this run's summary row.
-            storage.delete(config.geojson_path(v, task.day))
-            storage.delete(config.png_path(v, task.day))
-        if rows is not None and rows.num_rows:
+        if png is not None:
+            out.png = storage.write_bytes(
+                config.png_path(variable, task.day, root=ctx.staging), png
+            )
+        if rows.num_rows:
             uri = catalog.data_file_uri(
-                table_locations[CONTOUR_FEATURES.name], CONTOUR_FEATURES, task.day, v, config.run_id
+                ctx.locations[CONTOUR_FEATURES.name],
+                CONTOUR_FEATURES,
+                task.day,
+                variable,
+                ctx.attempt,
             )
             out.feature_file = catalog.write_parquet_file(
                 uri, rows, CONTOUR_FEATURES, filesystem=storage.arrow_filesystem(uri)
             )
-        uri = catalog.data_file_uri(
-            table_locations[DAILY_SUMMARY.name], DAILY_SUMMARY, task.day, v, config.run_id
+        out.status, out.samples, out.feature_count = OK, field_.samples, rows.num_rows
+        if not field_.complete:
+            out.error = f"accepted with {field_.samples} of {field_.required} samples"
+    except IncompleteDayError as exc:
+        # Missing samples are a gap in the data, unless an input was unreadable: then
+        # they are bad input, and the day fails naming the file.
+        out.status = FAILED if task.unreadable else INCOMPLETE
+        out.error = str(exc) + (_unreadable_note(task) if task.unreadable else "")
+        out.samples, field_ = exc.samples, None
+    except _AlreadyFailed as exc:
+        out.error = str(exc)
+    except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
+        out.status, out.error, field_ = FAILED, _error_text(exc, task.day, variable), None
+    if out.status != OK:
+        out.samples = out.samples if out.status == INCOMPLETE else 0
+        _discard_staged(out)
+        (logger.error if out.status == FAILED else logger.warning)("%s", out.error)
+    out.summary = summary_record(out, field_, sources, config.run_id)
+    out.finished = time.time()
+    # Its own reading plus its own computing and writing: the variables' seconds add
+    # up to the task's work (dataset detection aside).
+    out.seconds = inputs.seconds + out.finished - t0
+    return out
+
+
+class _AlreadyFailed(Exception):
+    """The inputs of this (day, variable) failed already; carries their error text."""
+
+
+def _discard_staged(out: VariableOutcome) -> None:
+    for attr in ("geojson", "png", "feature_file"):
+        path = getattr(out, attr)
+        if path:
+            try:
+                storage.delete(path)
+            except Exception:  # noqa: BLE001 - an orphan at worst, for maintenance to remove
+                logger.warning("could not remove staged file %s", path)
+            setattr(out, attr, None)
+    out.feature_count = 0
+
+
+def process_day(task: DayTask, ctx: RunContext) -> list[VariableOutcome]:
+    """Everything for one day, on an executor: one outcome per variable, never raises."""
+    storage.use_endpoint(ctx.config.aws_endpoint_url)
+    worker = f"{os.uname().nodename}:{os.getpid()}"
+    started = time.time()
+    inputs = read_inputs(task, ctx)
+    dataset = _dataset_of_day(task, inputs, ctx)
+    outcomes = []
+    for v in ctx.config.variables:
+        out = process_variable(task, v, inputs[v], dataset, ctx)
+        out.worker, out.started = worker, started
+        outcomes.append(out)
+    return outcomes
+
+
+def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutcome]:
+    """Outcomes of a day whose Spark task died twice (worker crash, out of memory)."""
+    outcomes = []
+    for v in ctx.config.variables:
+        out = VariableOutcome(
+            day=task.day,
+            variable=v,
+            status=FAILED,
+            error=str(
+                InputError(
+                    f"the task processing this day died twice ({error}); its inputs may "
+                    "crash the NetCDF library or need more memory than a worker has",
+                    day=task.day,
+                    variable=v,
+                )
+            ),
         )
-        out.summary_file = catalog.write_parquet_file(
-            uri,
-            summary_row(task.day, v, out, field_, sources, config.run_id),
-            DAILY_SUMMARY,
-            filesystem=storage.arrow_filesystem(uri),
-        )
-        out.finished = time.time()
-        # Its own reading plus its own computing and writing: the variables' seconds add
-        # up to the task's work (dataset detection aside).
-        out.seconds = read_seconds[v] + out.finished - t0
+        out.summary = summary_record(out, None, task.files.get(v, ()), ctx.config.run_id)
         outcomes.append(out)
     return outcomes
 
@@ -360,10 +472,30 @@ class RunReport:
     max_concurrent_tasks: int = 0
     task_seconds: float = 0.0
     allow_failed_days: bool = False
+    _intervals: list[tuple[float, float]] = field(default_factory=list, repr=False)
+    _workers: set[str] = field(default_factory=set, repr=False)
 
     @property
     def exit_code(self) -> int:
         return 1 if self.day_status.get(FAILED, 0) and not self.allow_failed_days else 0
+
+    def add_day(self, outcomes: Sequence[VariableOutcome]) -> None:
+        """Count one day's outcomes in."""
+        for out in outcomes:
+            self.status_counts[out.status] = self.status_counts.get(out.status, 0) + 1
+            self.features += out.feature_count
+            self.task_seconds += out.seconds
+            if out.status == FAILED:
+                self.failures.append(out.error or f"{out.day} {out.variable}")
+            if out.worker:
+                self._workers.add(out.worker)
+        timed = [o for o in outcomes if o.worker]
+        if timed:
+            self._intervals.append((min(o.started for o in timed), max(o.finished for o in timed)))
+        status = _day_status(o.status for o in outcomes)
+        self.day_status[status] = self.day_status.get(status, 0) + 1
+        self.workers = len(self._workers)
+        self.max_concurrent_tasks = _max_overlap(self._intervals)
 
     def text(self) -> str:
         total = self.seconds.get("total", 0.0)
@@ -404,64 +536,213 @@ def _day_status(statuses: Iterable[str]) -> str:
     return OK
 
 
-def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) -> RunReport:
-    """Run the job on a SparkSession (local or Glue) and commit the tables.
+DayProcessor = Callable[[DayTask, RunContext], list[VariableOutcome]]
 
-    ``batch_days`` bounds how many days' outcomes the driver collects at once (default
-    16 per core). Raises only for problems of the run as a whole (no input, catalog unreachable,
-    commit failure); bad input for a day becomes that day's ``failed`` summary row.
+
+def _first_line(exc: BaseException, limit: int = 300) -> str:
+    text = str(exc).strip()
+    # A Py4JJavaError carries the Java stack and the Python traceback of the worker:
+    # the last "...Error: ..." line of the Python part names what happened.
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    python_errors = [ln for ln in lines if ln.split(":", 1)[0].endswith(("Error", "Exception"))]
+    line = python_errors[-1] if python_errors else (lines[0] if lines else type(exc).__name__)
+    return line[:limit]
+
+
+def _run_days(sc, tasks: Sequence[DayTask], ctx: RunContext, processor: DayProcessor):
+    """One partition per day; if a task dies, each day of the batch runs alone once more."""
+    try:
+        return sc.parallelize(tasks, len(tasks)).map(lambda t: processor(t, ctx)).collect()
+    except Exception as exc:  # noqa: BLE001 - Py4JJavaError: a task died; find which day
+        if len(tasks) == 1:
+            first_error = _first_line(exc)
+        else:
+            logger.error(
+                "a task of days %s..%s died (%s); running those days one by one",
+                tasks[0].day,
+                tasks[-1].day,
+                _first_line(exc),
+            )
+            first_error = None
+    workers = max(1, min(len(tasks), sc.defaultParallelism))
+
+    def alone(task: DayTask) -> list[VariableOutcome] | str:
+        try:
+            return sc.parallelize([task], 1).map(lambda t: processor(t, ctx)).collect()[0]
+        except Exception as exc:  # noqa: BLE001 - this day's task died again
+            return _first_line(exc)
+
+    if first_error is not None:  # a single day: it died once already, try once more
+        results = [alone(tasks[0])]
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(alone, tasks))
+    died = [r for r in results if isinstance(r, str)]
+    if len(tasks) > 1 and len(died) == len(tasks):
+        # Not one day's input: Spark itself fails (lost executors, broken workers).
+        raise RunError(f"every Spark task fails, for every day: {died[0]}")
+    return [
+        crashed_day(task, ctx, r) if isinstance(r, str) else r
+        for task, r in zip(tasks, results, strict=True)
+    ]
+
+
+def _list_inputs(config: JobConfig) -> list[str]:
+    try:
+        files = storage.list_files(config.input_path)
+    except Exception as exc:
+        raise RunError(f"cannot list the input {config.input_path}: {_first_line(exc)}") from exc
+    if not files:
+        raise RunError(f"no .nc files under the input {config.input_path}")
+    return files
+
+
+def _prepare_staging(config: JobConfig, attempt: str) -> str:
+    """The run's staging folder, with a note saying whose it is; proves the output writable."""
+    staging = config.staging_path(attempt)
+    note = {
+        "run_id": config.run_id,
+        "attempt": attempt,
+        "started": datetime.now(timezone.utc).isoformat(),
+        "host": os.uname().nodename,
+        "pid": os.getpid(),
+    }
+    try:
+        storage.write_bytes(storage.join(staging, "_run.json"), json.dumps(note).encode())
+    except Exception as exc:
+        raise RunError(
+            f"the output {config.output_path} is not writable: {_first_line(exc)}"
+        ) from exc
+    return staging
+
+
+def _open_tables(config: JobConfig) -> dict[str, Any]:
+    try:
+        cat = catalog.load_catalog(
+            config.catalog_type,
+            config.warehouse_path,
+            glue_endpoint=config.aws_endpoint_url or None,
+            s3_endpoint=config.aws_endpoint_url or None,
+        )
+        return {
+            t.name: catalog.ensure_table(cat, config.database, t)
+            for t in (CONTOUR_FEATURES, DAILY_SUMMARY)
+        }
+    except Exception as exc:
+        raise RunError(
+            f"cannot open the Iceberg tables ({config.catalog_type} catalog at "
+            f"{config.warehouse_path}): {_first_line(exc, 1000)}"
+        ) from exc
+
+
+def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[str]:
+    """The run's daily_summary rows, one Parquet file per partition of the table."""
+    files = []
+    for key, rows in catalog.group_by_partition(table, records).items():
+        uri = catalog.partition_file_uri(
+            table.location(), table, rows[0], f"summary_{attempt}_{key}"
+        )
+        files.append(
+            catalog.write_parquet_file(
+                uri, summary_table(rows), DAILY_SUMMARY, filesystem=storage.arrow_filesystem(uri)
+            )
+        )
+    return files
+
+
+def _publish(config: JobConfig, outcomes: Sequence[VariableOutcome]) -> int:
+    """Committed: staged maps replace the published ones; days not ok lose theirs."""
+    moves: list[tuple[str, str]] = []
+    deletes: list[str] = []
+    for out in outcomes:
+        final = {
+            "geojson": config.geojson_path(out.variable, out.day),
+            "png": config.png_path(out.variable, out.day),
+        }
+        for attr, target in final.items():
+            staged = getattr(out, attr)
+            if staged:
+                moves.append((staged, target))
+            else:
+                # No new map: an earlier one would contradict the committed rows.
+                deletes.append(target)
+
+    def move(pair: tuple[str, str]) -> None:
+        storage.move(*pair)
+
+    # S3 copies are round trips: a few threads keep a long run's publishing short.
+    with ThreadPoolExecutor(max_workers=8 if storage.is_s3(config.output_path) else 1) as pool:
+        list(pool.map(move, moves))
+        list(pool.map(storage.delete, deletes))
+    return len(moves)
+
+
+def run_contour_job(
+    spark,
+    config: JobConfig,
+    *,
+    batch_days: int | None = None,
+    day_processor: DayProcessor | None = None,
+) -> RunReport:
+    """Run the job on a SparkSession (local or Glue), commit the tables, publish the maps.
+
+    Parameters
+    ----------
+    batch_days
+        How many days' outcomes the driver collects at once (default 16 per core).
+    day_processor
+        What runs per day on the executors (default :func:`process_day`).
+
+    Raises
+    ------
+    RunError
+        Only for problems of the run as a whole (no input, unwritable output, catalog
+        unreachable, commit failure); bad input for a day becomes that day's ``failed``
+        summary row. Before raising, the run removes what it staged: earlier rows and maps
+        stay as they were.
     """
     t_start = time.time()
+    processor = day_processor or process_day
     report = RunReport(run_id=config.run_id, allow_failed_days=config.allow_failed_days)
     sc = spark.sparkContext
     storage.use_endpoint(config.aws_endpoint_url)
 
-    cat = catalog.load_catalog(
-        config.catalog_type,
-        config.warehouse_path,
-        glue_endpoint=config.aws_endpoint_url or None,
-        s3_endpoint=config.aws_endpoint_url or None,
-    )
-    tables = {
-        t.name: catalog.ensure_table(cat, config.database, t)
-        for t in (CONTOUR_FEATURES, DAILY_SUMMARY)
-    }
-    locations = {name: t.location() for name, t in tables.items()}
-
-    files = storage.list_files(config.input_path)
-    if not files:
-        raise FileNotFoundError(f"no .nc files under {config.input_path}")
-    t0 = time.time()
-    infos = (
-        sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
-        .map(lambda path: inspect_file(path, config.aws_endpoint_url))
-        .collect()
-    )
-    report.seconds["inspect"] = time.time() - t0
-    for info in infos:
-        if info.error:
-            logger.error("unreadable input %s: %s", info.path, info.error)
-
-    tasks = plan_days(config.days(), config.variables, infos)
-    report.days = len(tasks)
-    logger.info(
-        "run %s: %d days, %d input files, variables %s",
-        config.run_id,
-        len(tasks),
-        len(files),
-        ",".join(config.variables),
-    )
-
-    feature_files: list[str] = []
-    summary_files: list[str] = []
-    replace: list[tuple[date, str]] = []
-    intervals: list[tuple[float, float]] = []
-    workers: set[str] = set()
-    counts: Counter[str] = Counter()
-    day_counts: Counter[str] = Counter()
-    t0 = time.time()
-    committed = False
+    files = _list_inputs(config)
+    attempt = f"{config.run_id}-{uuid.uuid4().hex[:8]}"
+    staging = _prepare_staging(config, attempt)
+    staged: list[str] = []  # table data files written but not yet committed
     try:
+        tables = _open_tables(config)
+        ctx = RunContext(
+            config=config,
+            locations={name: t.location() for name, t in tables.items()},
+            staging=staging,
+            attempt=attempt,
+        )
+
+        t0 = time.time()
+        infos = (
+            sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
+            .map(lambda path: inspect_file(path, config.aws_endpoint_url))
+            .collect()
+        )
+        report.seconds["inspect"] = time.time() - t0
+        for info in infos:
+            if info.error:
+                logger.error("unreadable input %s: %s", info.path, info.error)
+
+        tasks = plan_days(config.days(), config.variables, infos)
+        report.days = len(tasks)
+        logger.info(
+            "run %s: %d days, %d input files, variables %s",
+            config.run_id,
+            len(tasks),
+            len(files),
+            ",".join(config.variables),
+        )
+
+        outcomes: list[VariableOutcome] = []
+        t0 = time.time()
         # One partition per day, so Spark balances the days over the executors; batches
         # bound what the driver holds at once. (toLocalIterator would run one partition
         # at a time: no parallelism.) Contiguous days stay together, so a worker's
@@ -469,68 +750,49 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
         batch = max(1, batch_days or 16 * sc.defaultParallelism)
         done = 0
         for b0 in range(0, len(tasks), batch):
-            chunk = tasks[b0 : b0 + batch]
-            results = (
-                sc.parallelize(chunk, len(chunk))
-                .map(lambda task: process_day(task, config, locations))
-                .collect()
-            )
-            for outcomes in results:
+            for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
                 done += 1
-                for out in outcomes:
-                    counts[out.status] += 1
-                    report.features += out.feature_count
-                    report.task_seconds += out.seconds
-                    replace.append((out.day, out.variable))
-                    summary_files.append(out.summary_file)
+                report.add_day(day_outcomes)
+                for out in day_outcomes:
+                    outcomes.append(out)
                     if out.feature_file:
-                        feature_files.append(out.feature_file)
-                    if out.status == FAILED:
-                        report.failures.append(out.error or f"{out.day} {out.variable}")
-                    workers.add(out.worker)
-                if outcomes:
-                    intervals.append(
-                        (min(o.started for o in outcomes), max(o.finished for o in outcomes))
-                    )
-                day_counts[_day_status(o.status for o in outcomes)] += 1
+                        staged.append(out.feature_file)
                 logger.info(
                     "[%d/%d] %s %s",
                     done,
                     len(tasks),
-                    outcomes[0].day if outcomes else "?",
+                    day_outcomes[0].day if day_outcomes else "?",
                     ", ".join(
-                        f"{o.variable} {o.status} ({o.feature_count} features)" for o in outcomes
+                        f"{o.variable} {o.status} ({o.feature_count} features)"
+                        for o in day_outcomes
                     ),
                 )
         report.seconds["process"] = time.time() - t0
 
         t0 = time.time()
-        props = {"run-id": config.run_id}
         features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
-        before = features.current_snapshot()
-        catalog.commit_replace(features, feature_files, replace, snapshot_properties=props)
-        committed = True
-        try:
-            catalog.commit_replace(summary, summary_files, replace, snapshot_properties=props)
-        except BaseException:
-            # No multi-table transactions in Iceberg: undo the first commit instead.
-            catalog.restore(features, before.snapshot_id if before else None, replace)
-            raise
+        replace = [(o.day, o.variable) for o in outcomes]
+        feature_files = list(staged)
+        summary_files = _write_summaries(summary, [o.summary for o in outcomes], attempt)
+        staged += summary_files
+        _commit(features, summary, feature_files, summary_files, replace, config.run_id)
+        staged = []  # referenced by the tables now
         report.seconds["commit"] = time.time() - t0
     except BaseException:
-        if not committed:
-            # Staged files no snapshot references: remove them, nothing half-written stays.
-            for uri in feature_files + summary_files:
-                try:
-                    storage.delete(uri)
-                except Exception:  # noqa: BLE001 - cleanup is best effort
-                    logger.warning("could not remove staged file %s", uri)
+        _discard_run(staged, staging)
         raise
 
-    report.status_counts = dict(counts)
-    report.day_status = dict(day_counts)
-    report.workers = len(workers)
-    report.max_concurrent_tasks = _max_overlap(intervals)
+    t0 = time.time()
+    try:
+        published = _publish(config, outcomes)
+        storage.delete_prefix(staging)
+    except Exception as exc:
+        raise RunError(
+            f"the tables are committed, but publishing the maps failed ({_first_line(exc)}); "
+            f"the maps of this run are still staged under {staging}"
+        ) from exc
+    report.seconds["publish"] = time.time() - t0
+    logger.info("published %d maps", published)
     report.outputs = {
         "GeoJSON": storage.join(config.output_path, "contours"),
         "PNG": storage.join(config.output_path, "plots"),
@@ -541,8 +803,45 @@ def run_contour_job(spark, config: JobConfig, *, batch_days: int | None = None) 
     return report
 
 
+def _commit(features, summary, feature_files, summary_files, replace, run_id: str) -> None:
+    """Both tables, features first; the first is restored if the second fails."""
+    props = {"run-id": run_id}
+    before = features.current_snapshot()
+    try:
+        catalog.commit_replace(features, feature_files, replace, snapshot_properties=props)
+    except Exception as exc:
+        raise RunError(
+            f"committing {'.'.join(features.name())} failed, nothing was committed: "
+            f"{_first_line(exc)}"
+        ) from exc
+    try:
+        catalog.commit_replace(summary, summary_files, replace, snapshot_properties=props)
+    except Exception as exc:
+        # No multi-table transactions in Iceberg: undo the first commit instead.
+        catalog.restore(features, before.snapshot_id if before else None, replace)
+        raise RunError(
+            f"committing {'.'.join(summary.name())} failed ({_first_line(exc)}); "
+            f"{'.'.join(features.name())} was restored: nothing of this run is committed"
+        ) from exc
+
+
+def _discard_run(staged_files: Sequence[str], staging: str) -> None:
+    """Remove what a run that does not commit has staged (best effort)."""
+    for uri in staged_files:
+        try:
+            storage.delete(uri)
+        except Exception:  # noqa: BLE001 - an orphan at worst, for maintenance to remove
+            logger.warning("could not remove staged file %s", uri)
+    try:
+        storage.delete_prefix(staging)
+    except Exception:  # noqa: BLE001
+        logger.warning("could not remove the staging folder %s", staging)
+
+
 def report_dict(report: RunReport) -> dict[str, Any]:
     """JSON-friendly form of a report (benchmarks and tests)."""
     out = asdict(report)
+    out.pop("_intervals", None)
+    out.pop("_workers", None)
     out["exit_code"] = report.exit_code
     return out

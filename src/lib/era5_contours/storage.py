@@ -14,6 +14,7 @@ import functools
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 import threading
 import uuid
@@ -160,6 +161,47 @@ def delete(path: str) -> bool:
         return True
     except FileNotFoundError:
         return False
+
+
+def move(source: str, target: str) -> str:
+    """Move a file or object so that ``target`` appears whole (replacing what was there).
+
+    Local: one rename (atomic within a file system). S3: a server-side copy, which keeps
+    the content type, then the source is deleted.
+    """
+    if is_s3(source) != is_s3(target):
+        raise ValueError(f"cannot move between S3 and local storage: {source} -> {target}")
+    if is_s3(source):
+        src_bucket, src_key = split_s3(source)
+        bucket, key = split_s3(target)
+        # Managed copy: multipart above 5 GB, where a single CopyObject stops.
+        s3_client().copy({"Bucket": src_bucket, "Key": src_key}, bucket, key)
+        s3_client().delete_object(Bucket=src_bucket, Key=src_key)
+        return target
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    os.replace(source, target)
+    return target
+
+
+def delete_prefix(prefix: str) -> int:
+    """Remove a local folder or every object under an S3 prefix; how many files went."""
+    if is_s3(prefix):
+        bucket, key = split_s3(prefix)
+        key = key.rstrip("/") + "/"
+        client = s3_client()
+        removed = 0
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
+            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
+                removed += len(keys)
+        return removed
+    root = Path(prefix)
+    if not root.exists():
+        return 0
+    count = sum(1 for p in root.rglob("*") if p.is_file())
+    shutil.rmtree(root)
+    return count
 
 
 @functools.lru_cache(maxsize=1)

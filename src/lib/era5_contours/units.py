@@ -170,4 +170,3 @@ def _units_problem(exc: Exception, arr: xr.DataArray, variable: str) -> str:
         f"{exc}{hint}: cannot tell what the values mean; if you know, pass "
         f"--assume_units {variable}=UNITS (e.g. {variable}={CANONICAL[variable]})"
     )
-
