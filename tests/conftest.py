@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -47,6 +48,22 @@ def era5_file(era5_dir: Path) -> Callable[[str], Path]:
         return path
 
     return get
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local[2] SparkSession for one test module (two worker processes, like executors).
+
+    Module-scoped rather than session-scoped: the AWS integration test needs a session
+    with its own executor environment, which getOrCreate would not give it.
+    """
+    pytest.importorskip("pyspark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from era5_contours.spark import local_spark_session
+
+    session = local_spark_session("local[2]", "era5-contours-tests")
+    yield session
+    session.stop()
 
 
 @pytest.fixture

@@ -111,6 +111,31 @@ def test_glue_defaults_are_appended_only_when_absent():
     assert extract_contours.on_glue(argv) and not extract_contours.on_glue(["--input_path", "x"])
 
 
+def test_glue_resolves_required_and_given_options_only():
+    """getResolvedOptions demands every name: absent optional ones must not be asked for."""
+    argv = extract_contours.with_defaults(
+        ["--JOB_NAME", "j", "--start_date", "2020-07-01", "--assume_units=t2m=K"], OPTIONS
+    )
+    names = extract_contours.glue_option_names(argv)
+    assert {"input_path", "output_path", "start_date", "end_date"} <= set(names)
+    assert "assume_units" in names and "database" in names
+    assert not {"run_id", "min_samples_per_day", "aws_endpoint_url", "t2m_levels"} & set(names)
+
+
+def test_assume_units():
+    c = JobConfig.from_args({**BASE, "assume_units": "t2m=degC, tp=kg m-2"})
+    assert c.assume_units == {"t2m": "degC", "tp": "kg m-2"}
+    assert JobConfig.from_args(BASE).assume_units == {}
+    for bad, message in (
+        ("t2m", "VARIABLE=UNITS"),
+        ("sst=K", "unknown variable"),
+        ("t2m=m", "cannot express t2m"),
+        ("tp=kelvins_maybe", "not recognised"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            JobConfig.from_args({**BASE, "assume_units": bad})
+
+
 def test_local_arguments_read_environment(monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .env here
     monkeypatch.setenv("ERA5_INPUT_PATH", "/data/in")

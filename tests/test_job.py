@@ -7,8 +7,6 @@ library under test.
 from __future__ import annotations
 
 import json
-import os
-import sys
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -35,17 +33,6 @@ JULY = [date(2020, 7, 1) + timedelta(days=i) for i in range(31)]
 def _need_data():
     if not (T2M.exists() and TP.exists()):
         pytest.skip(f"real ERA5 files not found in {DATA}")
-
-
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from era5_contours.spark import local_spark_session
-
-    session = local_spark_session("local[2]", "era5-contours-tests")
-    yield session
-    session.stop()
 
 
 def _tables(warehouse):
@@ -226,6 +213,8 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
     out = tmp_path / "out"
     days = {"start_date": "2020-07-01", "end_date": "2020-07-02"}
     run_contour_job(spark, _config(inputs, out, run_id="good", **days))
+    published = {p: p.read_bytes() for p in out.rglob("*") if p.suffix in (".geojson", ".png")}
+    assert len(published) == 8
     features, summary = _tables(out / "warehouse")
     before = {
         "features": (features.current_snapshot().snapshot_id, features.scan().to_arrow()),
@@ -243,8 +232,12 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
 
     monkeypatch.setattr(catalog, "commit_replace", failing_commit)
     with pytest.raises(RunError, match="catalog unavailable"):
-        run_contour_job(spark, _config(inputs, out, run_id="bad", **days))
+        # Other levels: had this run published its maps, they would differ.
+        run_contour_job(spark, _config(inputs, out, run_id="bad", t2m_levels="interval:5", **days))
     monkeypatch.setattr(catalog, "commit_replace", real_commit)
+    now = {p: p.read_bytes() for p in out.rglob("*") if p.suffix in (".geojson", ".png")}
+    assert now == published
+    assert not any((out / "_staging").iterdir())
 
     features, summary = _tables(out / "warehouse")
     for name, table in (("features", features), ("summary", summary)):

@@ -25,7 +25,7 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from era5_contours.config import OPTIONS, JobConfig
+from era5_contours.config import OPTIONS, REQUIRED, JobConfig
 from era5_contours.errors import RunError
 from era5_contours.pipeline import run_contour_job
 
@@ -49,6 +49,17 @@ def with_defaults(argv: Sequence[str], options: dict[str, str]) -> list[str]:
         if name not in present and default != "":
             out += [f"--{name}", default]
     return out
+
+
+def glue_option_names(argv: Sequence[str]) -> list[str]:
+    """The options to resolve on Glue: the required ones, and the others given.
+
+    getResolvedOptions demands every name it is handed; an optional option without a
+    default (``--run_id``, ``--assume_units``...) that the run does not give must not be
+    among them, or the job would fail asking for it.
+    """
+    present = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
+    return [n for n in OPTIONS if n in REQUIRED or n in present]
 
 
 def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
@@ -102,7 +113,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if glue:
         from awsglue.utils import getResolvedOptions
 
-        args = getResolvedOptions(["job", *with_defaults(argv, OPTIONS)], ["JOB_NAME", *OPTIONS])
+        full = with_defaults(argv, OPTIONS)
+        args = getResolvedOptions(["job", *full], ["JOB_NAME", *glue_option_names(full)])
         level = "INFO"
     else:
         args = parse_local_args(argv)

@@ -656,6 +656,27 @@ def commit_replace(
             return
 
 
+def rows_with_status(
+    table: Table, pairs: Iterable[tuple[date, str]], status: str
+) -> dict[tuple[date, str], str]:
+    """``{(day, variable): run_id}`` of the rows among ``pairs`` with this ``status``."""
+    pairs = list(pairs)
+    if not pairs or table.current_snapshot() is None:
+        return {}
+    rows = (
+        table.scan(
+            row_filter=And(replace_filter(pairs), EqualTo("status", status)),
+            selected_fields=("day", "variable", "run_id"),
+        )
+        .to_arrow()
+        .to_pylist()
+    )
+    wanted = set(pairs)
+    return {
+        (r["day"], r["variable"]): r["run_id"] for r in rows if (r["day"], r["variable"]) in wanted
+    }
+
+
 def committed_snapshot_summary(table: Table) -> dict[str, str]:
     """Current snapshot id, operation and summary (``total-records``, ``added-data-files``...)."""
     snapshot = table.current_snapshot()

@@ -168,6 +168,9 @@ class VariableOutcome:
     png: str | None = None
     #: The daily_summary row (column -> value): the driver writes and commits these.
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Set by the driver when this outcome is not ok and an earlier run's ok result of the
+    #: same (day, variable) is kept instead (the run_id of that result).
+    kept_run_id: str | None = None
     seconds: float = 0.0
     worker: str = ""
     started: float = 0.0
@@ -497,6 +500,14 @@ class RunReport:
         self.workers = len(self._workers)
         self.max_concurrent_tasks = _max_overlap(self._intervals)
 
+    def note_kept(self, outcomes: Sequence[VariableOutcome]) -> None:
+        """Say, next to each failure, that an earlier ok result was kept."""
+        kept = {o.error: o.kept_run_id for o in outcomes if o.kept_run_id and o.status == FAILED}
+        self.failures = [
+            f"{msg} (the ok result of run {kept[msg]} is kept)" if msg in kept else msg
+            for msg in self.failures
+        ]
+
     def text(self) -> str:
         total = self.seconds.get("total", 0.0)
         lines = [
@@ -636,18 +647,40 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
 
 
 def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[str]:
-    """The run's daily_summary rows, one Parquet file per partition of the table."""
+    """The run's daily_summary rows: one Parquet file per partition of the table and run
+    of consecutive days (a file's day range must lie within what the commit replaces)."""
     files = []
     for key, rows in catalog.group_by_partition(table, records).items():
-        uri = catalog.partition_file_uri(
-            table.location(), table, rows[0], f"summary_{attempt}_{key}"
-        )
-        files.append(
-            catalog.write_parquet_file(
-                uri, summary_table(rows), DAILY_SUMMARY, filesystem=storage.arrow_filesystem(uri)
+        for n, run in enumerate(_consecutive_days(rows)):
+            uri = catalog.partition_file_uri(
+                table.location(), table, run[0], f"summary_{attempt}_{key}_{n}"
             )
-        )
+            files.append(
+                catalog.write_parquet_file(
+                    uri, summary_table(run), DAILY_SUMMARY, filesystem=storage.arrow_filesystem(uri)
+                )
+            )
     return files
+
+
+def _consecutive_days(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Rows of one variable split where a day is missing (one whose earlier result is kept)."""
+    runs: list[list[dict[str, Any]]] = []
+    by_variable: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        by_variable.setdefault(row["variable"], []).append(row)
+    for variable_rows in by_variable.values():
+        variable_rows.sort(key=lambda r: r["day"])
+        for row in variable_rows:
+            if (
+                runs
+                and runs[-1][-1]["variable"] == row["variable"]
+                and (row["day"] - runs[-1][-1]["day"]).days == 1
+            ):
+                runs[-1].append(row)
+            else:
+                runs.append([row])
+    return runs
 
 
 def _publish(config: JobConfig, outcomes: Sequence[VariableOutcome]) -> int:
@@ -771,9 +804,12 @@ def run_contour_job(
 
         t0 = time.time()
         features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
-        replace = [(o.day, o.variable) for o in outcomes]
+        _keep_earlier_ok_results(summary, outcomes)
+        committing = [o for o in outcomes if o.kept_run_id is None]
+        report.note_kept(outcomes)
+        replace = [(o.day, o.variable) for o in committing]
         feature_files = list(staged)
-        summary_files = _write_summaries(summary, [o.summary for o in outcomes], attempt)
+        summary_files = _write_summaries(summary, [o.summary for o in committing], attempt)
         staged += summary_files
         _commit(features, summary, feature_files, summary_files, replace, config.run_id)
         staged = []  # referenced by the tables now
@@ -784,7 +820,7 @@ def run_contour_job(
 
     t0 = time.time()
     try:
-        published = _publish(config, outcomes)
+        published = _publish(config, committing)
         storage.delete_prefix(staging)
     except Exception as exc:
         raise RunError(
@@ -801,6 +837,29 @@ def run_contour_job(
     }
     report.seconds["total"] = time.time() - t_start
     return report
+
+
+def _keep_earlier_ok_results(summary, outcomes: Sequence[VariableOutcome]) -> None:
+    """A (day, variable) that is not ok now but was ok in an earlier run keeps that result.
+
+    A rerun whose input has become unreadable (or shorter) must not destroy a good
+    result: its rows and maps stay, and the failure is reported by this run only.
+    """
+    not_ok = [(o.day, o.variable) for o in outcomes if o.status != OK]
+    if not not_ok:
+        return
+    earlier = catalog.rows_with_status(summary, not_ok, OK)
+    for out in outcomes:
+        run_id = earlier.get((out.day, out.variable))
+        if out.status != OK and run_id is not None:
+            out.kept_run_id = run_id
+            logger.warning(
+                "%s %s is %s in this run: the ok result of run %s is kept",
+                out.day,
+                out.variable,
+                out.status,
+                run_id,
+            )
 
 
 def _commit(features, summary, feature_files, summary_files, replace, run_id: str) -> None:

@@ -225,10 +225,11 @@ def _read_parts(
                 # published tail of ERA5T), not a value that could conflict with another.
                 has_data = np.isfinite(sub.values).reshape(sub.sizes["time"], -1).any(axis=1)
                 sub = sub.isel(time=np.flatnonzero(has_data))
-                if sub.sizes["time"]:
-                    parts[v].append(_Part(src.name, sub.assign_attrs(source_file=src.name)))
-                    if src.name not in used:
-                        used.append(src.name)
+                # Kept even when empty: a day whose samples are all missing is incomplete
+                # (0 samples), which is not the same as no file covering it.
+                parts[v].append(_Part(src.name, sub.assign_attrs(source_file=src.name)))
+                if src.name not in used:
+                    used.append(src.name)
         finally:
             ds.close()
     return parts, used
@@ -344,7 +345,8 @@ def load_windows(
                 day=day,
                 variable=v,
             )
-        arrays[v] = _combine(found, v, day)
+        with_samples = [p for p in found if p.data.sizes["time"]]
+        arrays[v] = _combine(with_samples, v, day) if with_samples else found[0].data
 
     names = list(arrays)
     for other in names[1:]:
