@@ -164,3 +164,58 @@ def test_rerun_on_s3_replaces_rows(s3_run):
     assert (features.scan().to_arrow().num_rows, s_rows.num_rows) == before
     run_ids = {(r["day"], r["run_id"]) for r in s_rows.select(["day", "run_id"]).to_pylist()}
     assert run_ids == {(d, "s3-rerun" if d in (DAYS[1], DAYS[2]) else "s3-first") for d in DAYS}
+
+
+def test_nothing_staged_is_left_on_s3(s3_run):
+    listed = s3_run["s3"].list_objects_v2(Bucket="era5-out", Prefix="contours/_staging/")
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_day_past_the_data_fails_alone_on_s3(s3_run):
+    """07-31 and 08-01 on July files: 08-01 has no input, the rest commits."""
+    report = s3_run["run"](date(2020, 7, 31), date(2020, 8, 1), "s3-past")
+    assert report.exit_code == 1
+    assert report.status_counts == {"ok": 1, "incomplete": 1, "failed": 2}
+    _, summary = _tables(s3_run["endpoint"])
+    rows = {(r["day"], r["variable"]): r for r in summary.scan().to_arrow().to_pylist()}
+    assert rows[(date(2020, 7, 31), "t2m")]["status"] == "ok"
+    assert rows[(date(2020, 7, 31), "tp")]["status"] == "incomplete"
+    for v in ("t2m", "tp"):
+        assert "no readable input file holds" in rows[(date(2020, 8, 1), v)]["error"]
+    s3 = s3_run["s3"]
+    s3.head_object(Bucket="era5-out", Key="contours/contours/t2m/2020-07-31.geojson")
+    missing = s3.list_objects_v2(Bucket="era5-out", Prefix="contours/contours/t2m/2020-08-01")
+    assert missing.get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"input_path": "s3://era5-raw/nothing-here/"}, "no .nc files under the input"),
+        ({"output_path": "s3://no-such-bucket/contours"}, "is not writable"),
+    ],
+)
+def test_run_level_problems_on_s3_change_nothing(s3_run, spark, change, message):
+    from era5_contours.config import JobConfig
+    from era5_contours.errors import RunError
+    from era5_contours.pipeline import run_contour_job
+
+    features, summary = _tables(s3_run["endpoint"])
+    snapshots = (features.current_snapshot().snapshot_id, summary.current_snapshot().snapshot_id)
+    args = {
+        "input_path": "s3://era5-raw/hourly/",
+        "output_path": "s3://era5-out/contours",
+        "warehouse_path": "s3://era5-out/warehouse",
+        "catalog_type": "glue",
+        "start_date": "2020-07-01",
+        "end_date": "2020-07-02",
+        "aws_endpoint_url": s3_run["endpoint"],
+        **change,
+    }
+    with pytest.raises(RunError, match=message):
+        run_contour_job(spark, JobConfig.from_args(args))
+    features, summary = _tables(s3_run["endpoint"])
+    assert (
+        features.current_snapshot().snapshot_id,
+        summary.current_snapshot().snapshot_id,
+    ) == snapshots

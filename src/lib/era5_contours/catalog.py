@@ -351,40 +351,36 @@ _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def data_file_uri(
-    table_location: str, table: TableDef, day: date, variable: str, run_id: str
+    table_location: str,
+    table: TableDef,
+    day: date,
+    variable: str,
+    run_id: str,
+    *,
+    unique: bool = True,
 ) -> str:
-    """Where an executor writes the file of one (day, variable): a new, unique name.
+    """Where an executor writes the file of one (day, variable).
 
-    ``{table_location}/data/{partition folders}/{day}_{variable}_{run_id}_{random}.parquet``,
+    ``{table_location}/data/{partition folders}/{day}_{variable}_{run_id}[_{random}].parquet``,
     with Iceberg-style partition folders (``variable=t2m/day_month=2024-01``). The folders
-    are for people browsing the bucket; Iceberg takes partitions from the metadata.
+    are for people browsing the bucket; Iceberg takes partitions from the metadata. With
+    ``unique=False`` the name is the same for the same arguments, so a retried task
+    overwrites its own earlier attempt instead of leaving an orphan: ``run_id`` must then
+    be unique per run.
     """
     values: dict[str, Any] = {"day": day, "variable": variable}
     folders = []
     for column, transform in table.partitioning:
         if column not in values:
             raise ValueError(f"{table.name}: cannot name files for partition column {column!r}")
-        value = values[column]
-        if transform == "identity":
-            text = value.isoformat() if isinstance(value, date) else str(value)
-        elif transform == "month":
-            text = f"{value:%Y-%m}"
-        elif transform == "year":
-            text = f"{value:%Y}"
-        elif transform == "day":
-            text = value.isoformat()
-        else:
+        if transform not in _TRANSFORMS:
             raise ValueError(f"{table.name}: unknown transform {transform!r}")
+        text = _partition_text(values[column], transform)
         folders.append(f"{_partition_field_name(column, transform)}={_UNSAFE.sub('_', text)}")
-    name = "_".join(
-        [
-            day.isoformat(),
-            _UNSAFE.sub("_", variable),
-            _UNSAFE.sub("_", run_id),
-            uuid.uuid4().hex[:12],
-        ]
-    )
-    return "/".join([table_location.rstrip("/"), "data", *folders, f"{name}.parquet"])
+    parts = [day.isoformat(), _UNSAFE.sub("_", variable), _UNSAFE.sub("_", run_id)]
+    if unique:
+        parts.append(uuid.uuid4().hex[:12])
+    return "/".join([table_location.rstrip("/"), "data", *folders, "_".join(parts) + ".parquet"])
 
 
 def _partition_text(value: Any, transform: str) -> str:

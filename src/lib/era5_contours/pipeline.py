@@ -368,13 +368,7 @@ def process_variable(
                 config.png_path(variable, task.day, root=ctx.staging), png
             )
         if rows.num_rows:
-            uri = catalog.data_file_uri(
-                ctx.locations[CONTOUR_FEATURES.name],
-                CONTOUR_FEATURES,
-                task.day,
-                variable,
-                ctx.attempt,
-            )
+            uri = feature_file_uri(ctx, task.day, variable)
             out.feature_file = catalog.write_parquet_file(
                 uri, rows, CONTOUR_FEATURES, filesystem=storage.arrow_filesystem(uri)
             )
@@ -403,6 +397,19 @@ def process_variable(
     return out
 
 
+def feature_file_uri(ctx: RunContext, day: date, variable: str) -> str:
+    """The run's feature file of a (day, variable): one name, so a retried task
+    overwrites the file of its dead attempt rather than leaving an orphan."""
+    return catalog.data_file_uri(
+        ctx.locations[CONTOUR_FEATURES.name],
+        CONTOUR_FEATURES,
+        day,
+        variable,
+        ctx.attempt,
+        unique=False,
+    )
+
+
 class _AlreadyFailed(Exception):
     """The inputs of this (day, variable) failed already; carries their error text."""
 
@@ -411,12 +418,16 @@ def _discard_staged(out: VariableOutcome) -> None:
     for attr in ("geojson", "png", "feature_file"):
         path = getattr(out, attr)
         if path:
-            try:
-                storage.delete(path)
-            except Exception:  # noqa: BLE001 - an orphan at worst, for maintenance to remove
-                logger.warning("could not remove staged file %s", path)
+            _discard_staged_file(path)
             setattr(out, attr, None)
     out.feature_count = 0
+
+
+def _discard_staged_file(path: str) -> None:
+    try:
+        storage.delete(path)
+    except Exception:  # noqa: BLE001 - an orphan at worst, for maintenance to remove
+        logger.warning("could not remove staged file %s", path)
 
 
 def process_day(task: DayTask, ctx: RunContext) -> list[VariableOutcome]:
@@ -438,6 +449,8 @@ def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutc
     """Outcomes of a day whose Spark task died twice (worker crash, out of memory)."""
     outcomes = []
     for v in ctx.config.variables:
+        # The dead task may have written its feature file: nothing will reference it.
+        _discard_staged_file(feature_file_uri(ctx, task.day, v))
         out = VariableOutcome(
             day=task.day,
             variable=v,
@@ -811,7 +824,7 @@ def run_contour_job(
         feature_files = list(staged)
         summary_files = _write_summaries(summary, [o.summary for o in committing], attempt)
         staged += summary_files
-        _commit(features, summary, feature_files, summary_files, replace, config.run_id)
+        _commit(features, summary, feature_files, summary_files, replace, config.run_id, attempt)
         staged = []  # referenced by the tables now
         report.seconds["commit"] = time.time() - t0
     except BaseException:
@@ -862,9 +875,13 @@ def _keep_earlier_ok_results(summary, outcomes: Sequence[VariableOutcome]) -> No
             )
 
 
-def _commit(features, summary, feature_files, summary_files, replace, run_id: str) -> None:
+def _commit(
+    features, summary, feature_files, summary_files, replace, run_id: str, attempt: str
+) -> None:
     """Both tables, features first; the first is restored if the second fails."""
-    props = {"run-id": run_id}
+    # The attempt names the run's staging folder: a snapshot that carries it says that
+    # the run committed (what recovering an interrupted publish needs to know).
+    props = {"run-id": run_id, "run-attempt": attempt}
     before = features.current_snapshot()
     try:
         catalog.commit_replace(features, feature_files, replace, snapshot_properties=props)
@@ -887,10 +904,7 @@ def _commit(features, summary, feature_files, summary_files, replace, run_id: st
 def _discard_run(staged_files: Sequence[str], staging: str) -> None:
     """Remove what a run that does not commit has staged (best effort)."""
     for uri in staged_files:
-        try:
-            storage.delete(uri)
-        except Exception:  # noqa: BLE001 - an orphan at worst, for maintenance to remove
-            logger.warning("could not remove staged file %s", uri)
+        _discard_staged_file(uri)
     try:
         storage.delete_prefix(staging)
     except Exception:  # noqa: BLE001
