@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
@@ -563,13 +564,28 @@ def _day_status(statuses: Iterable[str]) -> str:
 DayProcessor = Callable[[DayTask, RunContext], list[VariableOutcome]]
 
 
+_PYTHON_ERROR = re.compile(r"^([A-Za-z_][\w.]*(?:Error|Exception|Exit)): (.*)$")
+_SPARK_CAUSE = re.compile(r"^Caused by: org\.apache\.spark\.\S*Exception: (.*)$")
+
+
 def _first_line(exc: BaseException, limit: int = 300) -> str:
-    text = str(exc).strip()
-    # A Py4JJavaError carries the Java stack and the Python traceback of the worker:
-    # the last "...Error: ..." line of the Python part names what happened.
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    python_errors = [ln for ln in lines if ln.split(":", 1)[0].endswith(("Error", "Exception"))]
-    line = python_errors[-1] if python_errors else (lines[0] if lines else type(exc).__name__)
+    """The one line that says what went wrong, also out of a Py4JJavaError.
+
+    A failed Spark job carries the Java stack and the worker's Python traceback: the
+    worker's own exception (``MemoryError: ...``) says most, else Spark's cause
+    (``Python worker exited unexpectedly (crashed)``).
+    """
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    python = [
+        ln for ln in lines if _PYTHON_ERROR.match(ln) and not ln.startswith(("org.", "java."))
+    ]
+    causes = [m.group(1) for ln in lines if (m := _SPARK_CAUSE.match(ln))]
+    if python:
+        line = python[-1]
+    elif causes:
+        line = causes[-1]
+    else:
+        line = lines[0] if lines else type(exc).__name__
     return line[:limit]
 
 
@@ -655,7 +671,7 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
     except Exception as exc:
         raise RunError(
             f"cannot open the Iceberg tables ({config.catalog_type} catalog at "
-            f"{config.warehouse_path}): {_first_line(exc, 1000)}"
+            f"{config.warehouse_path}): {' '.join(str(exc).split())}"
         ) from exc
 
 
