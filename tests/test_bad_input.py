@@ -97,6 +97,15 @@ def maps(out: Path, variable: str, day: date) -> tuple[Path, Path]:
     )
 
 
+def assert_maps(out: Path, present: list[tuple[date, str]], absent: list[tuple[date, str]]):
+    """Published maps: the good (day, variable) pairs have both, the others none."""
+    for day, v in present:
+        geojson, png = maps(out, v, day)
+        assert geojson.stat().st_size > 0 and png.read_bytes()[:4] == b"\x89PNG", (day, v)
+    for day, v in absent:
+        assert not any(p.exists() for p in maps(out, v, day)), (day, v)
+
+
 def no_staging_left(out: Path) -> bool:
     staging = out / "_staging"
     return not staging.exists() or not any(staging.iterdir())
@@ -152,6 +161,7 @@ def test_file_without_the_variable_fails_that_variable_only(spark, tmp_path):
         tp = rows[(day, "tp")]
         assert tp["status"] == FAILED
         assert "no readable input holds tp at all" in tp["error"]
+    assert_maps(out, [(d(1), "t2m"), (d(2), "t2m")], [(d(1), "tp"), (d(2), "tp")])
 
 
 def _lat() -> np.ndarray:
@@ -201,6 +211,7 @@ def test_values_without_units_are_refused_unless_assumed(spark, tmp_path):
         for v in ("t2m", "tp"):
             assert_matches_raw(rows[(day, v)], expected[v], expected["lat"])
             assert rows[(day, v)]["units"] == {"t2m": "degC", "tp": "mm"}[v]
+    assert_maps(out, [(day, v) for day in (d(1), d(2)) for v in ("t2m", "tp")], [])
 
 
 def test_cf_spellings_of_units_are_converted(spark, tmp_path):
@@ -223,24 +234,37 @@ def test_cf_spellings_of_units_are_converted(spark, tmp_path):
 
 
 def test_wrong_units_caught_by_the_physical_range(spark, tmp_path):
-    """Celsius values under a units attribute that says K: -250 degC is impossible."""
+    """Values under a units attribute that does not fit them: -250 degC, 25 m of rain."""
 
-    def mislabelled(ds):
+    def celsius_says_k(ds):
         return relabel(ds, "t2m", ds["t2m"].values - 273.15)  # still says K
 
+    def mm_says_m(ds):
+        return relabel(ds, "tp", ds["tp"].values * 1000.0)  # still says m
+
     inputs = tmp_path / "in"
-    bad = derive(T2M, inputs / "t2m.nc", "2020-07-01T00", "2020-07-01T23", mislabelled)
-    derive(TP, inputs / "tp.nc", "2020-07-01T00", "2020-07-02T00")
+    bad_t2m = derive(T2M, inputs / "t2m.nc", "2020-07-01T00", "2020-07-01T23", celsius_says_k)
+    good_tp = derive(TP, inputs / "tp.nc", "2020-07-01T00", "2020-07-02T00")
+    derive(T2M, inputs / "t2m_0702.nc", "2020-07-02T00", "2020-07-02T23")
+    bad_tp = derive(TP, inputs / "tp_0702.nc", "2020-07-02T01", "2020-07-03T00", mm_says_m)
     out = tmp_path / "out"
-    report = run(spark, inputs, out, 1, 1, run_id="range")
+    report = run(spark, inputs, out, 1, 2, run_id="range")
     assert report.exit_code == 1
+    assert report.status_counts == {OK: 2, FAILED: 2}
     rows = summary_rows(out)
     error = rows[(d(1), "t2m")]["error"]
     assert rows[(d(1), "t2m")]["status"] == FAILED
     assert "outside the physical range 170..340 K" in error
-    assert str(bad) in error and "day 2020-07-01" in error
+    assert str(bad_t2m) in error and "day 2020-07-01" in error
+    error = rows[(d(2), "tp")]["error"]
+    assert rows[(d(2), "tp")]["status"] == FAILED
+    assert "outside the physical range -1e-06..1 m" in error
+    assert str(bad_tp) in error and "day 2020-07-02" in error
+    assert str(good_tp) not in error
     expected = era5_daily(d(1), T2M, TP)
     assert_matches_raw(rows[(d(1), "tp")], expected["tp"], expected["lat"])
+    assert_matches_raw(rows[(d(2), "t2m")], era5_daily(d(2), T2M, TP)["t2m"], _lat())
+    assert_maps(out, [(d(1), "tp"), (d(2), "t2m")], [(d(1), "t2m"), (d(2), "tp")])
 
 
 # --------------------------------------------------------------------------- duplicates, grids
@@ -267,6 +291,7 @@ def test_duplicates_identical_count_once_and_conflicting_fail_naming_both(spark,
     assert "conflicting samples at 2020-07-03T00:00" in failed["error"]
     assert str(base) in failed["error"] and str(other) in failed["error"]
     assert "0.5 K" in failed["error"]
+    assert_maps(out, [(d(1), "t2m"), (d(2), "t2m")], [(d(3), "t2m")])
 
 
 def test_grid_mismatch_names_both_files_and_concerns_only_its_day(spark, tmp_path):
@@ -291,6 +316,7 @@ def test_grid_mismatch_names_both_files_and_concerns_only_its_day(spark, tmp_pat
     # 07-03's t2m never reads D+1 00 UTC, so the file starting then does not concern it.
     for day in (d(1), d(3)):
         assert_matches_raw(rows[(day, "t2m")], era5_daily(day, T2M, TP)["t2m"], _lat())
+    assert_maps(out, [(d(1), "t2m"), (d(3), "t2m")], [(d(2), "t2m")])
 
 
 # --------------------------------------------------------------------------- NaN
@@ -337,6 +363,7 @@ def test_all_nan_samples_are_missing_and_a_field_nan_everywhere_fails(spark, tmp
     assert nan_field["status"] == FAILED and "NaN everywhere" in nan_field["error"]
     assert report.day_status == {OK: 1, INCOMPLETE: 1, FAILED: 1}
     assert report.exit_code == 1
+    assert_maps(out, [(d(1), "t2m")], [(d(2), "t2m"), (d(3), "t2m")])
 
 
 # --------------------------------------------------------------------------- reruns, crashes
