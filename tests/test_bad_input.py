@@ -369,6 +369,15 @@ def test_all_nan_samples_are_missing_and_a_field_nan_everywhere_fails(spark, tmp
 # --------------------------------------------------------------------------- reruns, crashes
 
 
+def linked_inputs(tmp_path: Path) -> Path:
+    """The two real July files, linked into a fresh input folder."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    for f in (T2M, TP):
+        (inputs / f.name).symlink_to(f)
+    return inputs
+
+
 def _per_day_t2m(inputs: Path, days: range) -> dict[date, Path]:
     return {d(n): derive(T2M, inputs / f"t2m_{d(n)}.nc", f"{d(n)}T00", f"{d(n)}T23") for n in days}
 
@@ -411,10 +420,7 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
             os._exit(13)
         return pipeline.process_day(task, ctx)
 
-    inputs = tmp_path / "in"
-    for f in (T2M, TP):
-        (inputs / f.name).parent.mkdir(exist_ok=True)
-        (inputs / f.name).symlink_to(f)
+    inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"
     config = JobConfig.from_args(
         {
@@ -443,16 +449,26 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
 # --------------------------------------------------------------------------- the job script
 
 
-def job(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
-    return subprocess.run(
-        [sys.executable, str(JOB), "--master", "local[1]", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env,
-        cwd=REPO,
-    )
+def job_command(inputs: Path, out: Path, start: str, end: str, *extra: str) -> list[str]:
+    """The job script on local[1], as a user runs it."""
+    return [
+        sys.executable,
+        str(JOB),
+        "--master",
+        "local[1]",
+        "--input_path",
+        str(inputs),
+        "--output_path",
+        str(out),
+        "--start_date",
+        start,
+        "--end_date",
+        end,
+        *extra,
+    ]
+
+
+JOB_ENV = {**os.environ, "PYSPARK_PYTHON": sys.executable}
 
 
 @pytest.mark.parametrize("case", ["missing", "empty", "output_is_file", "catalog", "args"])
@@ -481,16 +497,13 @@ def test_run_level_problems_give_one_line_and_exit_2(tmp_path, case):
         extra = ["--warehouse_path", str(tmp_path / "warehouse_file")]
     elif case == "args":
         end = "2020-06-30"
-    proc = job(
-        "--input_path",
-        str(inputs),
-        "--output_path",
-        str(out),
-        "--start_date",
-        "2020-07-01",
-        "--end_date",
-        end,
-        *extra,
+    proc = subprocess.run(
+        job_command(inputs, out, "2020-07-01", end, *extra),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=JOB_ENV,
+        cwd=REPO,
     )
     text = proc.stdout + proc.stderr
     assert proc.returncode == 2, text
@@ -504,10 +517,7 @@ def test_run_level_problems_give_one_line_and_exit_2(tmp_path, case):
 
 
 def test_a_killed_run_leaves_earlier_outputs_and_rows_as_they_were(spark, tmp_path):
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for f in (T2M, TP):
-        (inputs / f.name).symlink_to(f)
+    inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"
     first = run(spark, inputs, out, 1, 31, run_id="first", min_samples_per_day="23")
     assert first.status_counts == {OK: 62}
@@ -517,20 +527,11 @@ def test_a_killed_run_leaves_earlier_outputs_and_rows_as_they_were(spark, tmp_pa
     features = load_catalog("sql", str(out / "warehouse")).load_table("climate.contour_features")
     snapshot = features.current_snapshot().snapshot_id
 
-    env = {**os.environ, "PYSPARK_PYTHON": sys.executable}
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            str(JOB),
-            "--master",
-            "local[1]",
-            "--input_path",
-            str(inputs),
-            "--output_path",
-            str(out),
-            "--start_date",
+        job_command(
+            inputs,
+            out,
             "2020-07-01",
-            "--end_date",
             "2020-07-31",
             "--min_samples_per_day",
             "23",
@@ -538,10 +539,10 @@ def test_a_killed_run_leaves_earlier_outputs_and_rows_as_they_were(spark, tmp_pa
             "interval:5",  # other levels: a published map of this run would differ
             "--run_id",
             "killed",
-        ],
+        ),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
-        env=env,
+        env=JOB_ENV,
         cwd=REPO,
         start_new_session=True,
     )
@@ -571,10 +572,7 @@ def test_a_killed_run_leaves_earlier_outputs_and_rows_as_they_were(spark, tmp_pa
 
 def test_a_run_after_a_killed_one_commits_and_publishes(spark, tmp_path):
     """What a killed run left under _staging/ is in nobody's way."""
-    inputs = tmp_path / "in"
-    inputs.mkdir()
-    for f in (T2M, TP):
-        (inputs / f.name).symlink_to(f)
+    inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"
     (out / "_staging" / "old-attempt" / "contours" / "t2m").mkdir(parents=True)
     (out / "_staging" / "old-attempt" / "contours" / "t2m" / "2020-07-01.geojson").write_text("{}")
