@@ -17,6 +17,6 @@ if [ -z "${PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then PYTHON=.venv/bin/python; else PYTHON=python3; fi
 fi
 
-echo "==> python -m era5_contours.deploy deploy $*"
+echo "==> python -m era5_tools.deploy deploy $*"
 PYTHONPATH="$PWD/src/lib${PYTHONPATH:+:$PYTHONPATH}" \
-  exec "$PYTHON" -m era5_contours.deploy deploy "$@"
+  exec "$PYTHON" -m era5_tools.deploy deploy "$@"

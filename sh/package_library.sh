@@ -15,4 +15,4 @@ output="${1:-dist/era5_contours.zip}"
 
 echo "==> packaging src/lib/era5_contours into $output"
 PYTHONPATH="$PWD/src/lib${PYTHONPATH:+:$PYTHONPATH}" \
-  "$PYTHON" -m era5_contours.deploy package --output "$output"
+  "$PYTHON" -m era5_tools.deploy package --output "$output"

@@ -14,7 +14,7 @@ bash sh/bootstrap_venv.sh local
 export PYSPARK_PYTHON="$PWD/.venv/bin/python"
 
 echo "==> generating the synthetic ERA5 sample ($start..$end) in $sample"
-.venv/bin/python -m era5_contours.sample --output_dir "$sample" --start_date "$start" --end_date "$end"
+.venv/bin/python -m era5_tools.sample --output_dir "$sample" --start_date "$start" --end_date "$end"
 
 echo "==> running the contour job on local Spark"
 .venv/bin/python src/jobs/extract_contours.py \
@@ -29,5 +29,5 @@ echo "PNG maps: $out/plots/{t2m,tp}/YYYY-MM-DD.png"
 find "$out/plots" -name '*.png' | sort
 echo
 echo "==> the daily_summary Iceberg table through DuckDB"
-.venv/bin/python -m era5_contours.localquery --warehouse_path "$out/warehouse" \
+.venv/bin/python -m era5_tools.localquery --warehouse_path "$out/warehouse" \
   --sql "SELECT day, variable, status, samples, round(field_min, 2) AS min, round(field_mean, 2) AS mean, round(field_max, 2) AS max, feature_count FROM daily_summary ORDER BY variable, day"

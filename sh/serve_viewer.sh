@@ -20,4 +20,4 @@ cd "$(dirname "$0")/.."
 if [ ! -x .venv/bin/python ]; then
   bash sh/bootstrap_venv.sh local
 fi
-exec .venv/bin/python -m era5_contours.viewer --output_path "$out" "$@"
+exec .venv/bin/python -m era5_tools.viewer --output_path "$out" "$@"

@@ -8,8 +8,8 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from era5_contours import localquery
 from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, TableDef
+from era5_tools import localquery
 
 sqlglot = pytest.importorskip("sqlglot", reason="sqlglot not installed")
 exp = sqlglot.exp

@@ -1,4 +1,4 @@
-"""Tests of era5_contours.deploy and the deploy files (deploy/, sh/, external_libs/).
+"""Tests of era5_tools.deploy and the deploy files (deploy/, sh/, external_libs/).
 
 Pure parts run everywhere. Tests marked ``integration`` need more: npm (asl-validator and
 jsonata, installed with ``npm ci --prefix deploy`` by the fixture when node_modules is
@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from era5_contours import deploy as d
 from era5_contours.config import OPTIONS
+from era5_tools import deploy as d
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -76,25 +76,6 @@ def test_jsonata_and_dollar_text_are_not_placeholders():
     text = "{% $states.input.start_date & $string($i) %} costs $5 {not} ${"
     assert d.placeholders(text) == set()
     assert d.substitute(text, {}) == text
-
-
-def test_read_env_file(tmp_path):
-    env = tmp_path / ".env"
-    env.write_text(
-        "# comment\n\nERA5_BUCKET=my-bucket\nexport AWS_REGION='eu-central-1'\n"
-        'ERA5_PREFIX="a b"\nEMPTY=\nURL=http://x/?a=b#frag\n'
-    )
-    assert d.read_env_file(env) == {
-        "ERA5_BUCKET": "my-bucket",
-        "AWS_REGION": "eu-central-1",
-        "ERA5_PREFIX": "a b",
-        "EMPTY": "",
-        "URL": "http://x/?a=b#frag",
-    }
-    assert d.read_env_file(tmp_path / "absent") == {}
-    env.write_text("NOT A PAIR\n")
-    with pytest.raises(ValueError, match=":1:"):
-        d.read_env_file(env)
 
 
 def test_settings_defaults_and_derived_names():
@@ -239,7 +220,6 @@ def test_library_zip_is_reproducible_sorted_and_importable(tmp_path):
     names = [i.filename for i in infos]
     assert names == sorted(names)
     assert "era5_contours/__init__.py" in names
-    assert "era5_contours/deploy.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {i.date_time for i in infos} == {d.ZIP_TIMESTAMP}
     expected = sorted(
@@ -263,6 +243,54 @@ def test_library_zip_is_reproducible_sorted_and_importable(tmp_path):
         check=True,
     )
     assert out.stdout.strip() == str(target / "era5_contours" / "__init__.py")
+
+
+#: What Glue runs: the job's own modules, and nothing of the tools around it.
+RUNTIME_MODULES = {
+    "__init__",
+    "borders",
+    "catalog",
+    "config",
+    "contours",
+    "daily",
+    "datasets",
+    "errors",
+    "features",
+    "geojson",
+    "levels",
+    "pipeline",
+    "plots",
+    "reading",
+    "schema",
+    "spark",
+    "storage",
+    "units",
+}
+
+
+def test_library_zip_holds_the_runtime_only(tmp_path):
+    data = d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
+    with zipfile.ZipFile(__import__("io").BytesIO(data)) as archive:
+        names = archive.namelist()
+    assert {n.removeprefix("era5_contours/").removesuffix(".py") for n in names} == RUNTIME_MODULES
+    target = tmp_path / "lib.zip"
+    target.write_bytes(data)
+    # Every runtime module imports from the zip alone, without the tools package.
+    modules = ", ".join(f"era5_contours.{m}" for m in sorted(RUNTIME_MODULES - {"__init__"}))
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(target)!r}); import {modules}; "
+            "print(sorted(m for m in sys.modules if m.startswith('era5_')))",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    loaded = eval(out.stdout)
+    assert loaded and all(m.startswith("era5_contours") for m in loaded), loaded
 
 
 def test_package_library_script_writes_the_same_zip(tmp_path):
@@ -570,7 +598,7 @@ def test_cfn_parameters_command_prints_the_stack_parameters(tmp_path, monkeypatc
     for key in ("ERA5_BUCKET", "AWS_REGION", "EXTERNAL_LIBS_DIR", "GLUE_VERSION"):
         monkeypatch.delenv(key, raising=False)
     out = subprocess.run(
-        [sys.executable, "-m", "era5_contours.deploy", "cfn-parameters", "--env-file", str(env)],
+        [sys.executable, "-m", "era5_tools.deploy", "cfn-parameters", "--env-file", str(env)],
         capture_output=True,
         text=True,
         check=True,

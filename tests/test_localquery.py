@@ -1,4 +1,4 @@
-"""Tests of era5_contours.localquery, and of the write path as DuckDB (Athena's stand-in) sees it."""
+"""Tests of era5_tools.localquery, and of the write path as DuckDB (Athena's stand-in) sees it."""
 
 from __future__ import annotations
 
@@ -22,8 +22,9 @@ from pyiceberg.types import (
     StringType,
 )
 
-from era5_contours import catalog, localquery
+from era5_contours import catalog
 from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+from era5_tools import localquery
 
 QUERIES = Path(__file__).resolve().parent.parent / "db" / "queries"
 DAY = dt.date(2024, 1, 15)

@@ -17,9 +17,9 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.image import imread
 
-from era5_contours import plots
+from era5_contours import borders
+from era5_contours.borders import boundary_segments
 from era5_contours.plots import (
-    boundary_segments,
     colorbar_bands,
     figure_png,
     map_figure,
@@ -159,10 +159,10 @@ def test_boundary_segments_are_clipped_and_follow_the_coast():
 
 
 def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, caplog):
-    monkeypatch.setattr(plots, "_ne_zip_path", lambda: None)
-    plots._boundary_lines.cache_clear()
+    monkeypatch.setattr(borders, "_ne_zip_path", lambda: None)
+    borders._boundary_lines.cache_clear()
     try:
-        with caplog.at_level(logging.INFO, logger="era5_contours.plots"):
+        with caplog.at_level(logging.INFO, logger="era5_contours.borders"):
             kwargs = dict(cmap="YlGnBu", figsize=(4.0, 3.0), dpi=50)
             levels = np.array([1.0, 2.0])
             first = render_map_png(western_europe(), levels, **kwargs)
@@ -172,7 +172,7 @@ def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, capl
         plain = render_map_png(western_europe(), levels, coastlines=False, **kwargs)
         assert np.array_equal(decode(first), decode(plain))
     finally:
-        plots._boundary_lines.cache_clear()
+        borders._boundary_lines.cache_clear()
 
 
 def test_title_from_attributes():

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from era5_contours.sample import generate_sample, main, make_grid, terrain_height
+from era5_tools.sample import generate_sample, main, make_grid, terrain_height
 
 # A 9 x 9 grid keeps the calendar tests fast.
 SMALL = (0.0, 40.0, 2.0, 42.0)
@@ -328,7 +328,7 @@ def test_cli_rejects_reversed_dates(tmp_path, capsys):
 
 
 def test_cli_runs_as_module(tmp_path):
-    cmd = [sys.executable, "-m", "era5_contours.sample", "--output_dir", str(tmp_path)]
+    cmd = [sys.executable, "-m", "era5_tools.sample", "--output_dir", str(tmp_path)]
     cmd += [
         "--start_date",
         "2024-07-01",

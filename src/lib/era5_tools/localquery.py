@@ -17,7 +17,7 @@ Athena's ``ST_GeometryFromText`` is provided as a macro over DuckDB's ``ST_GeomF
 
 Command line::
 
-    python -m era5_contours.localquery --warehouse_path ./warehouse \\
+    python -m era5_tools.localquery --warehouse_path ./warehouse \\
         --query db/queries/bands_at_point.sql --param day=2024-01-15 --param lon=2.35 ...
 """
 
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import re
 import sys
 from collections.abc import Mapping, Sequence
@@ -40,6 +41,8 @@ from era5_contours.schema import TABLES
 if TYPE_CHECKING:
     import duckdb
     from pyiceberg.catalog import Catalog
+
+from era5_tools import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -255,7 +258,7 @@ def _parse_param(text: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run a query on a local warehouse and print the result."""
     parser = argparse.ArgumentParser(
-        prog="python -m era5_contours.localquery",
+        prog="python -m era5_tools.localquery",
         description="Query the Iceberg tables of a local (sql) catalog with DuckDB.",
     )
     parser.add_argument("--warehouse_path", required=True, help="folder of the sql catalog")
@@ -272,7 +275,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a named parameter (repeatable); values are strings, the SQL casts them",
     )
     parser.add_argument("--max_rows", type=int, default=50)
+    parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
+    configure_logging(args.log_level)
 
     from era5_contours.catalog import load_catalog
 

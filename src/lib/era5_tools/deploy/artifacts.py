@@ -1,0 +1,152 @@
+"""What the deploy uploads: the job script, the library zip and the locked wheels."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .settings import GLUE_VERSIONS, Settings
+
+LIBRARY_ZIP_NAME = "era5_contours.zip"
+#: The zip's entries get this timestamp so that equal sources give equal bytes.
+ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
+_PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
+
+
+def normalise_name(name: str) -> str:
+    """PEP 503 name: lower case, runs of ``-_.`` as one ``-``."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def parse_pins(text: str, source: str = "<lock>") -> list[tuple[str, str]]:
+    """``(normalised name, version)`` of every ``name==version`` line; comments and blank
+    lines are skipped, anything else is an error (a lock must not float)."""
+    pins = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip().replace(" ", "")
+        if not line:
+            continue
+        match = _PIN.match(line)
+        if not match:
+            raise ValueError(f"{source}:{number}: not an exact name==version pin: {raw!r}")
+        pins.append((normalise_name(match.group(1)), match.group(2)))
+    return pins
+
+
+def shipped_pins(lock_text: str, provided_text: str) -> list[tuple[str, str]]:
+    """The pins of a lock file that Glue does not provide at that exact version."""
+    provided = set(parse_pins(provided_text, "<provided>"))
+    return [pin for pin in parse_pins(lock_text) if pin not in provided]
+
+
+def wheel_pin(filename: str) -> tuple[str, str]:
+    """``(normalised name, version)`` of a wheel file name (PEP 427)."""
+    stem = filename[: -len(".whl")] if filename.endswith(".whl") else filename
+    parts = stem.split("-")
+    if len(parts) not in (5, 6):
+        raise ValueError(f"not a wheel file name: {filename!r}")
+    return normalise_name(parts[0]), parts[1]
+
+
+def select_wheels(pins: Sequence[tuple[str, str]], directory: Path) -> list[Path]:
+    """The wheel in ``directory`` of each pin, in pin order.
+
+    Raises
+    ------
+    FileNotFoundError
+        Listing the pins without a wheel (run ``sh/build_external_libs.sh``).
+    """
+    by_pin: dict[tuple[str, str], list[Path]] = {}
+    for path in sorted(directory.glob("*.whl")) if directory.is_dir() else []:
+        by_pin.setdefault(wheel_pin(path.name), []).append(path)
+    missing = [f"{n}=={v}" for n, v in pins if (n, v) not in by_pin]
+    if missing:
+        raise FileNotFoundError(
+            f"no wheel in {directory} for {', '.join(missing)}: run sh/build_external_libs.sh"
+        )
+    chosen = []
+    for pin in pins:
+        if len(by_pin[pin]) > 1:
+            raise ValueError(f"several wheels for {pin[0]}=={pin[1]} in {directory}")
+        chosen.append(by_pin[pin][0])
+    return chosen
+
+
+def locked_wheels(external_libs: Path, glue_version: str) -> list[Path]:
+    """The wheels to upload for a Glue version, from its lock and provided lists."""
+    target = GLUE_VERSIONS[glue_version]
+    lock = external_libs / f"{target}-requirements.lock"
+    provided = external_libs / f"{target}-provided.txt"
+    pins = shipped_pins(lock.read_text(), provided.read_text())
+    return select_wheels(pins, external_libs / target)
+
+
+def build_library_zip(package_dir: Path) -> bytes:
+    """The package as a zip for ``--extra-py-files``, byte-for-byte reproducible.
+
+    Entries are sorted, carry a fixed timestamp and mode, and sit under the package's own
+    name (``era5_contours/...``) so that Python imports the zip's root. Caches
+    (``__pycache__``, ``*.pyc``) are left out.
+    """
+    package_dir = Path(package_dir)
+    files = sorted(
+        p
+        for p in package_dir.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts and p.suffix not in (".pyc", ".pyo")
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in files:
+            arcname = f"{package_dir.name}/{path.relative_to(package_dir).as_posix()}"
+            info = zipfile.ZipInfo(arcname, date_time=ZIP_TIMESTAMP)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o100644 << 16
+            info.create_system = 3  # unix, whatever the building OS
+            archive.writestr(info, path.read_bytes(), compresslevel=9)
+    return buffer.getvalue()
+
+
+@dataclass(frozen=True)
+class Artifact:
+    """One object to put on S3."""
+
+    key: str
+    body: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.body).hexdigest()
+
+    @property
+    def md5(self) -> str:
+        return hashlib.md5(self.body, usedforsecurity=False).hexdigest()
+
+
+def artifacts(root: Path, settings: Settings) -> tuple[list[Artifact], dict[str, list[str]]]:
+    """Objects to upload, and the S3 URIs of each Glue version's wheels."""
+    prefix = settings.artifacts_prefix
+    external_libs = settings.external_libs or root / "external_libs"
+    items = [
+        Artifact(
+            f"{prefix}/scripts/extract_contours.py",
+            (root / "src" / "jobs" / "extract_contours.py").read_bytes(),
+        ),
+        Artifact(
+            f"{prefix}/lib/{LIBRARY_ZIP_NAME}",
+            build_library_zip(root / "src" / "lib" / "era5_contours"),
+        ),
+    ]
+    wheel_uris: dict[str, list[str]] = {}
+    for version in settings.job_versions:
+        folder = GLUE_VERSIONS[version]
+        uris = wheel_uris.setdefault(version, [])
+        for path in locked_wheels(external_libs, version):
+            key = f"{prefix}/wheels/{folder}/{path.name}"
+            items.append(Artifact(key, path.read_bytes()))
+            uris.append(f"s3://{settings.bucket}/{key}")
+    return items, wheel_uris

@@ -1,0 +1,179 @@
+"""Where and what to deploy, read from the environment (``.env``)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from era5_contours.storage import split_s3
+
+GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5"}
+
+
+def _glue_version(text: str) -> str:
+    version = text.strip()
+    version = {"4": "4.0", "5": "5.0"}.get(version, version)
+    if version not in GLUE_VERSIONS:
+        raise ValueError(f"Glue version must be one of {sorted(GLUE_VERSIONS)}, got {text!r}")
+    return version
+
+
+def _s3_prefix(uri: str, name: str) -> tuple[str, str]:
+    """``(bucket, key prefix)`` of an ``s3://bucket/prefix`` setting; both must be there."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"{name} must be an s3:// URI, got {uri!r}")
+    try:
+        bucket, key = split_s3(uri)
+    except ValueError:
+        bucket, key = "", ""
+    key = key.strip("/")
+    if not bucket or not key:
+        raise ValueError(f"{name} needs a bucket and a key prefix: {uri!r}")
+    return bucket, key
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where and what to deploy; see :meth:`from_env` for the variable names."""
+
+    bucket: str
+    prefix: str
+    region: str
+    input_bucket: str
+    input_prefix: str
+    stack_name: str = "era5-contours"
+    glue_version: str = "4.0"
+    job_versions: tuple[str, ...] = ("4.0",)
+    database: str = "climate"
+    athena_workgroup: str = "primary"
+    glue_role_arn: str | None = None
+    state_machine_role_arn: str | None = None
+    account_id: str | None = None
+    endpoint_url: str | None = None
+    #: Where the lock files and wheels are (default: the checkout's external_libs/).
+    external_libs: Path | None = None
+    max_attempts: int = 8
+    log_retention_days: int = 90
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        """Read the deployment from environment variables.
+
+        Required: ``ERA5_BUCKET``, ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``). Optional:
+        ``ERA5_PREFIX`` (default ``era5-contours``; artifacts, output, warehouse and Athena
+        results go below it), ``GLUE_INPUT_PATH`` (s3:// URI of the NetCDF files, default
+        ``s3://$ERA5_BUCKET/$ERA5_PREFIX/input``), ``ERA5_STACK_NAME`` (name prefix of
+        every resource, default ``era5-contours``), ``GLUE_VERSION`` (4 or 5: the job the
+        state machine runs, default 4), ``GLUE_JOB_VERSIONS`` (comma list of the jobs to
+        deploy, default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ATHENA_WORKGROUP``,
+        ``GLUE_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (created from deploy/iam when
+        unset), ``AWS_ACCOUNT_ID`` (else asked from STS), ``AWS_ENDPOINT_URL``,
+        ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
+        """
+
+        def get(name: str, default: str = "") -> str:
+            return (env.get(name) or default).strip()
+
+        bucket = get("ERA5_BUCKET")
+        region = get("AWS_REGION") or get("AWS_DEFAULT_REGION")
+        if not bucket:
+            raise ValueError("ERA5_BUCKET is required (the bucket for artifacts and results)")
+        if not region:
+            raise ValueError("AWS_REGION is required")
+        prefix = get("ERA5_PREFIX", "era5-contours").strip("/")
+        if not prefix:
+            raise ValueError("ERA5_PREFIX must not be empty: IAM grants are per prefix")
+        input_bucket, input_prefix = _s3_prefix(
+            get("GLUE_INPUT_PATH", f"s3://{bucket}/{prefix}/input"), "GLUE_INPUT_PATH"
+        )
+        glue_version = _glue_version(get("GLUE_VERSION", "4.0"))
+        versions = [_glue_version(v) for v in get("GLUE_JOB_VERSIONS").split(",") if v.strip()]
+        if glue_version not in versions:
+            versions.insert(0, glue_version)
+        stack = get("ERA5_STACK_NAME", "era5-contours")
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,40}", stack):
+            raise ValueError(f"ERA5_STACK_NAME must be letters, digits and '-': {stack!r}")
+        libs = get("EXTERNAL_LIBS_DIR")
+        return cls(
+            bucket=bucket,
+            prefix=prefix,
+            region=region,
+            input_bucket=input_bucket,
+            input_prefix=input_prefix,
+            stack_name=stack,
+            glue_version=glue_version,
+            job_versions=tuple(dict.fromkeys(versions)),
+            database=get("ERA5_DATABASE", "climate"),
+            athena_workgroup=get("ATHENA_WORKGROUP", "primary"),
+            glue_role_arn=get("GLUE_ROLE_ARN") or None,
+            state_machine_role_arn=get("STATE_MACHINE_ROLE_ARN") or None,
+            account_id=get("AWS_ACCOUNT_ID") or None,
+            endpoint_url=get("AWS_ENDPOINT_URL") or None,
+            external_libs=Path(libs) if libs else None,
+            max_attempts=int(get("AWS_MAX_ATTEMPTS", "8")),
+        )
+
+    @property
+    def artifacts_prefix(self) -> str:
+        return f"{self.prefix}/artifacts"
+
+    def job_name(self, glue_version: str) -> str:
+        return f"{self.stack_name}-{GLUE_VERSIONS[glue_version]}"
+
+    @property
+    def state_machine_name(self) -> str:
+        return self.stack_name
+
+    @property
+    def glue_role_name(self) -> str:
+        return f"{self.stack_name}-glue-job"
+
+    @property
+    def state_machine_role_name(self) -> str:
+        return f"{self.stack_name}-state-machine"
+
+    @property
+    def state_machine_log_group(self) -> str:
+        return f"/aws/vendedlogs/states/{self.stack_name}"
+
+
+def deploy_variables(
+    settings: Settings, account_id: str, wheels: Mapping[str, Sequence[str]] | None = None
+) -> dict[str, str]:
+    """Values of the placeholders the deploy files use.
+
+    ``wheels`` maps a Glue version to the S3 URIs of its wheels; each becomes
+    ``GLUE4_WHEELS`` / ``GLUE5_WHEELS`` (comma-separated, as ``--additional-python-modules``
+    takes them). Versions absent from it have no such variable.
+    """
+    s = settings
+    prefixes = {
+        "ARTIFACTS_PREFIX": s.artifacts_prefix,
+        "OUTPUT_PREFIX": f"{s.prefix}/output",
+        "WAREHOUSE_PREFIX": f"{s.prefix}/warehouse",
+        "ATHENA_RESULTS_PREFIX": f"{s.prefix}/athena-results",
+    }
+    values = {
+        "ERA5_BUCKET": s.bucket,
+        "AWS_REGION": s.region,
+        "AWS_ACCOUNT_ID": account_id,
+        "NAME_PREFIX": s.stack_name,
+        "DATABASE": s.database,
+        "ATHENA_WORKGROUP": s.athena_workgroup,
+        "INPUT_BUCKET": s.input_bucket,
+        "INPUT_PREFIX": s.input_prefix,
+        "INPUT_PATH": f"s3://{s.input_bucket}/{s.input_prefix}/",
+        **prefixes,
+        "OUTPUT_PATH": f"s3://{s.bucket}/{prefixes['OUTPUT_PREFIX']}/",
+        "WAREHOUSE_PATH": f"s3://{s.bucket}/{prefixes['WAREHOUSE_PREFIX']}",
+        "ATHENA_OUTPUT_LOCATION": f"s3://{s.bucket}/{prefixes['ATHENA_RESULTS_PREFIX']}/",
+        "GLUE_ROLE_ARN": s.glue_role_arn or f"arn:aws:iam::{account_id}:role/{s.glue_role_name}",
+        "STATE_MACHINE_ROLE_ARN": s.state_machine_role_arn
+        or f"arn:aws:iam::{account_id}:role/{s.state_machine_role_name}",
+        "GLUE_JOB_NAME": s.job_name(s.glue_version),
+    }
+    for version, uris in (wheels or {}).items():
+        values[f"{GLUE_VERSIONS[version].upper()}_WHEELS"] = ",".join(uris)
+    return values
