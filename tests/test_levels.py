@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 
 from era5_contours.levels import (
-    DEFAULT_TP_LEVELS,
     LevelScheme,
     band_colors,
     default_scheme,
@@ -158,8 +157,10 @@ def test_default_schemes():
     t2m = default_scheme("t2m").levels_for()
     assert t2m[0] == -50.0 and t2m[-1] == 50.0 and len(t2m) == 51
     np.testing.assert_array_equal(np.diff(t2m), 2.0)
-    np.testing.assert_array_equal(default_scheme("tp").levels_for(), DEFAULT_TP_LEVELS)
-    assert np.all(np.diff(DEFAULT_TP_LEVELS) > 0)
+    np.testing.assert_array_equal(
+        default_scheme("tp").levels_for(), [0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
+    )
+    assert default_scheme("t2m").cmap == "turbo" and default_scheme("tp").cmap == "YlGnBu"
     with pytest.raises(ValueError):
         default_scheme("u10")
 

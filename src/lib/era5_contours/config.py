@@ -14,14 +14,16 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any
 
-from .daily import VARIABLES
+from . import layout
+from .catalog import CATALOG_TYPES
 from .datasets import normalise_name
 from .levels import LevelScheme, default_scheme
 from .storage import join
 from .units import parse_assumed
+from .variables import NAMES, VARIABLES
 
-#: Every option the job takes, with its default ("" = required). Glue sees the defaults
-#: appended before getResolvedOptions, so optional options stay optional there too.
+#: Every option the job takes, with its default ("" = none: required if in REQUIRED,
+#: else optional). Glue sees the non-empty defaults appended before getResolvedOptions.
 OPTIONS: dict[str, str] = {
     "input_path": "",
     "output_path": "",
@@ -33,10 +35,8 @@ OPTIONS: dict[str, str] = {
     "catalog_type": "sql",
     "warehouse_path": "",
     "database": "climate",
-    "t2m_levels": "",
-    "tp_levels": "",
-    "t2m_cmap": "turbo",
-    "tp_cmap": "YlGnBu",
+    **{f"{v}_levels": "" for v in VARIABLES},
+    **{f"{name}_cmap": v.default_cmap for name, v in VARIABLES.items()},
     "precision": "4",
     "simplify_tolerance": "0",
     "lines": "true",
@@ -47,8 +47,6 @@ OPTIONS: dict[str, str] = {
     "aws_endpoint_url": "",
 }
 REQUIRED = ("input_path", "output_path", "start_date", "end_date")
-#: Runs stage their GeoJSON and PNG here and publish them once their tables commit.
-STAGING_FOLDER = "_staging"
 
 
 def _bool(text: str, name: str) -> bool:
@@ -75,7 +73,7 @@ class JobConfig:
     output_path: str
     start_date: date
     end_date: date
-    variables: tuple[str, ...] = VARIABLES
+    variables: tuple[str, ...] = NAMES
     dataset: str = "auto"
     min_samples_per_day: int | None = None
     catalog_type: str = "sql"
@@ -115,7 +113,7 @@ class JobConfig:
         unknown = [v for v in variables if v not in VARIABLES]
         if not variables or unknown:
             raise ValueError(
-                f"--variables must be among {','.join(VARIABLES)}, got {raw['variables']!r}"
+                f"--variables must be among {','.join(NAMES)}, got {raw['variables']!r}"
             )
         dataset = raw["dataset"].strip().lower()
         if dataset != "auto":
@@ -126,12 +124,14 @@ class JobConfig:
             if not 1 <= min_samples <= 24:
                 raise ValueError(f"--min_samples_per_day must be 1..24, got {min_samples}")
         catalog_type = raw["catalog_type"].strip().lower()
-        if catalog_type not in ("sql", "glue"):
-            raise ValueError(f"--catalog_type must be sql or glue, got {catalog_type!r}")
+        if catalog_type not in CATALOG_TYPES:
+            raise ValueError(
+                f"--catalog_type must be {' or '.join(CATALOG_TYPES)}, got {catalog_type!r}"
+            )
         output = raw["output_path"].rstrip("/")
         warehouse = raw["warehouse_path"].rstrip("/") or join(output, "warehouse")
         schemes = {}
-        for v in VARIABLES:
+        for v in NAMES:
             cmap = raw[f"{v}_cmap"]
             spec = raw[f"{v}_levels"].strip()
             base = default_scheme(v)
@@ -173,17 +173,10 @@ class JobConfig:
         n = (self.end_date - self.start_date).days + 1
         return [date.fromordinal(self.start_date.toordinal() + i) for i in range(n)]
 
-    def geojson_path(self, variable: str, day: date, root: str | None = None) -> str:
-        """Where the GeoJSON of a (day, variable) is published (under ``root`` if given)."""
-        return join(root or self.output_path, "contours", variable, f"{day.isoformat()}.geojson")
+    def geojson_path(self, variable: str, day: date) -> str:
+        """Where the GeoJSON of a (day, variable) is published."""
+        return layout.geojson_path(self.output_path, variable, day)
 
-    def png_path(self, variable: str, day: date, root: str | None = None) -> str:
-        """Where the PNG map of a (day, variable) is published (under ``root`` if given)."""
-        return join(root or self.output_path, "plots", variable, f"{day.isoformat()}.png")
-
-    def staging_path(self, attempt: str) -> str:
-        """The folder where a run stages its maps until its tables commit.
-
-        Under ``_staging/``, which neither the viewer nor the published layout lists.
-        """
-        return join(self.output_path, STAGING_FOLDER, attempt)
+    def png_path(self, variable: str, day: date) -> str:
+        """Where the PNG map of a (day, variable) is published."""
+        return layout.png_path(self.output_path, variable, day)

@@ -15,64 +15,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date
 
 import numpy as np
 import xarray as xr
 
 from .datasets import ERA5, ERA5_LAND
 from .errors import IncompleteDayError, InputError
-from .units import CANONICAL, to_canonical
+from .units import to_canonical
+from .variables import NAMES, get, in_window, sample_window
 
 HOURS_PER_DAY = 24
 KELVIN_OFFSET = 273.15
 
-VARIABLES = ("t2m", "tp")
-
-#: Physically possible daily values, in the canonical units (a second line of defence
-#: behind the units: a field outside them was read with the wrong units or is corrupt).
-#: t2m: the daily mean stays within 170..340 K (-103..67 degC) anywhere on Earth.
-#: tp: a daily total is at least 0 and at most 1 m; -1e-6 m (-0.001 mm) of slack absorbs
-#: the packing noise of GRIB-derived accumulations.
-PHYSICAL_RANGE: dict[str, tuple[float, float]] = {"t2m": (170.0, 340.0), "tp": (-1e-6, 1.0)}
-
-
-def sample_window(variable: str, day: date) -> tuple[datetime, datetime, str]:
-    """The samples the daily rule of ``variable`` reads for ``day``: ``(start, end, closed)``.
-
-    - t2m: the instants 00..23 UTC of D, ``[D 00, D+1 00)`` (``closed="left"``);
-    - tp: the accumulations ending in ``(D 00, D+1 00]`` (``closed="right"``): the ERA5
-      hour ending at D+1 00 UTC and the ERA5-Land total at D+1 00 UTC belong to D, and
-      D 00 UTC belongs to D-1.
-
-    The planner, the reader and the rules all use this window, so a sample that belongs
-    only to another day never concerns this one.
-    """
-    start = datetime(day.year, day.month, day.day)
-    end = start + timedelta(days=1)
-    if variable == "t2m":
-        return start, end, "left"
-    if variable == "tp":
-        return start, end, "right"
-    raise ValueError(f"unknown variable {variable!r}: use one of {', '.join(VARIABLES)}")
-
-
-def in_window(times: np.ndarray, start: datetime, end: datetime, closed: str) -> np.ndarray:
-    """Boolean mask of ``times`` (datetime64) inside the window."""
-    lo, hi = np.datetime64(start, "ns"), np.datetime64(end, "ns")
-    times = times.astype("datetime64[ns]")
-    above = times >= lo if closed in ("left", "both") else times > lo
-    below = times <= hi if closed in ("right", "both") else times < hi
-    return above & below
-
-
-def window_overlaps(
-    first: datetime, last: datetime, start: datetime, end: datetime, closed: str
-) -> bool:
-    """Whether a file holding times ``first..last`` may hold a sample of the window."""
-    after_start = last >= start if closed in ("left", "both") else last > start
-    before_end = first <= end if closed in ("right", "both") else first < end
-    return after_start and before_end
+VARIABLES = NAMES
 
 
 @dataclass(frozen=True)
@@ -112,19 +68,19 @@ def _select(arr: xr.DataArray, variable: str, day: date) -> xr.DataArray:
 
 
 def check_physical(data: xr.DataArray, variable: str, day: date, files: Sequence[str] = ()) -> None:
-    """Refuse a daily field (canonical units) outside :data:`PHYSICAL_RANGE`.
+    """Refuse a daily field (canonical units) outside its variable's physical range.
 
     Raises
     ------
     InputError
         Naming the offending value, where it is, the day and the files it came from.
     """
-    low, high = PHYSICAL_RANGE[variable]
+    low, high = get(variable).physical_range
     values = np.asarray(data.values, dtype=float)
     valid = np.isfinite(values)
     if not valid.any():
         return
-    unit = CANONICAL[variable]
+    unit = get(variable).units
     for name, index, bad in (
         ("lowest", np.nanargmin(values), lambda v: v < low),
         ("highest", np.nanargmax(values), lambda v: v > high),
@@ -282,8 +238,5 @@ def daily_field(
     ds: xr.Dataset, variable: str, day: date, dataset: str, *, min_samples: int | None = None
 ) -> DailyField:
     """Dispatch to the daily rule of ``variable``."""
-    if variable == "t2m":
-        return daily_mean_t2m(ds, day, dataset, min_samples=min_samples)
-    if variable == "tp":
-        return daily_total_tp(ds, day, dataset, min_samples=min_samples)
-    raise ValueError(f"unknown variable {variable!r}: use one of {', '.join(VARIABLES)}")
+    rules = {"t2m": daily_mean_t2m, "tp": daily_total_tp}
+    return rules[get(variable).name](ds, day, dataset, min_samples=min_samples)

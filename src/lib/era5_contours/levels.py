@@ -13,12 +13,11 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import to_hex
+
+from .variables import get
 
 #: Non-linear daily precipitation levels (mm): light rain is resolved, storms are not
 #: flattened into one band.
-DEFAULT_TP_LEVELS: tuple[float, ...] = (0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0)
 
 
 @dataclass(frozen=True)
@@ -122,6 +121,10 @@ class LevelScheme:
 def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
     """Hex colours for bands 0..len(levels), sampled evenly from ``cmap``."""
     n_bands = len(levels) + 1
+    # matplotlib only here: its colour maps are the palettes (imported when colours are asked).
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
     cm = colormaps[cmap]
     return [to_hex(cm((i + 0.5) / n_bands)) for i in range(n_bands)]
 
@@ -134,6 +137,9 @@ LINE_SHADE = 0.55
 def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
     """Hex colours for the isolines at each level: the colour between its two bands,
     darkened so the line stands out against both fills."""
+    from matplotlib import colormaps
+    from matplotlib.colors import to_hex
+
     n_bands = len(levels) + 1
     cm = colormaps[cmap]
     out = []
@@ -144,14 +150,6 @@ def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
 
 
 def default_scheme(variable: str) -> LevelScheme:
-    """The default scheme of a variable: 2 degC steps (fixed -50..50), or the mm ladder.
-
-    t2m uses ``turbo``: over a fixed -50..50 range a day covers only part of the colour
-    map, and turbo's hue changes quickly enough that neighbouring 2 degC bands stay
-    distinguishable (RdYlBu_r left a summer day in near-identical oranges).
-    """
-    if variable == "t2m":
-        return LevelScheme.interval(2.0, 0.0, -50.0, 50.0, cmap="turbo")
-    if variable == "tp":
-        return LevelScheme.fixed(DEFAULT_TP_LEVELS, cmap="YlGnBu")
-    raise ValueError(f"no default levels for variable {variable!r}")
+    """The default scheme of a variable (see :mod:`era5_contours.variables`)."""
+    v = get(variable)
+    return LevelScheme.parse(v.default_levels, cmap=v.default_cmap)

@@ -37,16 +37,17 @@ import numpy as np
 import pyarrow as pa
 import xarray as xr
 
-from . import catalog, storage
+from . import catalog, layout, storage
 from .config import JobConfig
 from .contours import contour_bands, contour_lines
-from .daily import DailyField, daily_field, sample_window, window_overlaps
+from .daily import DailyField, daily_field
 from .datasets import detect_dataset
 from .errors import IncompleteDayError, InputError, RunError
 from .features import feature_rows
 from .geojson import dumps, feature_collection
 from .reading import NamedSource, file_time_range, load_day
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
+from .variables import get, sample_window, window_overlaps
 
 logger = logging.getLogger(__name__)
 
@@ -325,8 +326,9 @@ def _fetch(path: str, day: date, variable: str) -> NamedSource:
 
 
 def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
-    """ERA5 or ERA5-Land: tp decides best (its accumulation), else t2m (sea NaN, grid)."""
-    for v in ("tp", "t2m"):
+    """ERA5 or ERA5-Land, asked of the day's variables by their probe rank (tp's
+    accumulation decides best; t2m has the sea NaN and the grid)."""
+    for v in sorted(inputs, key=lambda name: get(name).probe_rank):
         data = inputs[v].data if v in inputs else None
         if data is None:
             continue
@@ -362,12 +364,10 @@ def process_variable(
         )
         rows, geojson_bytes, png = contour_outputs(field_, config, sources)
         out.geojson = storage.write_bytes(
-            config.geojson_path(variable, task.day, root=ctx.staging), geojson_bytes
+            layout.geojson_path(ctx.staging, variable, task.day), geojson_bytes
         )
         if png is not None:
-            out.png = storage.write_bytes(
-                config.png_path(variable, task.day, root=ctx.staging), png
-            )
+            out.png = storage.write_bytes(layout.png_path(ctx.staging, variable, task.day), png)
         if rows.num_rows:
             uri = feature_file_uri(ctx, task.day, variable)
             out.feature_file = catalog.write_parquet_file(
@@ -639,7 +639,7 @@ def _list_inputs(config: JobConfig) -> list[str]:
 
 def _prepare_staging(config: JobConfig, attempt: str) -> str:
     """The run's staging folder, with a note saying whose it is; proves the output writable."""
-    staging = config.staging_path(attempt)
+    staging = layout.staging_path(config.output_path, attempt)
     note = {
         "run_id": config.run_id,
         "attempt": attempt,
@@ -859,8 +859,8 @@ def run_contour_job(
     report.seconds["publish"] = time.time() - t0
     logger.info("published %d maps", published)
     report.outputs = {
-        "GeoJSON": storage.join(config.output_path, "contours"),
-        "PNG": storage.join(config.output_path, "plots"),
+        "GeoJSON": storage.join(config.output_path, layout.CONTOURS),
+        "PNG": storage.join(config.output_path, layout.PLOTS),
         "Iceberg": f"{config.catalog_type} catalog at {config.warehouse_path}, "
         f"tables {config.database}.{CONTOUR_FEATURES.name}, {config.database}.{DAILY_SUMMARY.name}",
     }

@@ -22,20 +22,12 @@ from datetime import date, datetime
 import numpy as np
 import xarray as xr
 
-from .daily import in_window, sample_window
 from .errors import InputError
 from .units import to_canonical
+from .variables import ALIASES, in_window, sample_window
 
 logger = logging.getLogger(__name__)
 
-#: Names the CDS and its converters have used for the variables we process.
-VARIABLE_ALIASES: dict[str, str] = {
-    "t2m": "t2m",
-    "2t": "t2m",
-    "VAR_2T": "t2m",
-    "tp": "tp",
-    "VAR_TP": "tp",
-}
 _TIME_NAMES = ("valid_time", "time")
 _LAT_NAMES = ("latitude", "lat")
 _LON_NAMES = ("longitude", "lon")
@@ -127,7 +119,7 @@ def _find(names: Sequence[str], available: Iterable[str], what: str, file: str) 
 
 
 def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
-    keep = {v: VARIABLE_ALIASES[v] for v in ds.data_vars if v in VARIABLE_ALIASES}
+    keep = {v: ALIASES[v] for v in ds.data_vars if v in ALIASES}
     if not keep:
         raise InputError(
             f"no t2m or tp variable (found {', '.join(map(str, ds.data_vars)) or 'none'})",
@@ -176,7 +168,7 @@ def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
 #: but for the float rounding of decoding another encoding (packed int16, float32 degC).
 DUPLICATE_RTOL = 1e-6
 
-#: A window per variable: ``(start, end, closed)`` as :func:`~era5_contours.daily.sample_window`.
+#: A window per variable: ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
 Window = tuple[datetime, datetime, str]
 
 
@@ -401,7 +393,7 @@ def load_day(
 ) -> xr.Dataset:
     """Read the samples the daily rules of ``variables`` need for ``day``.
 
-    Each variable gets its rule's window (:func:`~era5_contours.daily.sample_window`):
+    Each variable gets its rule's window (:func:`~era5_contours.variables.sample_window`):
     t2m 00..23 UTC of D, tp (D 00 UTC, D+1 00 UTC].
     """
     windows = {v: sample_window(v, day) for v in variables}

@@ -20,11 +20,12 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
+from .variables import VARIABLES
 
 logger = logging.getLogger(__name__)
 
 #: The unit each variable is converted to on reading (what the daily rules expect).
-CANONICAL: dict[str, str] = {"t2m": "K", "tp": "m"}
+CANONICAL: dict[str, str] = {v.name: v.units for v in VARIABLES.values()}
 #: 1 kg m-2 of liquid water is 1 mm: the CF "lwe" (liquid water equivalent) convention.
 WATER_DENSITY_KG_M3 = 1000.0
 

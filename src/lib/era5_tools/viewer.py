@@ -39,29 +39,27 @@ from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from era5_contours import layout, storage
 from era5_tools import configure_logging, repository_root
 
 logger = logging.getLogger(__name__)
 
-#: ``viewer/`` of a source checkout (the library is installed editable from it).
-
-#: Explicit types: ``mimetypes`` depends on the host's /etc/mime.types.
+#: The job's content types, and what the viewer's own files need; explicit, since
+#: ``mimetypes`` depends on the host's /etc/mime.types.
 CONTENT_TYPES = {
-    ".geojson": "application/geo+json",
-    ".json": "application/json",
+    **storage.CONTENT_TYPES,
     ".html": "text/html; charset=utf-8",
     ".js": "text/javascript; charset=utf-8",
     ".mjs": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
     ".map": "application/json",
-    ".png": "image/png",
     ".svg": "image/svg+xml",
     ".txt": "text/plain; charset=utf-8",
     "": "application/octet-stream",
 }
 
 #: Sub-folders of the output folder that ``/data/`` exposes.
-SERVED_OUTPUTS = ("contours", "plots")
+SERVED_OUTPUTS = layout.PUBLISHED
 
 _DAY_FILE = re.compile(r"^(\d{4}-\d{2}-\d{2})\.geojson$")
 _BUILD_INSTRUCTIONS = "npm ci --prefix viewer && npm run build --prefix viewer"
@@ -81,7 +79,7 @@ def build_index(output_path: str | os.PathLike[str]) -> dict[str, Any]:
         variables without any day file are left out. Temporary files, other names and
         impossible dates are ignored.
     """
-    root = Path(output_path) / "contours"
+    root = Path(output_path) / layout.CONTOURS
     days: dict[str, list[str]] = {}
     if root.is_dir():
         for folder in sorted(p for p in root.iterdir() if p.is_dir()):
@@ -361,7 +359,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("the viewer serves a local folder; sync the S3 output locally first")
     if not args.output_path.is_dir():
         parser.error(f"no such folder: {args.output_path}")
-    if not (args.output_path / "contours").is_dir():
+    if not (args.output_path / layout.CONTOURS).is_dir():
         logger.warning(
             "%s has no contours/ folder: the viewer will find no files", args.output_path
         )

@@ -1,0 +1,36 @@
+"""Where a run's outputs go under ``--output_path``: one layout for the job and the viewer.
+
+::
+
+    {output_path}/contours/{variable}/{YYYY-MM-DD}.geojson
+    {output_path}/plots/{variable}/{YYYY-MM-DD}.png
+    {output_path}/_staging/{attempt}/...     a run's maps until its tables commit
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from .storage import join
+
+CONTOURS = "contours"
+PLOTS = "plots"
+#: Runs stage their GeoJSON and PNG here and publish them once their tables commit.
+STAGING = "_staging"
+#: The folders a map viewer serves (never the staging area).
+PUBLISHED = (CONTOURS, PLOTS)
+
+
+def geojson_path(root: str, variable: str, day: date) -> str:
+    """The GeoJSON of a (day, variable) under ``root`` (an output path or a staging folder)."""
+    return join(root, CONTOURS, variable, f"{day.isoformat()}.geojson")
+
+
+def png_path(root: str, variable: str, day: date) -> str:
+    """The PNG map of a (day, variable) under ``root``."""
+    return join(root, PLOTS, variable, f"{day.isoformat()}.png")
+
+
+def staging_path(output_path: str, attempt: str) -> str:
+    """The folder where one run stages its maps."""
+    return join(output_path, STAGING, attempt)
