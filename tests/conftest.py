@@ -18,6 +18,9 @@ import pandas as pd
 import pytest
 import xarray as xr
 
+#: Fixtures of the dev container tests (sandbox), shared by their modules.
+pytest_plugins = ["glue_images"]
+
 ERA5_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "era5"
 
 
