@@ -17,11 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from realdata import ERA5_DIR
 
 #: Fixtures of the dev container tests (sandbox), shared by their modules.
 pytest_plugins = ["glue_images"]
-
-ERA5_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "era5"
 
 
 def pytest_collection_modifyitems(config, items):

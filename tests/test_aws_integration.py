@@ -12,18 +12,16 @@ import json
 import os
 import sys
 from datetime import date, timedelta
-from pathlib import Path
 
 import pytest
 import shapely
 from independent import era5_daily, field_stats
 from moto_support import reset_moto
+from realdata import FRANCE_T2M, FRANCE_TP, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
-T2M = DATA / "era5_france_2020-07_hourly_instant_t2m.nc"
-TP = DATA / "era5_france_2020-07_hourly_accum_tp.nc"
+T2M, TP = FRANCE_T2M, FRANCE_TP
 DAYS = [date(2020, 7, 1) + timedelta(days=i) for i in range(4)]
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -36,8 +34,7 @@ CREDENTIALS = {
 @pytest.fixture(scope="module")
 def aws():
     """A moto server and the environment that points boto3 and pyarrow at it."""
-    if not (T2M.exists() and TP.exists()):
-        pytest.skip(f"real ERA5 files not found in {DATA}")
+    require(T2M, TP)
     server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
     saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
     os.environ.update(CREDENTIALS)

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 from independent import era5_daily, field_stats
+from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_contours.catalog import load_catalog
 from era5_contours.config import JobConfig
@@ -28,16 +29,13 @@ from era5_contours.pipeline import FAILED, INCOMPLETE, OK, run_contour_job
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
 
 REPO = Path(__file__).resolve().parents[1]
-DATA = REPO.parent / "shared" / "data" / "era5"
-T2M = DATA / "era5_france_2020-07_hourly_instant_t2m.nc"
-TP = DATA / "era5_france_2020-07_hourly_accum_tp.nc"
+T2M, TP = FRANCE_T2M, FRANCE_TP
 JOB = REPO / "src" / "jobs" / "extract_contours.py"
 
 
 @pytest.fixture(autouse=True)
 def _need_data():
-    if not (T2M.exists() and TP.exists()):
-        pytest.skip(f"real ERA5 files not found in {DATA}")
+    require(T2M, TP)
 
 
 def d(day: int) -> date:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
-from pathlib import Path
 
 import numpy as np
 import pyarrow.compute as pc
@@ -16,6 +15,7 @@ import pytest
 import shapely
 import xarray as xr
 from independent import era5_daily, field_stats
+from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_contours.catalog import load_catalog
 from era5_contours.config import JobConfig
@@ -24,15 +24,12 @@ from era5_contours.pipeline import FAILED, OK, run_contour_job
 
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
-T2M = DATA / "era5_france_2020-07_hourly_instant_t2m.nc"
-TP = DATA / "era5_france_2020-07_hourly_accum_tp.nc"
+T2M, TP = FRANCE_T2M, FRANCE_TP
 JULY = [date(2020, 7, 1) + timedelta(days=i) for i in range(31)]
 
 
 def _need_data():
-    if not (T2M.exists() and TP.exists()):
-        pytest.skip(f"real ERA5 files not found in {DATA}")
+    require(T2M, TP)
 
 
 def _tables(warehouse):

