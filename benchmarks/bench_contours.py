@@ -143,6 +143,7 @@ def _save(path, lon, lat, values, levels, meta) -> Path:
 
 
 def load_field(path: Path) -> dict[str, Any]:
+    """Load one benchmark field (grid, values, levels) from a NetCDF file."""
     with np.load(path) as npz:
         field = {k: npz[k] for k in ("lon", "lat", "values", "levels")}
         field["meta"] = json.loads(str(npz["meta"]))
@@ -185,6 +186,7 @@ def reset_peak_rss() -> bool:
 
 
 def rss_mib() -> float:
+    """Resident memory of this process, in MiB (its peak where /proc is absent)."""
     kib = _proc_status_kib("VmRSS")
     if kib is None:
         return peak_rss_mib()
@@ -210,6 +212,7 @@ def peak_rss_mib() -> float:
 
 
 def run_library(field: dict[str, Any]) -> tuple[list[str], dict[str, float], Any]:
+    """Bands, lines and GeoJSON with the library; timings per step."""
     from era5_contours import geojson
     from era5_contours.contours import contour_bands, contour_lines
 
@@ -237,6 +240,7 @@ def run_library(field: dict[str, Any]) -> tuple[list[str], dict[str, float], Any
 
 
 def run_feature_rows(field: dict[str, Any], bands, lines) -> float:
+    """Seconds to build the table rows of the library's bands and lines."""
     from era5_contours.features import feature_rows
 
     meta = field["meta"]
@@ -256,6 +260,7 @@ def run_feature_rows(field: dict[str, Any], bands, lines) -> float:
 
 
 def run_seed(field: dict[str, Any]) -> tuple[list[str], dict[str, float], Any]:
+    """The seed's path: matplotlib contourf and geojsoncontour; timings per step."""
     import geojsoncontour
     import matplotlib.pyplot as plt
 
@@ -496,6 +501,7 @@ def child_contourpy(field_path: Path, repeat: int) -> dict[str, Any]:
 
 
 def spawn(args: list[str]) -> dict[str, Any]:
+    """Run one engine on one field in a fresh interpreter; its JSON report."""
     proc = subprocess.run(
         [sys.executable, os.path.abspath(__file__), *args],
         capture_output=True,
@@ -509,6 +515,7 @@ def spawn(args: list[str]) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
+    """Versions of the libraries measured."""
     import contourpy
     import matplotlib
     import shapely
@@ -527,6 +534,7 @@ def versions() -> dict[str, str]:
 
 
 def load_average() -> str:
+    """The machine's load averages, printed beside the figures."""
     try:
         return "/".join(f"{x:.1f}" for x in os.getloadavg())
     except OSError:
@@ -659,6 +667,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed repeats (default 5)")
     parser.add_argument("--json", type=Path, help="also write the full results to this file")

@@ -90,6 +90,7 @@ def cpu_ceiling() -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command line of the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--days", type=int, default=31)
     parser.add_argument("--masters", default="local[1],local[2]")

@@ -1,9 +1,9 @@
-"""Glue job: hourly ERA5 / ERA5-Land NetCDF to daily contour GeoJSON, PNG and Iceberg rows.
+r"""Glue job: hourly ERA5 / ERA5-Land NetCDF to daily contour GeoJSON, PNG and Iceberg rows.
 
 Runs unchanged in the Glue console (Glue passes ``--JOB_NAME``: GlueContext,
 getResolvedOptions, Job.init/commit) and locally::
 
-    python src/jobs/extract_contours.py --input_path sample_data --output_path output \\
+    python src/jobs/extract_contours.py --input_path sample_data --output_path output \
         --start_date 2024-07-01 --end_date 2024-07-03
 
 Locally every option may also come from the environment or ``.env`` as ``ERA5_<OPTION>``
@@ -108,6 +108,7 @@ def spark_session(args: dict[str, str], glue: bool) -> Iterator[object]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; the process exit code (0 ok, 1 failed days, 2 run-level problem)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     glue = on_glue(argv)
     if glue:

@@ -55,7 +55,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from era5_contours.schema import TableDef
+from .schema import TableDef
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -410,8 +410,11 @@ def _spec_columns(table: Table) -> list[tuple[str, str]]:
 def group_by_partition(
     table: Table, records: Sequence[Mapping[str, Any]]
 ) -> dict[str, list[Mapping[str, Any]]]:
-    """Rows grouped by the table's partition (its actual spec), keyed by a file-name-safe
-    text: each group fits in one data file that ``add_files`` can place."""
+    """Rows grouped by the table's partition (its actual spec).
+
+    Keyed by a file-name-safe text; each group fits in one data file that ``add_files``
+    can place.
+    """
     spec = _spec_columns(table)
     groups: dict[str, list[Mapping[str, Any]]] = {}
     for row in records:

@@ -170,6 +170,7 @@ class JobConfig:
         )
 
     def days(self) -> list[date]:
+        """Every day of the run, start to end inclusive."""
         n = (self.end_date - self.start_date).days + 1
         return [date.fromordinal(self.start_date.toordinal() + i) for i in range(n)]
 

@@ -48,10 +48,12 @@ class DailyField:
 
     @property
     def complete(self) -> bool:
+        """Whether the rule found every sample it needs."""
         return self.samples >= self.required
 
     @property
     def units(self) -> str:
+        """Units of the daily values."""
         return str(self.data.attrs["units"])
 
 

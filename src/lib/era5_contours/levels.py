@@ -60,6 +60,7 @@ class LevelScheme:
 
     @classmethod
     def fixed(cls, values, cmap: str = "viridis") -> LevelScheme:
+        """A fixed, strictly increasing list of levels."""
         return cls(kind="fixed", values=tuple(float(v) for v in values), cmap=cmap)
 
     @classmethod
@@ -71,6 +72,7 @@ class LevelScheme:
         vmax: float | None = None,
         cmap: str = "viridis",
     ) -> LevelScheme:
+        """Levels every ``step`` from ``offset``, within ``vmin..vmax`` or the data's range."""
         return cls(kind="interval", step=step, offset=offset, vmin=vmin, vmax=vmax, cmap=cmap)
 
     @classmethod
@@ -135,8 +137,10 @@ LINE_SHADE = 0.55
 
 
 def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
-    """Hex colours for the isolines at each level: the colour between its two bands,
-    darkened so the line stands out against both fills."""
+    """Hex colours for the isolines at each level.
+
+    The colour between its two bands, darkened so the line stands out against both fills.
+    """
     from matplotlib import colormaps
     from matplotlib.colors import to_hex
 

@@ -326,8 +326,10 @@ def _fetch(path: str, day: date, variable: str) -> NamedSource:
 
 
 def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
-    """ERA5 or ERA5-Land, asked of the day's variables by their probe rank (tp's
-    accumulation decides best; t2m has the sea NaN and the grid)."""
+    """ERA5 or ERA5-Land, asked of the day's variables by their probe rank.
+
+    tp's accumulation decides best; t2m has the sea NaN and the grid.
+    """
     for v in sorted(inputs, key=lambda name: get(name).probe_rank):
         data = inputs[v].data if v in inputs else None
         if data is None:
@@ -399,8 +401,11 @@ def process_variable(
 
 
 def feature_file_uri(ctx: RunContext, day: date, variable: str) -> str:
-    """The run's feature file of a (day, variable): one name, so a retried task
-    overwrites the file of its dead attempt rather than leaving an orphan."""
+    """The run's feature file of a (day, variable).
+
+    One name per run and pair, so a retried task overwrites the file of its dead attempt
+    rather than leaving an orphan.
+    """
     return catalog.data_file_uri(
         ctx.locations[CONTOUR_FEATURES.name],
         CONTOUR_FEATURES,
@@ -494,6 +499,7 @@ class RunReport:
 
     @property
     def exit_code(self) -> int:
+        """1 when a day failed (unless failed days are allowed), else 0."""
         return 1 if self.day_status.get(FAILED, 0) and not self.allow_failed_days else 0
 
     def add_day(self, outcomes: Sequence[VariableOutcome]) -> None:
@@ -523,6 +529,7 @@ class RunReport:
         ]
 
     def text(self) -> str:
+        """The run summary, as printed at the end of a run."""
         total = self.seconds.get("total", 0.0)
         lines = [
             f"run {self.run_id}: {self.days} days in {total:.1f} s "
@@ -676,8 +683,11 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
 
 
 def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[str]:
-    """The run's daily_summary rows: one Parquet file per partition of the table and run
-    of consecutive days (a file's day range must lie within what the commit replaces)."""
+    """Write the run's daily_summary rows; the files' URIs.
+
+    One Parquet file per partition of the table and run of consecutive days (a file's day
+    range must lie within what the commit replaces).
+    """
     files = []
     for key, rows in catalog.group_by_partition(table, records).items():
         for n, run in enumerate(_consecutive_days(rows)):

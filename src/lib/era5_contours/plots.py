@@ -21,8 +21,8 @@ from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
-from era5_contours.borders import boundary_segments
-from era5_contours.levels import band_colors
+from .borders import boundary_segments
+from .levels import band_colors
 
 logger = logging.getLogger(__name__)
 

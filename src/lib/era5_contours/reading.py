@@ -46,10 +46,12 @@ class NamedSource:
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> NamedSource:
+        """A file on disk, named by its path."""
         return cls(name=os.fspath(path), path=os.fspath(path))
 
     @classmethod
     def from_bytes(cls, name: str, data: bytes | memoryview) -> NamedSource:
+        """File contents in memory (an S3 object's body), named ``name``."""
         return cls(name=name, data=bytes(data))
 
 

@@ -39,6 +39,7 @@ class TableDef:
 
     @property
     def column_names(self) -> list[str]:
+        """Names of the columns, in order."""
         return [c.name for c in self.columns]
 
 

@@ -32,6 +32,7 @@ CONTENT_TYPES = {
 
 
 def is_s3(path: str) -> bool:
+    """Whether ``path`` is an ``s3://`` (or ``s3a://``) URI."""
     return str(path).startswith(("s3://", "s3a://"))
 
 
@@ -115,6 +116,7 @@ def list_files(prefix: str, suffixes: tuple[str, ...] = (".nc",)) -> list[str]:
 
 
 def read_bytes(path: str) -> bytes:
+    """The whole content of a local file or S3 object."""
     if is_s3(path):
         bucket, key = split_s3(path)
         return s3_client().get_object(Bucket=bucket, Key=key)["Body"].read()

@@ -20,8 +20,10 @@ __all__ = ["configure_logging", "read_env_file", "repository_root"]
 
 
 def repository_root(start: str | os.PathLike[str] | None = None) -> Path:
-    """The checkout these tools work on: the nearest folder upward from ``start`` (default
-    the current directory) that holds this project's ``pyproject.toml``.
+    """The checkout these tools work on.
+
+    The nearest folder upward from ``start`` (default: the current directory) that holds
+    this project's ``pyproject.toml``.
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""The local stand-in for Athena: DuckDB over the Iceberg tables of a catalog.
+r"""The local stand-in for Athena: DuckDB over the Iceberg tables of a catalog.
 
 DuckDB loads its iceberg, avro and spatial extensions from the files shipped in the pip
 packages ``duckdb-extension-iceberg``, ``-avro`` and ``-spatial`` (never from the network),
@@ -17,7 +17,7 @@ Athena's ``ST_GeometryFromText`` is provided as a macro over DuckDB's ``ST_GeomF
 
 Command line::
 
-    python -m era5_tools.localquery --warehouse_path ./warehouse \\
+    python -m era5_tools.localquery --warehouse_path ./warehouse \
         --query db/queries/bands_at_point.sql --param day=2024-01-15 --param lon=2.35 ...
 """
 

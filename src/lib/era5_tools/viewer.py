@@ -237,6 +237,7 @@ class ViewerServer(ThreadingHTTPServer):
 
     @property
     def url(self) -> str:
+        """The address the server listens on."""
         host, port = self.server_address[:2]
         return f"http://{host}:{port}/"
 
@@ -251,9 +252,11 @@ class ViewerRequestHandler(SimpleHTTPRequestHandler):
     }
 
     def do_GET(self) -> None:
+        """Serve the API, the data folders or the viewer's files."""
         self._route(send_body=True)
 
     def do_HEAD(self) -> None:
+        """Like GET, without the body."""
         self._route(send_body=False)
 
     def _route(self, *, send_body: bool) -> None:
@@ -292,6 +295,7 @@ class ViewerRequestHandler(SimpleHTTPRequestHandler):
             self.wfile.write(body)
 
     def translate_path(self, path: str) -> str:
+        """Map a URL path to a file of the viewer's build folder."""
         route = _normalise(path)
         if route == "/data" or route.startswith("/data/"):
             self.directory = os.fspath(self.server.output_dir)
@@ -303,16 +307,19 @@ class ViewerRequestHandler(SimpleHTTPRequestHandler):
         return super().translate_path(route + slash)
 
     def list_directory(self, path: str | os.PathLike[str]) -> None:
+        """Refuse folder listings."""
         self.send_error(HTTPStatus.NOT_FOUND, "no directory listings")
         return None
 
     def end_headers(self) -> None:
+        """Add the caching and security headers every answer carries."""
         # Reruns of the job rewrite files in place: always revalidate.
         self.send_header("Cache-Control", "no-cache")
         self.send_header("X-Content-Type-Options", "nosniff")
         super().end_headers()
 
     def log_message(self, format: str, *args: Any) -> None:
+        """Log requests through logging, not stderr."""
         logger.info("%s %s", self.address_string(), format % args)
 
 

@@ -24,8 +24,11 @@ def normalise_name(name: str) -> str:
 
 
 def parse_pins(text: str, source: str = "<lock>") -> list[tuple[str, str]]:
-    """``(normalised name, version)`` of every ``name==version`` line; comments and blank
-    lines are skipped, anything else is an error (a lock must not float)."""
+    """``(normalised name, version)`` of every ``name==version`` line.
+
+    Comments and blank lines are skipped, anything else is an error (a lock must not
+    float).
+    """
     pins = []
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip().replace(" ", "")
@@ -120,10 +123,12 @@ class Artifact:
 
     @property
     def sha256(self) -> str:
+        """Hex SHA-256 of the content."""
         return hashlib.sha256(self.body).hexdigest()
 
     @property
     def md5(self) -> str:
+        """Base64 MD5 of the content, as S3's Content-MD5 takes it."""
         return hashlib.md5(self.body, usedforsecurity=False).hexdigest()
 
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import repository_root
+from era5_tools import repository_root
+
 from .artifacts import Artifact, artifacts
 from .settings import Settings, deploy_variables
 from .templates import render_job, render_policy, render_state_machine
@@ -38,6 +39,7 @@ class Change:
     detail: str = ""
 
     def line(self, dry_run: bool = False) -> str:
+        """One line for the deploy's output."""
         action = self.action
         if dry_run and action != "unchanged":
             action = {"created": "would create", "updated": "would update"}[action]

@@ -1,4 +1,6 @@
-"""Command line of the deploy (``sh/deploy.sh`` wraps the first form)::
+"""Command line of the deploy; ``sh/deploy.sh`` wraps the first form.
+
+::
 
 python -m era5_tools.deploy [--env-file .env] [--dry-run]
 python -m era5_tools.deploy package [--output dist/era5_contours.zip]
@@ -18,7 +20,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from .. import configure_logging, read_env_file, repository_root
+from era5_tools import configure_logging, read_env_file, repository_root
+
 from .artifacts import LIBRARY_ZIP_NAME, artifacts, build_library_zip
 from .aws import aws_clients, deploy
 from .settings import GLUE_VERSIONS, Settings
@@ -53,6 +56,7 @@ def cfn_parameters(settings: Settings, root: Path | None = None) -> dict[str, st
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
     commands = ("deploy", "package", "chunks", "cfn-parameters")
     if not argv or argv[0] not in (*commands, "-h", "--help"):

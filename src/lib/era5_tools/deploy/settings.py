@@ -117,25 +117,31 @@ class Settings:
 
     @property
     def artifacts_prefix(self) -> str:
+        """S3 key prefix of the uploaded artifacts."""
         return f"{self.prefix}/artifacts"
 
     def job_name(self, glue_version: str) -> str:
+        """Name of the Glue job of one Glue version."""
         return f"{self.stack_name}-{GLUE_VERSIONS[glue_version]}"
 
     @property
     def state_machine_name(self) -> str:
+        """Name of the state machine."""
         return self.stack_name
 
     @property
     def glue_role_name(self) -> str:
+        """Name of the Glue jobs' IAM role."""
         return f"{self.stack_name}-glue-job"
 
     @property
     def state_machine_role_name(self) -> str:
+        """Name of the state machine's IAM role."""
         return f"{self.stack_name}-state-machine"
 
     @property
     def state_machine_log_group(self) -> str:
+        """CloudWatch log group of the state machine."""
         return f"/aws/vendedlogs/states/{self.stack_name}"
 
 

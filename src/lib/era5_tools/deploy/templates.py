@@ -1,5 +1,7 @@
-"""The deploy files, filled in: ``${NAME}`` placeholders, job definitions, the state
-machine, IAM policies, and the date chunks the state machine's Plan state makes.
+"""The deploy files, filled in.
+
+``${NAME}`` placeholders, job definitions, the state machine, IAM policies, and the date
+chunks the state machine's Plan state makes.
 
 What is deployed is described by files: ``deploy/glue_jobs/contours-glue{4,5}.yaml`` (Glue
 ``CreateJob`` arguments), ``deploy/state_machines/contours.asl.json`` and
@@ -85,12 +87,14 @@ def substitute(value: Any, variables: Mapping[str, str]) -> Any:
 
 
 def load_yaml(path: Path) -> Any:
+    """A YAML deploy file, parsed."""
     import yaml  # deploy-time dependency only; the Glue job never imports this module
 
     return yaml.safe_load(path.read_text())
 
 
 def job_definition_path(root: Path, glue_version: str) -> Path:
+    """The job definition file of one Glue version."""
     return root / "deploy" / "glue_jobs" / f"contours-{GLUE_VERSIONS[glue_version]}.yaml"
 
 
@@ -100,11 +104,13 @@ def render_job(root: Path, glue_version: str, variables: Mapping[str, str]) -> d
 
 
 def render_state_machine(root: Path, variables: Mapping[str, str]) -> dict[str, Any]:
+    """The state machine's ASL with its placeholders filled in."""
     path = root / "deploy" / "state_machines" / "contours.asl.json"
     return substitute(json.loads(path.read_text()), variables)
 
 
 def render_policy(root: Path, name: str, variables: Mapping[str, str]) -> dict[str, Any]:
+    """An IAM policy of deploy/iam with its placeholders filled in."""
     return substitute(json.loads((root / "deploy" / "iam" / name).read_text()), variables)
 
 
