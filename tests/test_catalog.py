@@ -1,4 +1,4 @@
-"""Tests of era5_contours.catalog: schemas, table creation, Parquet files, commits."""
+"""Tests of era5_contours.catalog: schemas, table creation, data files, commits."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import os
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 from pyiceberg.expressions import EqualTo
@@ -87,11 +86,12 @@ def features(sql_catalog):
     return catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
 
 
-def write(table, day: dt.date, variable: str, bands: list[int], run_id: str = "r1") -> str:
-    uri = catalog.data_file_uri(table.location(), CONTOUR_FEATURES, day, variable, run_id)
-    return catalog.write_parquet_file(
-        uri, feature_rows(day, variable, bands, run_id), CONTOUR_FEATURES
+def write(table, day: dt.date, variable: str, bands: list[int], run_id: str = "r1"):
+    """The data file of one (day, variable), written with pyiceberg's writer."""
+    (data_file,) = catalog.write_data_files(
+        table.metadata, table.io, feature_rows(day, variable, bands, run_id), CONTOUR_FEATURES
     )
+    return data_file
 
 
 def contents(table) -> list[tuple]:
@@ -246,15 +246,44 @@ def test_ensure_table_returns_the_existing_table(sql_catalog):
     assert again.metadata_location == first.metadata_location
 
 
-def test_ensure_table_refuses_partitions_that_add_files_cannot_infer(sql_catalog):
+def test_tables_of_any_partitioning_take_the_writers_files(sql_catalog):
+    """A table partitioned by a transform that does not preserve order (a bucket): the
+    writer computes each row's partition, as add_files from statistics could not."""
     sql_catalog.create_namespace("climate")
-    schema = catalog.iceberg_schema(DAILY_SUMMARY)
+    schema = catalog.iceberg_schema(CONTOUR_FEATURES)
     spec = PartitionSpec(
         PartitionField(schema.find_field("variable").field_id, 1000, BucketTransform(4), "b")
     )
-    sql_catalog.create_table("climate.daily_summary", schema, partition_spec=spec)
-    with pytest.raises(catalog.IncompatibleTableError, match="partition field b"):
-        catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
+    sql_catalog.create_table("climate.contour_features", schema, partition_spec=spec)
+    table = catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
+    catalog.commit_replace(table, [write(table, DAY, "t2m", [0, 1])], [(DAY, "t2m")])
+    assert contents(table) == [(DAY, "t2m", 0, "r1"), (DAY, "t2m", 1, "r1")]
+    # bucket[4] of "t2m" by Iceberg's own hash (murmur3 of the UTF-8 bytes, mod 4)
+    assert [r["partition"]["b"] for r in table.inspect.files().to_pylist()] == [
+        BucketTransform(4).transform(StringType())("t2m")
+    ]
+
+
+def test_two_runs_creating_the_tables_at_once_both_get_them(tmp_path):
+    """The loser of the create race loads the winner's table instead of failing."""
+    first = catalog.load_catalog("sql", str(tmp_path / "wh"))
+    second = catalog.load_catalog("sql", str(tmp_path / "wh"))
+    real_load = second.load_table
+    calls = []
+
+    def load_before_the_other_creates(identifier):
+        # The first load sees no table; the other run creates it before we do.
+        if not calls:
+            calls.append(identifier)
+            catalog.ensure_table(first, "climate", DAILY_SUMMARY)
+            from pyiceberg.exceptions import NoSuchTableError
+
+            raise NoSuchTableError(identifier)
+        return real_load(identifier)
+
+    second.load_table = load_before_the_other_creates
+    table = catalog.ensure_table(second, "climate", DAILY_SUMMARY)
+    assert table.metadata_location == first.load_table("climate.daily_summary").metadata_location
 
 
 def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):
@@ -268,18 +297,7 @@ def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):
 # --------------------------------------------------------------------------- files
 
 
-def test_data_file_uri_is_unique_under_the_partition_folders():
-    location = "s3://bucket/warehouse/climate.db/contour_features"
-    first = catalog.data_file_uri(location, CONTOUR_FEATURES, DAY, "t2m", "run 1")
-    second = catalog.data_file_uri(location, CONTOUR_FEATURES, DAY, "t2m", "run 1")
-    assert first != second
-    folder, name = first.rsplit("/", 1)
-    assert folder == f"{location}/data/variable=t2m/day_month=2024-01"
-    assert name.startswith("2024-01-15_t2m_run_1_")
-    assert name.endswith(".parquet")
-
-
-def test_write_parquet_file_writes_the_plain_schema(tmp_path):
+def test_write_data_files_carries_field_ids_statistics_and_partitions(features):
     rows = feature_rows(DAY, "t2m", [0, 1])
     # Columns in another order and a wider integer type are conformed to the TableDef.
     shuffled = rows.select(list(reversed(rows.column_names))).set_column(
@@ -287,28 +305,86 @@ def test_write_parquet_file_writes_the_plain_schema(tmp_path):
         "band_index",
         rows.column("band_index").cast(pa.int64()),
     )
-    uri = catalog.write_parquet_file(str(tmp_path / "a" / "f.parquet"), shuffled, CONTOUR_FEATURES)
-    assert uri == f"file://{tmp_path}/a/f.parquet"
-    written = pq.read_table(tmp_path / "a" / "f.parquet")
-    assert written.schema.equals(CONTOUR_FEATURES.arrow_schema, check_metadata=False)
-    assert written.to_pylist() == rows.to_pylist()
-    for field in pq.read_schema(tmp_path / "a" / "f.parquet"):
-        assert not field.metadata or b"PARQUET:field_id" not in field.metadata
-    assert (
-        pq.read_metadata(tmp_path / "a" / "f.parquet").row_group(0).column(0).compression == "ZSTD"
+    (data_file,) = catalog.write_data_files(
+        features.metadata, features.io, shuffled, CONTOUR_FEATURES
     )
-    assert os.listdir(tmp_path / "a") == ["f.parquet"]
+    path = data_file.file_path.removeprefix("file://")
+    assert path.startswith(features.location().removeprefix("file://") + "/data/")
+    # Every column carries the table's field id, the one thing readers resolve by.
+    ids = {f.name: int(f.metadata[b"PARQUET:field_id"]) for f in pq.read_schema(path)}
+    assert ids == {f.name: f.field_id for f in features.schema().fields}
+    assert pq.read_table(path).to_pylist() == rows.to_pylist()
+    assert pq.read_metadata(path).row_group(0).column(0).compression == "ZSTD"
+    assert data_file.record_count == 2
+    assert data_file.partition == catalog_partition("t2m", DAY)
+    day_id = features.schema().find_field("day").field_id
+    assert data_file.lower_bounds[day_id] == data_file.upper_bounds[day_id]
 
 
-def test_write_parquet_file_accepts_file_uris_and_a_filesystem(tmp_path):
+def catalog_partition(variable: str, day: dt.date):
+    from pyiceberg.typedef import Record
+
+    return Record(variable, (day.year - 1970) * 12 + day.month - 1)
+
+
+def test_a_rows_month_decides_its_file(features):
+    rows = pa.concat_tables(
+        [feature_rows(DAY, "t2m", [0]), feature_rows(dt.date(2024, 2, 1), "t2m", [1])]
+    )
+    files = catalog.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
+    assert sorted(f.partition[1] for f in files) == [648, 649]
+
+
+def test_the_same_write_uuid_writes_the_same_files(features):
+    """A retried task overwrites the files of its dead attempt: no orphans."""
+    import uuid
+
+    token = uuid.uuid4()
     rows = feature_rows(DAY, "t2m", [0])
-    uri = catalog.write_parquet_file(f"file://{tmp_path}/x.parquet", rows, CONTOUR_FEATURES)
-    assert uri == f"file://{tmp_path}/x.parquet"
-    uri = catalog.write_parquet_file(
-        str(tmp_path / "y.parquet"), rows, CONTOUR_FEATURES, filesystem=pafs.LocalFileSystem()
+    first = catalog.write_data_files(
+        features.metadata, features.io, rows, CONTOUR_FEATURES, write_uuid=token
     )
-    assert pq.read_table(tmp_path / "y.parquet").num_rows == 1
-    assert uri == f"file://{tmp_path}/y.parquet"
+    again = catalog.write_data_files(
+        features.metadata, features.io, rows, CONTOUR_FEATURES, write_uuid=token
+    )
+    assert catalog.data_file_paths(first) == catalog.data_file_paths(again)
+    other = catalog.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
+    assert catalog.data_file_paths(other) != catalog.data_file_paths(first)
+
+
+def test_data_files_metadata_and_io_cross_process_boundaries(features):
+    """Executors get the table's metadata and IO pickled, and send DataFiles back."""
+    import pickle
+
+    data_file = write(features, DAY, "t2m", [0])
+    back = pickle.loads(pickle.dumps(data_file))
+    assert back.file_path == data_file.file_path and back.partition == data_file.partition
+    assert back.lower_bounds == data_file.lower_bounds
+    metadata = pickle.loads(pickle.dumps(features.metadata))
+    io = pickle.loads(pickle.dumps(features.io))
+    (again,) = catalog.write_data_files(
+        metadata, io, feature_rows(DAY2, "tp", [1]), CONTOUR_FEATURES
+    )
+    catalog.commit_replace(features, [back, again], [(DAY, "t2m"), (DAY2, "tp")])
+    assert contents(features) == [(DAY, "t2m", 0, "r1"), (DAY2, "tp", 1, "r1")]
+
+
+def test_pyiceberg_writer_is_the_tested_private_api():
+    """write_data_files rests on pyiceberg's private writer: fail loudly if it changes."""
+    import inspect
+
+    import pyiceberg
+    from packaging.specifiers import SpecifierSet
+    from pyiceberg.io import pyarrow as pyiceberg_pyarrow
+
+    assert pyiceberg.__version__ in SpecifierSet(catalog.PYICEBERG_WRITER), (
+        f"pyiceberg {pyiceberg.__version__} is outside the tested range "
+        f"{catalog.PYICEBERG_WRITER}: check _dataframe_to_data_files, then widen the range"
+    )
+    params = list(inspect.signature(pyiceberg_pyarrow._dataframe_to_data_files).parameters)
+    assert params[:4] == ["table_metadata", "df", "io", "write_uuid"]
+    params = list(inspect.signature(pyiceberg_pyarrow._check_pyarrow_schema_compatible).parameters)
+    assert params[:2] == ["requested_schema", "provided_schema"]
 
 
 @pytest.mark.parametrize(
@@ -325,27 +401,27 @@ def test_write_parquet_file_accepts_file_uris_and_a_filesystem(tmp_path):
         (lambda t: t.slice(0, 0), "no rows"),
     ],
 )
-def test_write_parquet_file_refuses_bad_rows(tmp_path, change, message):
+def test_write_data_files_refuses_bad_rows(features, change, message):
     with pytest.raises(ValueError, match=message):
-        catalog.write_parquet_file(
-            str(tmp_path / "f.parquet"), change(feature_rows(DAY, "t2m", [0])), CONTOUR_FEATURES
+        catalog.write_data_files(
+            features.metadata, features.io, change(feature_rows(DAY, "t2m", [0])), CONTOUR_FEATURES
         )
-    assert os.listdir(tmp_path) == []
+    assert not os.path.exists(features.location().removeprefix("file://") + "/data")
 
 
-def test_write_parquet_file_leaves_nothing_when_writing_fails(tmp_path, monkeypatch):
-    real_write = pq.write_table
-
-    def broken_write(table, where, **kwargs):
-        real_write(table.slice(0, 1), where, **kwargs)
-        raise OSError("disk full")
-
-    monkeypatch.setattr(catalog.pq, "write_table", broken_write)
-    with pytest.raises(OSError, match="disk full"):
-        catalog.write_parquet_file(
-            str(tmp_path / "f.parquet"), feature_rows(DAY, "t2m", [0, 1]), CONTOUR_FEATURES
+def test_write_data_files_checks_the_tables_schema_first(sql_catalog):
+    """A table whose column has an incompatible type: refused before anything is written."""
+    sql_catalog.create_namespace("climate")
+    fields = [
+        NestedField(f.field_id, f.name, StringType() if f.name == "band_index" else f.field_type)
+        for f in catalog.iceberg_schema(CONTOUR_FEATURES).fields
+    ]
+    table = sql_catalog.create_table("climate.contour_features", Schema(*fields))
+    with pytest.raises(ValueError, match="band_index"):
+        catalog.write_data_files(
+            table.metadata, table.io, feature_rows(DAY, "t2m", [0]), CONTOUR_FEATURES
         )
-    assert os.listdir(tmp_path) == []
+    assert not os.path.exists(table.location().removeprefix("file://") + "/data")
 
 
 # --------------------------------------------------------------------------- commits
@@ -365,8 +441,8 @@ def test_commit_replace_adds_files_with_their_partitions(features):
     }
     months_since_epoch = (2024 - 1970) * 12
     assert partitions == {
-        (files[0], "t2m", months_since_epoch),
-        (files[1], "tp", months_since_epoch),
+        (files[0].file_path, "t2m", months_since_epoch),
+        (files[1].file_path, "tp", months_since_epoch),
     }
 
 

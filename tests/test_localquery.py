@@ -99,13 +99,15 @@ def summary_rows(items) -> pa.Table:
 def commit_features(table, groups, run_id="r1", area=1000.0) -> None:
     """groups: {(day, variable): [band, ...]}; an empty list deletes the pair."""
     files = [
-        catalog.write_parquet_file(
-            catalog.data_file_uri(table.location(), CONTOUR_FEATURES, day, variable, run_id),
+        data_file
+        for (day, variable), bands in groups.items()
+        if bands
+        for data_file in catalog.write_data_files(
+            table.metadata,
+            table.io,
             feature_rows(day, variable, bands, run_id, area),
             CONTOUR_FEATURES,
         )
-        for (day, variable), bands in groups.items()
-        if bands
     ]
     catalog.commit_replace(table, files, list(groups))
 
@@ -122,16 +124,10 @@ def populate(folder: Path):
         (DAY2, "t2m", "incomplete", 6.0),
         (DAY2, "tp", "failed", 0.0),
     ]
-    uri = catalog.data_file_uri(summary.location(), DAILY_SUMMARY, DAY, "all", "r1")
-    # One file per variable is enough for daily_summary (partitioned by variable only).
-    files = [
-        catalog.write_parquet_file(
-            uri.replace(".parquet", f"-{v}.parquet"),
-            summary_rows([i for i in items if i[1] == v]),
-            DAILY_SUMMARY,
-        )
-        for v in ("t2m", "tp")
-    ]
+    # The writer splits the rows by the table's partitions: one file per variable.
+    files = catalog.write_data_files(
+        summary.metadata, summary.io, summary_rows(items), DAILY_SUMMARY
+    )
     catalog.commit_replace(summary, files, [(d, v) for d, v, _, _ in items])
     return cat, features
 
@@ -389,18 +385,18 @@ def _state(duck, cat):
     ).fetchall()
 
 
-def test_failed_commit_with_a_missing_file_leaves_the_table(warehouse, duck, tmp_path):
+def test_a_refused_commit_leaves_the_table(warehouse, duck):
+    """A data file holding rows outside the replaced pairs is refused before the commit."""
     cat, features = warehouse
     before, location = _state(duck, cat), features.metadata_location
-    good = catalog.write_parquet_file(
-        catalog.data_file_uri(features.location(), CONTOUR_FEATURES, DAY, "t2m", "r3"),
-        feature_rows(DAY, "t2m", [5], "r3"),
-        CONTOUR_FEATURES,
+    good = catalog.write_data_files(
+        features.metadata, features.io, feature_rows(DAY, "t2m", [5], "r3"), CONTOUR_FEATURES
     )
-    with pytest.raises(FileNotFoundError):
-        catalog.commit_replace(
-            features, [good, f"file://{tmp_path}/missing.parquet"], [(DAY, "t2m"), (DAY2, "t2m")]
-        )
+    stray = catalog.write_data_files(
+        features.metadata, features.io, feature_rows(DAY2, "tp", [6], "r3"), CONTOUR_FEATURES
+    )
+    with pytest.raises(ValueError, match="not all in replace"):
+        catalog.commit_replace(features, good + stray, [(DAY, "t2m"), (DAY2, "t2m")])
     assert features.refresh().metadata_location == location
     assert _state(duck, cat) == before
 
@@ -408,21 +404,26 @@ def test_failed_commit_with_a_missing_file_leaves_the_table(warehouse, duck, tmp
 def test_failure_inside_the_transaction_leaves_the_table(warehouse, duck, monkeypatch):
     cat, features = warehouse
     before, location = _state(duck, cat), features.metadata_location
-    new = catalog.write_parquet_file(
-        catalog.data_file_uri(features.location(), CONTOUR_FEATURES, DAY, "t2m", "r3"),
-        feature_rows(DAY, "t2m", [5], "r3"),
-        CONTOUR_FEATURES,
+    new = catalog.write_data_files(
+        features.metadata, features.io, feature_rows(DAY, "t2m", [5], "r3"), CONTOUR_FEATURES
     )
     staged = []
+    real_update_snapshot = Transaction.update_snapshot
 
-    def failing_add_files(self, *args, **kwargs):
-        staged.append(self.table_metadata.current_snapshot_id)  # the delete is staged
+    def failing_append(self, *args, **kwargs):
+        # The delete asks for its snapshot first; the append comes after it is staged.
+        if not staged:
+            staged.append(self.table_metadata.current_snapshot_id)
+            return real_update_snapshot(self, *args, **kwargs)
+        staged.append(self.table_metadata.current_snapshot_id)
         raise RuntimeError("executor lost")
 
-    monkeypatch.setattr(Transaction, "add_files", failing_add_files)
+    monkeypatch.setattr(Transaction, "update_snapshot", failing_append)
     with pytest.raises(RuntimeError, match="executor lost"):
-        catalog.commit_replace(features, [new], [(DAY, "t2m")])
-    assert staged and staged[0] != features.current_snapshot().snapshot_id
+        catalog.commit_replace(features, new, [(DAY, "t2m")])
+    monkeypatch.setattr(Transaction, "update_snapshot", real_update_snapshot)
+    # The append was reached with the delete staged (a new snapshot in the transaction).
+    assert len(staged) == 2 and staged[1] != staged[0]
     assert features.refresh().metadata_location == location
     assert _state(duck, cat) == before
 
@@ -546,7 +547,6 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
     pytest.importorskip("boto3", reason="boto3 not installed")
     server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
     import boto3
-    import pyarrow.fs as pafs
 
     for key, value in {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -571,15 +571,15 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
         )
         table = catalog.ensure_table(cat, "climate", CONTOUR_FEATURES)
         assert table.location() == "s3://era5-test/warehouse/climate.db/contour_features"
-        s3 = pafs.S3FileSystem(endpoint_override=endpoint, scheme="http", region="us-east-1")
 
         def commit(bands, run_id):
-            uri = catalog.data_file_uri(table.location(), CONTOUR_FEATURES, DAY, "t2m", run_id)
-            written = catalog.write_parquet_file(
-                uri, feature_rows(DAY, "t2m", bands, run_id), CONTOUR_FEATURES, filesystem=s3
+            files = catalog.write_data_files(
+                table.metadata, table.io, feature_rows(DAY, "t2m", bands, run_id), CONTOUR_FEATURES
             )
-            assert written == uri
-            catalog.commit_replace(table, [written], [(DAY, "t2m")])
+            assert all(
+                f.file_path.startswith(f"{table.location()}/data/variable=t2m/") for f in files
+            )
+            catalog.commit_replace(table, files, [(DAY, "t2m")])
 
         commit([0, 1], "r1")
         commit([2], "r2")

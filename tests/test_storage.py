@@ -106,17 +106,13 @@ def test_cache_evicts_oldest_beyond_the_limit(tmp_path):
     assert not old.exists() and new.exists()
 
 
-def test_endpoint_override_reaches_boto3_and_pyarrow(monkeypatch):
+def test_endpoint_override_reaches_boto3(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    assert storage.arrow_filesystem("s3://era5-bucket/k") is None
     storage.use_endpoint("http://127.0.0.1:9")
     try:
         assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
         assert storage.s3_client().meta.endpoint_url == "http://127.0.0.1:9"
-        fs = storage.arrow_filesystem("s3://era5-bucket/k")
-        assert fs is not None and fs.type_name == "s3"
-        assert storage.arrow_filesystem("/local/file") is None
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         storage._local.s3 = None

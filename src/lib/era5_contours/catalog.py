@@ -1,24 +1,24 @@
-"""Iceberg tables through pyiceberg: catalogs, table creation, Parquet files, commits.
+"""Iceberg tables through pyiceberg: catalogs, table creation, data files, commits.
 
 The write path of the job has two halves:
 
-* executors: :func:`write_parquet_file` writes one Parquet file per (day, variable) with
-  the plain Arrow schema of the :class:`~era5_contours.schema.TableDef` (no Iceberg field
-  ids), straight into the table's data folder at :func:`data_file_uri`, and returns its URI;
-* driver: :func:`commit_replace` deletes the rows of the (day, variable) pairs and adds the
-  new files in one Iceberg transaction, so a rerun of a day replaces its rows and readers see
-  either the old table or the new one.
+* executors: :func:`write_data_files` turns a (day, variable)'s rows into Iceberg data
+  files with pyiceberg's own writer: Parquet with the table's field ids, column
+  statistics and partition values, named by the table's location provider under a write
+  UUID of the task. What comes back is the files' :class:`~pyiceberg.manifest.DataFile`
+  metadata, small and picklable;
+* driver: :func:`commit_replace` deletes the rows of the (day, variable) pairs and appends
+  the data files in one Iceberg transaction, so a rerun of a day replaces its rows and
+  readers see either the old table or the new one. Nothing depends on name mapping: every
+  file carries its field ids, which every Iceberg reader resolves columns by.
 
-File names carry the run id and a random part: a file that a table snapshot references is
-never overwritten, and the files of a failed run are orphans that no snapshot references
-(remove them with the table maintenance of your engine, e.g. Athena ``VACUUM``).
+Files that no snapshot references (those of a failed or killed run) are orphans for the
+table maintenance to remove.
 """
 
 from __future__ import annotations
 
 import logging
-import os
-import re
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -27,10 +27,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.fs as pafs
-import pyarrow.parquet as pq
-from pyiceberg.exceptions import CommitFailedException, NoSuchTableError, TableAlreadyExistsError
+from pyiceberg.conversions import from_bytes
+from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
 from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import (
@@ -60,7 +60,9 @@ from .schema import TableDef
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
     from pyiceberg.io import FileIO
+    from pyiceberg.manifest import DataFile
     from pyiceberg.table import Table
+    from pyiceberg.table.metadata import TableMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +72,9 @@ TABLE_PROPERTIES = {
     "format-version": str(FORMAT_VERSION),
     "write.parquet.compression-codec": "zstd",
 }
-PARQUET_COMPRESSION = "zstd"
+#: pyiceberg's writer is private API: the releases it was tested with (tests/test_catalog.py
+#: holds its signature and fails loudly when it changes).
+PYICEBERG_WRITER = ">=0.9,<0.13"
 
 _TRANSFORMS: dict[str, type[Transform[Any, Any]]] = {
     "identity": IdentityTransform,
@@ -83,6 +87,7 @@ _PROMOTIONS: dict[type[IcebergType], tuple[type[IcebergType], ...]] = {
     IntegerType: (LongType,),
     FloatType: (DoubleType,),
 }
+_EPOCH = date(1970, 1, 1)
 _NO_MATCH_WARNING = "Delete operation did not match any records"
 
 
@@ -150,6 +155,14 @@ def load_catalog(
     raise ValueError(
         f"unknown catalog type {catalog_type!r}: choose one of {', '.join(CATALOG_TYPES)}"
     )
+
+
+def _strip_scheme(path_or_uri: str) -> str:
+    if path_or_uri.startswith("file://"):
+        return path_or_uri[len("file://") :]
+    if "://" in path_or_uri:
+        return path_or_uri.split("://", 1)[1]
+    return path_or_uri
 
 
 # --------------------------------------------------------------------------- schemas
@@ -292,7 +305,13 @@ def ensure_table(catalog: Catalog, database: str, table: TableDef) -> Table:
         Listing every mismatching column.
     """
     identifier = f"{database}.{table.name}"
-    catalog.create_namespace_if_not_exists(database)
+    try:
+        catalog.create_namespace_if_not_exists(database)
+    except Exception:
+        # Two runs creating it at once: the loser's insert fails (sqlite IntegrityError,
+        # Glue AlreadyExistsException). Fine if it exists now.
+        if not catalog.namespace_exists(database):
+            raise
     try:
         existing = catalog.load_table(identifier)
     except NoSuchTableError:
@@ -305,20 +324,18 @@ def ensure_table(catalog: Catalog, database: str, table: TableDef) -> Table:
                 partition_spec=partition_spec(table, schema),
                 properties=TABLE_PROPERTIES,
             )
-        except TableAlreadyExistsError:
-            # Another process created it between our load and create: check theirs.
-            existing = catalog.load_table(identifier)
+        except Exception as create_error:  # noqa: BLE001 - re-raised unless it now exists
+            # Another process created it between our load and create (TableAlreadyExists,
+            # or the catalog's own constraint error): check theirs.
+            try:
+                existing = catalog.load_table(identifier)
+            except NoSuchTableError:
+                raise create_error from None
         else:
             logger.info("created table %s at %s", identifier, created.location())
             return created
 
     problems = schema_mismatches(table, existing.schema())
-    problems += [
-        # add_files infers partition values from min/max statistics: order-preserving only.
-        f"partition field {field.name}: add_files cannot infer a {field.transform} partition"
-        for field in existing.spec().fields
-        if not field.transform.preserves_order
-    ]
     if problems:
         raise IncompatibleTableError(
             f"table {identifier} at {existing.location()} does not fit the "
@@ -327,8 +344,7 @@ def ensure_table(catalog: Catalog, database: str, table: TableDef) -> Table:
     spec = _spec_description(existing.spec(), existing.schema())
     if spec != list(table.partitioning):
         logger.warning(
-            "table %s is partitioned by %s, not %s: accepted, but each Parquet file must "
-            "then hold one value per partition field",
+            "table %s is partitioned by %s, not %s: accepted (files follow the table's spec)",
             identifier,
             spec,
             list(table.partitioning),
@@ -337,101 +353,6 @@ def ensure_table(catalog: Catalog, database: str, table: TableDef) -> Table:
 
 
 # --------------------------------------------------------------------------- executors
-
-
-def _strip_scheme(path_or_uri: str) -> str:
-    if path_or_uri.startswith("file://"):
-        return path_or_uri[len("file://") :]
-    if "://" in path_or_uri:
-        return path_or_uri.split("://", 1)[1]
-    return path_or_uri
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
-
-
-def data_file_uri(
-    table_location: str,
-    table: TableDef,
-    day: date,
-    variable: str,
-    run_id: str,
-    *,
-    unique: bool = True,
-) -> str:
-    """Where an executor writes the file of one (day, variable).
-
-    ``{table_location}/data/{partition folders}/{day}_{variable}_{run_id}[_{random}].parquet``,
-    with Iceberg-style partition folders (``variable=t2m/day_month=2024-01``). The folders
-    are for people browsing the bucket; Iceberg takes partitions from the metadata. With
-    ``unique=False`` the name is the same for the same arguments, so a retried task
-    overwrites its own earlier attempt instead of leaving an orphan: ``run_id`` must then
-    be unique per run.
-    """
-    values: dict[str, Any] = {"day": day, "variable": variable}
-    folders = []
-    for column, transform in table.partitioning:
-        if column not in values:
-            raise ValueError(f"{table.name}: cannot name files for partition column {column!r}")
-        if transform not in _TRANSFORMS:
-            raise ValueError(f"{table.name}: unknown transform {transform!r}")
-        text = _partition_text(values[column], transform)
-        folders.append(f"{_partition_field_name(column, transform)}={_UNSAFE.sub('_', text)}")
-    parts = [day.isoformat(), _UNSAFE.sub("_", variable), _UNSAFE.sub("_", run_id)]
-    if unique:
-        parts.append(uuid.uuid4().hex[:12])
-    return "/".join([table_location.rstrip("/"), "data", *folders, "_".join(parts) + ".parquet"])
-
-
-def _partition_text(value: Any, transform: str) -> str:
-    if transform == "identity":
-        return value.isoformat() if isinstance(value, date) else str(value)
-    if transform == "month":
-        return f"{value:%Y-%m}"
-    if transform == "year":
-        return f"{value:%Y}"
-    if transform == "day":
-        return value.isoformat()
-    raise ValueError(f"unknown transform {transform!r}")
-
-
-def _spec_columns(table: Table) -> list[tuple[str, str]]:
-    """The table's partition fields as (source column, transform name)."""
-    schema = table.schema()
-    out = []
-    for f in table.spec().fields:
-        name = str(f.transform).split("[", 1)[0]
-        if name not in _TRANSFORMS:
-            raise ValueError(f"cannot write files for partition transform {f.transform}")
-        out.append((schema.find_column_name(f.source_id) or "?", name))
-    return out
-
-
-def group_by_partition(
-    table: Table, records: Sequence[Mapping[str, Any]]
-) -> dict[str, list[Mapping[str, Any]]]:
-    """Rows grouped by the table's partition (its actual spec).
-
-    Keyed by a file-name-safe text; each group fits in one data file that ``add_files``
-    can place.
-    """
-    spec = _spec_columns(table)
-    groups: dict[str, list[Mapping[str, Any]]] = {}
-    for row in records:
-        key = "_".join(_UNSAFE.sub("_", _partition_text(row[c], t)) for c, t in spec) or "all"
-        groups.setdefault(key, []).append(row)
-    return groups
-
-
-def partition_file_uri(table_location: str, table: Table, row: Mapping[str, Any], name: str) -> str:
-    """``{location}/data/{partition folders}/{name}.parquet`` for the partition of ``row``."""
-    folders = [
-        f"{_partition_field_name(c, t)}={_UNSAFE.sub('_', _partition_text(row[c], t))}"
-        for c, t in _spec_columns(table)
-    ]
-    return "/".join(
-        [table_location.rstrip("/"), "data", *folders, f"{_UNSAFE.sub('_', name)}.parquet"]
-    )
 
 
 def conform_table(arrow_table: pa.Table, table: TableDef) -> pa.Table:
@@ -448,71 +369,52 @@ def conform_table(arrow_table: pa.Table, table: TableDef) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=schema)
 
 
-def _resolve(
-    path_or_uri: str, filesystem: pafs.FileSystem | None
-) -> tuple[pafs.FileSystem, str, str]:
-    """(filesystem, path in it, URI to hand to the catalog)."""
-    has_scheme = "://" in path_or_uri
-    if filesystem is None:
-        if has_scheme:
-            filesystem, path = pafs.FileSystem.from_uri(path_or_uri)
-        else:
-            filesystem, path = pafs.LocalFileSystem(), os.path.abspath(path_or_uri)
-    else:
-        path = _strip_scheme(path_or_uri)
-    if isinstance(filesystem, pafs.LocalFileSystem):
-        path = os.path.abspath(path)
-        # Plain file://{path}, like pyiceberg's own locations (no percent-encoding).
-        return filesystem, path, f"file://{path}"
-    if not has_scheme:
-        raise ValueError(f"give a URI with its scheme for {filesystem.type_name}: {path_or_uri!r}")
-    return filesystem, path, path_or_uri
-
-
-def write_parquet_file(
-    path_or_uri: str,
-    arrow_table: pa.Table,
+def write_data_files(
+    table_metadata: TableMetadata,
+    io: FileIO,
+    rows: pa.Table,
     table: TableDef,
-    filesystem: pafs.FileSystem | None = None,
-) -> str:
-    """Write rows of ``table`` to one Parquet file and return its URI for :func:`commit_replace`.
+    *,
+    write_uuid: uuid.UUID | None = None,
+) -> list[DataFile]:
+    """Write rows of ``table`` as Iceberg data files of the table; their metadata.
 
-    The file has the plain Arrow schema of the TableDef (no field ids), zstd compression and
-    column statistics (the catalog takes partition values from them). On local disk it is
-    written under a temporary name and renamed; on S3 the object appears whole when its
-    upload completes.
+    pyiceberg's writer (``_dataframe_to_data_files``, the function Ray's
+    ``IcebergDatasink`` uses; private, so :data:`PYICEBERG_WRITER` pins the range this was
+    tested with and a test fails loudly when it changes) splits the rows by the table's
+    partition spec, rolls files over at ``write.target-file-size-bytes`` and writes each
+    with the table's field ids and column statistics.
 
     Parameters
     ----------
-    path_or_uri
-        Local path, ``file://`` or ``s3://`` URI, normally from :func:`data_file_uri`.
-    arrow_table
-        Rows with the columns of ``table`` (any order; cast to its types). Must not be empty:
-        a (day, variable) without rows only goes into ``replace`` of :func:`commit_replace`.
-    filesystem
-        pyarrow filesystem to use instead of the one the URI implies (e.g. an S3 endpoint).
+    table_metadata, io
+        The table's metadata and file IO (both pickle: executors get them from the driver).
+    rows
+        Rows with the columns of ``table`` (any order; cast to its types).
+    write_uuid
+        Names the files (``{uuid}-{n}`` under the partition folders): the same UUID
+        overwrites the same files, so a retried task leaves no orphan of its dead attempt.
+
+    Raises
+    ------
+    ValueError
+        For rows that do not fit ``table`` or the table's schema.
     """
-    data = conform_table(arrow_table, table)
+    data = conform_table(rows, table)
     if data.num_rows == 0:
-        raise ValueError(
-            f"{table.name}: no rows to write to {path_or_uri}; an empty (day, variable) is "
-            "only listed in replace"
+        raise ValueError(f"{table.name}: no rows to write")
+    # Checked here, on the executor, before anything is written.
+    _check_pyarrow_schema_compatible(table_metadata.schema(), data.schema)
+    return list(
+        _dataframe_to_data_files(
+            table_metadata=table_metadata, df=data, io=io, write_uuid=write_uuid
         )
-    fs, path, uri = _resolve(path_or_uri, filesystem)
-    if not isinstance(fs, pafs.LocalFileSystem):
-        pq.write_table(data, path, filesystem=fs, compression=PARQUET_COMPRESSION)
-        return uri
-    folder, name = os.path.split(path)
-    fs.create_dir(folder, recursive=True)
-    tmp = os.path.join(folder, f".{name}.{uuid.uuid4().hex}.tmp")
-    try:
-        pq.write_table(data, tmp, filesystem=fs, compression=PARQUET_COMPRESSION)
-        fs.move(tmp, path)
-    except BaseException:
-        if fs.get_file_info(tmp).type != pafs.FileType.NotFound:
-            fs.delete_file(tmp)
-        raise
-    return uri
+    )
+
+
+def data_file_paths(data_files: Iterable[DataFile]) -> list[str]:
+    """The paths of data files (for removing what a failed run wrote)."""
+    return [f.file_path for f in data_files]
 
 
 # --------------------------------------------------------------------------- driver
@@ -542,41 +444,31 @@ def replace_filter(replace: Iterable[tuple[date, str]]) -> BooleanExpression:
     return parts[0] if len(parts) == 1 else Or(*parts)
 
 
-def _column_bounds(metadata: pq.FileMetaData, column: str, uri: str) -> tuple[Any, Any]:
-    """Min and max of a top-level column over all row groups, from the footer statistics."""
-    lows, highs = [], []
-    for rg in range(metadata.num_row_groups):
-        group = metadata.row_group(rg)
-        for c in range(group.num_columns):
-            chunk = group.column(c)
-            if chunk.path_in_schema != column:
-                continue
-            stats = chunk.statistics
-            if stats is None or not stats.has_min_max:
-                raise ValueError(f"{uri}: no statistics for column {column!r}")
-            lows.append(stats.min)
-            highs.append(stats.max)
-    if not lows:
-        raise ValueError(f"{uri}: no column {column!r}")
-    return min(lows), max(highs)
+def _bounds(data_file: DataFile, schema: Schema, column: str) -> tuple[Any, Any]:
+    field = schema.find_field(column)
+    low = (data_file.lower_bounds or {}).get(field.field_id)
+    high = (data_file.upper_bounds or {}).get(field.field_id)
+    if low is None or high is None:
+        raise ValueError(f"{data_file.file_path}: no statistics for column {column!r}")
+    low, high = from_bytes(field.field_type, low), from_bytes(field.field_type, high)
+    if isinstance(field.field_type, DateType):  # Iceberg stores days since 1970-01-01
+        low, high = _EPOCH + timedelta(days=low), _EPOCH + timedelta(days=high)
+    return low, high
 
 
 def check_files_within(
-    io: FileIO, files: Sequence[str], replace: Iterable[tuple[date, str]]
+    schema: Schema, data_files: Sequence[DataFile], replace: Iterable[tuple[date, str]]
 ) -> None:
-    """Refuse files holding rows outside the replaced (day, variable) pairs.
+    """Refuse data files holding rows outside the replaced (day, variable) pairs.
 
-    Such rows would escape the delete of a later rerun and duplicate. Reads footers only.
-    Raises FileNotFoundError for a missing file, ValueError for a file out of bounds.
+    Such rows would escape the delete of a later rerun and duplicate. Reads the files'
+    statistics only. Raises ValueError for a file out of bounds.
     """
     keys = _replace_keys(replace)
-    for uri in files:
-        with io.new_input(uri).open() as stream:
-            metadata = pq.read_metadata(stream)
-        if metadata.num_rows == 0:
-            raise ValueError(f"{uri}: empty file (list an empty (day, variable) in replace only)")
-        var_low, var_high = _column_bounds(metadata, "variable", uri)
-        day_low, day_high = _column_bounds(metadata, "day", uri)
+    for data_file in data_files:
+        var_low, var_high = _bounds(data_file, schema, "variable")
+        day_low, day_high = _bounds(data_file, schema, "day")
+        uri = data_file.file_path
         if var_low != var_high:
             raise ValueError(f"{uri}: holds several variables ({var_low}..{var_high})")
         days = keys.get(var_low, set())
@@ -589,26 +481,26 @@ def check_files_within(
 
 def commit_replace(
     table: Table,
-    files: list[str],
+    data_files: Sequence[DataFile],
     replace: list[tuple[date, str]],
     *,
     snapshot_properties: Mapping[str, str] | None = None,
     max_attempts: int = 3,
 ) -> None:
-    """Replace the rows of the (day, variable) pairs in ``replace`` by the rows of ``files``.
+    """Replace the rows of the (day, variable) pairs in ``replace`` by ``data_files``.
 
-    One pyiceberg transaction: delete by row filter, then ``add_files``; readers see the
-    table before or after, never between. Files whose rows all belong to one deleted
-    (day, variable) are dropped from the metadata without being read; a file holding other
-    rows too (e.g. after a compaction by another engine) is rewritten by pyiceberg, one file
-    at a time, which needs ``pyiceberg-core`` for a partitioned table.
+    One pyiceberg transaction: delete by row filter, then append the data files; readers
+    see the table before or after, never between. Files whose rows all belong to one
+    deleted (day, variable) are dropped from the metadata without being read; a file
+    holding other rows too (e.g. after a compaction) is rewritten by pyiceberg, which needs
+    ``pyiceberg-core`` for a partitioned table.
 
     Parameters
     ----------
     table
         The Iceberg table (updated in place on success).
-    files
-        URIs from :func:`write_parquet_file`; each file's rows must lie within ``replace``.
+    data_files
+        From :func:`write_data_files`; each file's rows must lie within ``replace``.
     replace
         (day, variable) pairs whose rows are deleted; a pair without file ends up empty.
     snapshot_properties
@@ -619,14 +511,15 @@ def commit_replace(
 
     Raises
     ------
-    FileNotFoundError, ValueError
+    ValueError
         Before anything is committed: the table stays as it was.
     """
-    if not files and not replace:
+    if not data_files and not replace:
         return
-    if len(set(files)) != len(files):
-        raise ValueError("files holds duplicates")
-    check_files_within(table.io, files, replace)
+    paths = data_file_paths(data_files)
+    if len(set(paths)) != len(paths):
+        raise ValueError("data_files holds duplicates")
+    check_files_within(table.schema(), data_files, replace)
     row_filter = replace_filter(replace) if replace else None
     properties = dict(snapshot_properties or {})
     for attempt in range(1, max_attempts + 1):
@@ -636,8 +529,12 @@ def commit_replace(
                 with table.transaction() as tx:
                     if row_filter is not None:
                         tx.delete(row_filter, snapshot_properties=properties)
-                    if files:
-                        tx.add_files(files, snapshot_properties=properties)
+                    if data_files:
+                        with tx.update_snapshot(
+                            snapshot_properties=properties
+                        ).fast_append() as append:
+                            for data_file in data_files:
+                                append.append_data_file(data_file)
         except CommitFailedException:
             if attempt == max_attempts:
                 raise
@@ -648,7 +545,7 @@ def commit_replace(
         else:
             logger.info(
                 "committed %d files replacing %d (day, variable) pairs in %s",
-                len(files),
+                len(data_files),
                 len(replace),
                 ".".join(table.name()),
             )

@@ -9,7 +9,8 @@
    come from separate files).
 3. The executors run :func:`process_day`: read the day's slices, compute the daily fields,
    contour them, stage the GeoJSON and PNG under the run's staging folder and write the
-   feature rows as Parquet. Nothing about one (day, variable) ever raises: its
+   feature rows as Iceberg data files (pyiceberg's writer: field ids, statistics,
+   partition values), returning their metadata. Nothing about one (day, variable) ever raises: its
    :class:`VariableOutcome` says ``failed`` and why, with its ``daily_summary`` row. A day
    whose Spark task dies (a crashed or killed worker) is retried alone and, if it dies
    again, reported failed; the other days go on.
@@ -31,7 +32,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pyarrow as pa
@@ -48,6 +49,11 @@ from .geojson import dumps, feature_collection
 from .reading import NamedSource, file_time_range, load_day
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 from .variables import get, sample_window, window_overlaps
+
+if TYPE_CHECKING:
+    from pyiceberg.io import FileIO
+    from pyiceberg.manifest import DataFile
+    from pyiceberg.table.metadata import TableMetadata
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +152,9 @@ class RunContext:
     """What every task of one run needs besides its day (pickled to the executors)."""
 
     config: JobConfig
-    #: Table name -> table location, where the feature Parquet files go.
-    locations: dict[str, str]
+    #: contour_features as the executors write it: its metadata and file IO (both pickle).
+    features_metadata: TableMetadata
+    features_io: FileIO
     #: This run's staging folder for GeoJSON and PNG (published after the commit).
     staging: str
     #: Unique per run (also per rerun under the same run_id): names its files.
@@ -164,7 +171,8 @@ class VariableOutcome:
     error: str | None = None
     samples: int = 0
     feature_count: int = 0
-    feature_file: str | None = None
+    #: The feature rows' Iceberg data files (written, not yet committed).
+    data_files: list[DataFile] = field(default_factory=list)
     #: Staged outputs, published to their final paths once the tables commit.
     geojson: str | None = None
     png: str | None = None
@@ -347,7 +355,7 @@ def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) 
 def process_variable(
     task: DayTask, variable: str, inputs: _Inputs, dataset: str, ctx: RunContext
 ) -> VariableOutcome:
-    """Daily field, contours, staged maps and feature file of one (day, variable).
+    """Daily field, contours, staged maps and feature data files of one (day, variable).
 
     Never raises for anything about this (day, variable): the outcome says what failed,
     and what it had staged is removed.
@@ -371,9 +379,12 @@ def process_variable(
         if png is not None:
             out.png = storage.write_bytes(layout.png_path(ctx.staging, variable, task.day), png)
         if rows.num_rows:
-            uri = feature_file_uri(ctx, task.day, variable)
-            out.feature_file = catalog.write_parquet_file(
-                uri, rows, CONTOUR_FEATURES, filesystem=storage.arrow_filesystem(uri)
+            out.data_files = catalog.write_data_files(
+                ctx.features_metadata,
+                ctx.features_io,
+                rows,
+                CONTOUR_FEATURES,
+                write_uuid=write_uuid(ctx.attempt, task.day, variable),
             )
         out.status, out.samples, out.feature_count = OK, field_.samples, rows.num_rows
         if not field_.complete:
@@ -400,20 +411,13 @@ def process_variable(
     return out
 
 
-def feature_file_uri(ctx: RunContext, day: date, variable: str) -> str:
-    """The run's feature file of a (day, variable).
+def write_uuid(attempt: str, day: date, variable: str) -> uuid.UUID:
+    """The write UUID of a (day, variable) in one run.
 
-    One name per run and pair, so a retried task overwrites the file of its dead attempt
-    rather than leaving an orphan.
+    It names the task's data files, so a retried task overwrites the files of its dead
+    attempt rather than leaving orphans.
     """
-    return catalog.data_file_uri(
-        ctx.locations[CONTOUR_FEATURES.name],
-        CONTOUR_FEATURES,
-        day,
-        variable,
-        ctx.attempt,
-        unique=False,
-    )
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"era5-contours/{attempt}/{day}/{variable}")
 
 
 class _AlreadyFailed(Exception):
@@ -421,11 +425,14 @@ class _AlreadyFailed(Exception):
 
 
 def _discard_staged(out: VariableOutcome) -> None:
-    for attr in ("geojson", "png", "feature_file"):
+    for attr in ("geojson", "png"):
         path = getattr(out, attr)
         if path:
             _discard_staged_file(path)
             setattr(out, attr, None)
+    for path in catalog.data_file_paths(out.data_files):
+        _discard_staged_file(path)
+    out.data_files = []
     out.feature_count = 0
 
 
@@ -455,8 +462,6 @@ def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutc
     """Outcomes of a day whose Spark task died twice (worker crash, out of memory)."""
     outcomes = []
     for v in ctx.config.variables:
-        # The dead task may have written its feature file: nothing will reference it.
-        _discard_staged_file(feature_file_uri(ctx, task.day, v))
         out = VariableOutcome(
             day=task.day,
             variable=v,
@@ -682,23 +687,22 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
         ) from exc
 
 
-def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[str]:
-    """Write the run's daily_summary rows; the files' URIs.
+def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[DataFile]:
+    """Write the run's daily_summary rows as data files of the table.
 
-    One Parquet file per partition of the table and run of consecutive days (a file's day
-    range must lie within what the commit replaces).
+    One file per partition of the table (pyiceberg splits by its spec) and run of
+    consecutive days: a file's day range must lie within what the commit replaces, and
+    the days whose earlier result is kept are not replaced.
     """
-    files = []
-    for key, rows in catalog.group_by_partition(table, records).items():
-        for n, run in enumerate(_consecutive_days(rows)):
-            uri = catalog.partition_file_uri(
-                table.location(), table, run[0], f"summary_{attempt}_{key}_{n}"
-            )
-            files.append(
-                catalog.write_parquet_file(
-                    uri, summary_table(run), DAILY_SUMMARY, filesystem=storage.arrow_filesystem(uri)
-                )
-            )
+    files: list[DataFile] = []
+    for n, run in enumerate(_consecutive_days(records)):
+        files += catalog.write_data_files(
+            table.metadata,
+            table.io,
+            summary_table(run),
+            DAILY_SUMMARY,
+            write_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"era5-contours/{attempt}/summary/{n}"),
+        )
     return files
 
 
@@ -782,12 +786,13 @@ def run_contour_job(
     files = _list_inputs(config)
     attempt = f"{config.run_id}-{uuid.uuid4().hex[:8]}"
     staging = _prepare_staging(config, attempt)
-    staged: list[str] = []  # table data files written but not yet committed
+    staged: list[DataFile] = []  # table data files written but not yet committed
     try:
         tables = _open_tables(config)
         ctx = RunContext(
             config=config,
-            locations={name: t.location() for name, t in tables.items()},
+            features_metadata=tables[CONTOUR_FEATURES.name].metadata,
+            features_io=tables[CONTOUR_FEATURES.name].io,
             staging=staging,
             attempt=attempt,
         )
@@ -827,8 +832,7 @@ def run_contour_job(
                 report.add_day(day_outcomes)
                 for out in day_outcomes:
                     outcomes.append(out)
-                    if out.feature_file:
-                        staged.append(out.feature_file)
+                    staged += out.data_files
                 logger.info(
                     "[%d/%d] %s %s",
                     done,
@@ -927,10 +931,10 @@ def _commit(
         ) from exc
 
 
-def _discard_run(staged_files: Sequence[str], staging: str) -> None:
+def _discard_run(staged_files: Sequence[DataFile], staging: str) -> None:
     """Remove what a run that does not commit has staged (best effort)."""
-    for uri in staged_files:
-        _discard_staged_file(uri)
+    for path in catalog.data_file_paths(staged_files):
+        _discard_staged_file(path)
     try:
         storage.delete_prefix(staging)
     except Exception:  # noqa: BLE001

@@ -71,27 +71,12 @@ def s3_client():
 def use_endpoint(endpoint_url: str | None) -> None:
     """Send this process's S3 (and Glue) calls to ``endpoint_url`` (e.g. a moto server).
 
-    Sets ``AWS_ENDPOINT_URL``, which boto3 and pyarrow read, so the driver and every
+    Sets ``AWS_ENDPOINT_URL``, which boto3 reads, so the driver and every
     executor process follow the job's ``--aws_endpoint_url`` the same way; no-op when empty.
     """
     if endpoint_url and os.environ.get("AWS_ENDPOINT_URL") != endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
         _local.s3 = None
-
-
-def arrow_filesystem(uri: str):
-    """A pyarrow filesystem for ``uri`` honouring the S3 endpoint override, or None.
-
-    None lets pyarrow pick the filesystem from the URI (local files, or S3 on AWS).
-    """
-    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    if not is_s3(uri) or not endpoint:
-        return None
-    import pyarrow.fs as pafs
-
-    scheme, _, host = endpoint.partition("://")
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
-    return pafs.S3FileSystem(endpoint_override=host.rstrip("/"), scheme=scheme, region=region)
 
 
 def list_files(prefix: str, suffixes: tuple[str, ...] = (".nc",)) -> list[str]:
