@@ -10,6 +10,7 @@ import json
 from datetime import date, timedelta
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 import shapely
@@ -161,7 +162,6 @@ def test_rerun_replaces_rows_without_duplicates(spark, july):
 
 
 def pa_days(days):
-    import pyarrow as pa
 
     return pa.array(sorted(days), pa.date32())
 
@@ -248,3 +248,67 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
     features, summary = _tables(out / "warehouse")
     assert set(summary.scan().to_arrow()["run_id"].to_pylist()) == {"after"}
     assert features.scan().to_arrow().num_rows == before["features"][1].num_rows
+
+
+def _rows_by_field_id(table) -> pa.Table:
+    """The table's rows read from its data files with plain pyarrow, columns resolved by
+    their Parquet field ids alone (the names in the files are thrown away first)."""
+    import pyarrow.parquet as pq
+
+    names = {f.field_id: f.name for f in table.schema().fields}
+    parts = []
+    for task in table.scan().plan_files():
+        assert not task.delete_files  # copy-on-write: the live rows are the files' rows
+        data = pq.read_table(task.file.file_path.removeprefix("file://"))
+        ids = [int(f.metadata[b"PARQUET:field_id"]) for f in data.schema]
+        data = data.rename_columns([f"col{i}" for i in range(data.num_columns)])
+        parts.append(data.rename_columns([names[i] for i in ids]))
+    return pa.concat_tables(parts).select([f.name for f in table.schema().fields])
+
+
+def _sorted_rows(table: pa.Table, keys: list[str]) -> list[dict]:
+    return table.sort_by([(k, "ascending") for k in keys]).to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("name", "keys"),
+    [
+        (
+            "contour_features",
+            ["day", "variable", "kind", "band_index", "part_index", "geometry_wkt"],
+        ),
+        ("daily_summary", ["day", "variable"]),
+    ],
+)
+def test_three_readers_agree_on_both_tables(july, name, keys):
+    """pyiceberg, DuckDB's iceberg_scan and plain pyarrow by field id see the same rows."""
+
+    from era5_tools import localquery
+
+    cat = load_catalog("sql", str(july["out"] / "warehouse"))
+    table = cat.load_table(f"climate.{name}")
+    schema = table.schema().as_arrow()
+    iceberg = table.scan().to_arrow().cast(schema)
+    by_id = _rows_by_field_id(table).cast(schema)
+    duck = localquery.connect_local(cat, "climate")
+    duckdb_rows = duck.execute(f"SELECT * FROM climate.{name}").arrow()
+    if isinstance(duckdb_rows, pa.RecordBatchReader):
+        duckdb_rows = duckdb_rows.read_all()
+    duckdb_rows = duckdb_rows.select(schema.names).cast(schema)
+    assert iceberg.num_rows > 0 and iceberg.column("day").null_count == 0
+    expected = _sorted_rows(iceberg, keys)
+    assert _sorted_rows(by_id, keys) == expected
+    assert _sorted_rows(duckdb_rows, keys) == expected
+
+
+def test_every_data_file_carries_the_tables_field_ids(july):
+    import pyarrow.parquet as pq
+
+    cat = load_catalog("sql", str(july["out"] / "warehouse"))
+    for name in ("contour_features", "daily_summary"):
+        table = cat.load_table(f"climate.{name}")
+        want = {f.name: f.field_id for f in table.schema().fields}
+        assert table.properties.get("schema.name-mapping.default") is None
+        for task in table.scan().plan_files():
+            schema = pq.read_schema(task.file.file_path.removeprefix("file://"))
+            assert {f.name: int(f.metadata[b"PARQUET:field_id"]) for f in schema} == want
