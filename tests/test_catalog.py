@@ -313,7 +313,7 @@ def test_write_data_files_carries_field_ids_statistics_and_partitions(features):
     # Every column carries the table's field id, the one thing readers resolve by.
     ids = {f.name: int(f.metadata[b"PARQUET:field_id"]) for f in pq.read_schema(path)}
     assert ids == {f.name: f.field_id for f in features.schema().fields}
-    assert pq.read_table(path).to_pylist() == rows.to_pylist()
+    assert pq.ParquetFile(path).read().to_pylist() == rows.to_pylist()
     assert pq.read_metadata(path).row_group(0).column(0).compression == "ZSTD"
     assert data_file.record_count == 2
     assert data_file.partition == catalog_partition("t2m", DAY)

@@ -259,7 +259,8 @@ def _rows_by_field_id(table) -> pa.Table:
     parts = []
     for task in table.scan().plan_files():
         assert not task.delete_files  # copy-on-write: the live rows are the files' rows
-        data = pq.read_table(task.file.file_path.removeprefix("file://"))
+        # One file, not a dataset: no partition columns inferred from its folder names.
+        data = pq.ParquetFile(task.file.file_path.removeprefix("file://")).read()
         ids = [int(f.metadata[b"PARQUET:field_id"]) for f in data.schema]
         data = data.rename_columns([f"col{i}" for i in range(data.num_columns)])
         parts.append(data.rename_columns([names[i] for i in ids]))
