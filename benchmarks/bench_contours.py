@@ -34,7 +34,7 @@ os.environ["MPLBACKEND"] = "Agg"
 
 import numpy as np
 
-DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "era5"
+DEFAULT_DATA_DIR = Path(__file__).resolve().parents[1] / "tests" / "data" / "era5"
 T2M_FILE = "era5_france_2020-07_hourly_instant_t2m.nc"
 TP_FILE = "era5_france_2020-07_hourly_accum_tp.nc"
 NDIGITS = 4  # the seed's geojsoncontour ndigits, and the library's default precision

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "data" / "era5"
+DATA = ROOT / "tests" / "data" / "era5"
 FILES = ("era5_france_2020-07_hourly_instant_t2m.nc", "era5_france_2020-07_hourly_accum_tp.nc")
 
 

@@ -1,7 +1,7 @@
 """Shared, generic fixtures: the real sample files and synthetic CF datasets.
 
-- ``era5_dir`` / ``era5_file``: the read-only real files in ``<repo>/../shared/data/era5``
-  (skipped with a reason when absent); tests using them get the ``realdata`` marker.
+- ``era5_dir`` / ``era5_file``: the real files in ``tests/data/era5`` (tests/realdata.py);
+  tests using them get the ``realdata`` marker.
 - ``cf_dataset``: builds an hourly dataset in the raw CDS layout (or any naming).
 - ``write_nc``: writes a dataset to a NetCDF file under the test's ``tmp_path``.
 """
@@ -33,7 +33,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def era5_dir() -> Path:
-    """The real ERA5 / ERA5-Land sample files (read-only; never copy them into the repo)."""
+    """The real ERA5 / ERA5-Land sample files (tests/data/era5; see its README)."""
     if not ERA5_DIR.is_dir():
         pytest.skip(f"real ERA5 sample files not found at {ERA5_DIR}")
     return ERA5_DIR

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-SCHEMA = REPO.parent / "shared" / "schemas" / "devContainer.base.schema.json"
+SCHEMA = REPO / "tests" / "data" / "schemas" / "devContainer.base.schema.json"
 START = REPO / "start_dev_container.sh"
 POST_CREATE = REPO / "sh" / "devcontainer_post_create.sh"
 ENV_EXAMPLE = REPO / ".env.example"

@@ -1,9 +1,8 @@
 """Where the real ERA5 / ERA5-Land sample files are: the one place the tests name it.
 
-They sit in ``shared/data/era5`` beside the repository checkout (read-only; see its
-README for provenance and licence). Tests that need them get them through the
-``era5_dir`` / ``era5_file`` fixtures (conftest) or these names, and skip with the reason
-when they are absent.
+They are kept in the repository, in ``tests/data/era5`` (see its README for provenance
+and the Copernicus licence attribution), so a fresh clone runs every test. Tests get them
+through the ``era5_dir`` / ``era5_file`` fixtures (conftest) or these names.
 """
 
 from __future__ import annotations
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ERA5_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "era5"
+ERA5_DIR = Path(__file__).resolve().parent / "data" / "era5"
 FRANCE_T2M = ERA5_DIR / "era5_france_2020-07_hourly_instant_t2m.nc"
 FRANCE_TP = ERA5_DIR / "era5_france_2020-07_hourly_accum_tp.nc"
 

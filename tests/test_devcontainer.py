@@ -56,7 +56,7 @@ def test_strip_jsonc_rejects_unterminated_block_comment() -> None:
 @pytest.fixture(scope="module")
 def validator():
     if not SCHEMA.is_file():
-        pytest.skip(f"Dev Container schema not found: {SCHEMA} (../shared/schemas is absent)")
+        pytest.skip(f"Dev Container schema not found: {SCHEMA}")
     jsonschema = pytest.importorskip("jsonschema")
     schema = load_jsonc(SCHEMA)
     jsonschema.Draft201909Validator.check_schema(schema)

@@ -353,7 +353,7 @@ def test_cli_runs_as_module(tmp_path):
     ],
 )
 def test_layout_matches_real_cds_file(default_sample, era5_file, real_name, index, name):
-    # era5_file (conftest) skips with a reason when ../shared/data/era5 is absent.
+    # The real files are in tests/data/era5 (era5_file, conftest).
     real_path = era5_file(real_name)
     real = _open(real_path, decode_times=False)
     ours = _open(default_sample[index], decode_times=False)
