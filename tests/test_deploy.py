@@ -199,6 +199,34 @@ def test_lock_files_are_exact_and_respect_what_glue_provides(target):
         assert name in locked
 
 
+@pytest.mark.parametrize("target", ["glue4", "glue5"])
+def test_every_runtime_dependency_is_locked_or_provided(target):
+    """What pyproject declares for the runtime reaches Glue: from the lock, or from what
+    that Glue version provides, at a version that satisfies the declaration."""
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    libs = ROOT / "external_libs"
+    locked = dict(d.parse_pins((libs / f"{target}-requirements.lock").read_text()))
+    provided = dict(d.parse_pins((libs / f"{target}-provided.txt").read_text()))
+    problems = []
+    for line in project["dependencies"]:
+        req = Requirement(line)
+        name = d.normalise_name(req.name)
+        version = locked.get(name) or provided.get(name)
+        if version is None:
+            problems.append(f"{req.name}: neither locked nor provided")
+        elif not req.specifier.contains(Version(version), prereleases=True):
+            problems.append(f"{req.name}: {version} does not satisfy {req.specifier}")
+    assert problems == []
+
+
 def test_glue4_keeps_pandas_1_and_pyarrow_with_manylinux2014_wheels():
     locked = dict(d.parse_pins((ROOT / "external_libs" / "glue4-requirements.lock").read_text()))
     assert locked["pandas"].startswith("1.")  # Spark 3.3 breaks on pandas 2

@@ -63,7 +63,10 @@ def s3_client():
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 10, "mode": "adaptive"})
-        client = boto3.session.Session().client("s3", config=config)
+        # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
+        # Glue 4.0 ships boto3 1.24.
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        client = boto3.session.Session().client("s3", config=config, endpoint_url=endpoint or None)
         _local.s3, _local.pid = client, os.getpid()
     return client
 
@@ -71,8 +74,9 @@ def s3_client():
 def use_endpoint(endpoint_url: str | None) -> None:
     """Send this process's S3 (and Glue) calls to ``endpoint_url`` (e.g. a moto server).
 
-    Sets ``AWS_ENDPOINT_URL``, which boto3 reads, so the driver and every
-    executor process follow the job's ``--aws_endpoint_url`` the same way; no-op when empty.
+    Sets ``AWS_ENDPOINT_URL``, which :func:`s3_client` hands to boto3 (whatever its version)
+    and the Glue catalog gets from the job, so the driver and every executor process follow
+    the job's ``--aws_endpoint_url`` the same way; no-op when empty.
     """
     if endpoint_url and os.environ.get("AWS_ENDPOINT_URL") != endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# A Glue runtime lane: the Spark and job tests on a Glue version's own Python, Spark and
+# library versions, in a virtualenv of their own (.lanes/<lane>/).
+#
+# Usage: sh/test_glue_lane.sh glue4|glue5 [pytest arguments]
+#
+#   glue4   Python 3.10, pyspark 3.3 (Glue 4.0 runs Spark 3.3.0), the exact pins of
+#           external_libs/glue4-requirements.lock, and Glue 4.0's numpy, pandas and boto3
+#   glue5   Python 3.11, pyspark 3.5 (Glue 5.0 runs Spark 3.5.4), glue5-requirements.lock,
+#           and Glue 5.0's numpy, pandas and boto3
+#
+# The test tools are installed under the same pins as constraints, so they cannot move a
+# locked library; the project goes in with --no-deps, so the lane tests the lock and not
+# pip's choice. The interpreter is python3.10 / python3.11 from PATH, or pyenv's newest of
+# that minor version (PYTHON overrides).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+lane="${1:-}"
+case "$lane" in
+  glue4) minor=3.10 spark="pyspark>=3.3,<3.4" ;;
+  glue5) minor=3.11 spark="pyspark>=3.5,<3.6" ;;
+  *)
+    sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
+    exit 2
+    ;;
+esac
+shift
+
+find_python() {
+  if [ -n "${PYTHON:-}" ]; then
+    echo "$PYTHON"
+    return
+  fi
+  if command -v "python$minor" >/dev/null 2>&1 && "python$minor" -c '' 2>/dev/null; then
+    command -v "python$minor"
+    return
+  fi
+  if command -v pyenv >/dev/null 2>&1; then
+    local version
+    version=$(pyenv versions --bare 2>/dev/null | grep -E "^${minor//./\\.}\.[0-9]+$" | sort -V | tail -n 1)
+    if [ -n "$version" ]; then
+      echo "$(pyenv root)/versions/$version/bin/python$minor"
+      return
+    fi
+  fi
+  echo "error: no Python $minor found (put python$minor on PATH, install it with pyenv, or set PYTHON)" >&2
+  exit 1
+}
+
+python=$(find_python)
+venv=".lanes/$lane"
+lock="external_libs/$lane-requirements.lock"
+provided="external_libs/$lane-provided.txt"
+if [ ! -x "$venv/bin/python" ]; then
+  echo "==> creating $venv with $("$python" --version 2>&1)"
+  "$python" -m venv "$venv"
+fi
+pip=("$venv/bin/python" -m pip --disable-pip-version-check)
+
+# Glue's own numpy, pandas and boto3 (with the botocore and s3transfer that boto3 needs).
+constraints="$venv/constraints.txt"
+{
+  grep -v '^#' "$lock" | grep -v '^$'
+  grep -iE '^(numpy|pandas|boto3)==' "$provided"
+} >"$constraints"
+glue_provided=$(grep -iE '^(numpy|pandas|boto3)==' "$provided" | tr '\n' ' ')
+
+echo "==> [$lane] installing the lock, Glue's ${glue_provided}and $spark"
+# shellcheck disable=SC2086 # the provided pins are separate words on purpose
+"${pip[@]}" install --quiet -r "$lock" $glue_provided "$spark"
+# The sql catalog of local runs needs SQLAlchemy; on Glue the job uses the glue catalog.
+echo "==> [$lane] installing the test tools (and SQLAlchemy) under the same pins"
+"${pip[@]}" install --quiet -c "$constraints" pytest "moto[server]>=5" python-dotenv pyyaml \
+  packaging sqlalchemy duckdb duckdb-extension-iceberg duckdb-extension-avro duckdb-extension-spatial
+echo "==> [$lane] installing the project with --no-deps"
+"${pip[@]}" install --quiet --no-deps --force-reinstall .
+"${pip[@]}" check || true
+
+echo "==> [$lane] $("$venv/bin/python" -c 'import sys, pyspark, numpy, pandas, boto3, pyarrow, pyiceberg, xarray
+print("Python", sys.version.split()[0], "| pyspark", pyspark.__version__, "| numpy", numpy.__version__,
+      "| pandas", pandas.__version__, "| boto3", boto3.__version__, "| pyarrow", pyarrow.__version__,
+      "| pyiceberg", pyiceberg.__version__, "| xarray", xarray.__version__)')"
+
+export PYSPARK_PYTHON="$PWD/$venv/bin/python"
+export MPLBACKEND=Agg
+tests=(tests/test_job.py tests/test_bad_input.py tests/test_catalog.py tests/test_aws_integration.py
+  tests/test_storage.py tests/test_reading.py tests/test_daily.py)
+echo "==> [$lane] pytest ${tests[*]} $*"
+# The tests import the installed project: src/lib is not on their path.
+exec "$venv/bin/python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"
