@@ -27,7 +27,6 @@ class InputError(Exception):
         self.file = file
         self.day = day
         self.variable = variable
-        self.reason = message
         where = ", ".join(
             f"{k} {v}" for k, v in (("file", file), ("day", day), ("variable", variable)) if v
         )
