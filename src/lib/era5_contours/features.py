@@ -3,7 +3,8 @@
 One row per polygon of a band and per line of an isoline level: a band covering a
 continent becomes one row per island rather than one huge MultiPolygon, which keeps rows
 a sensible size for Athena. WKT is valid and simple (each row is one Polygon or one
-LineString), as ``ST_GeometryFromText`` assumes. Areas and lengths are geodesic on WGS84.
+LineString), as ``ST_GeometryFromText`` assumes. Areas and lengths are on the WGS84
+ellipsoid, computed for all rows at once.
 """
 
 from __future__ import annotations
@@ -14,23 +15,76 @@ from datetime import date
 import numpy as np
 import pyarrow as pa
 import shapely
-from pyproj import Geod
+from pyproj import Geod, Transformer
 
 from .contours import Band, Isoline
 from .schema import CONTOUR_FEATURES
 
 _GEOD = Geod(ellps="WGS84")
+#: Lambert's cylindrical equal-area projection of the WGS84 ellipsoid (true scale at the
+#: equator): ``y`` times the semi-major axis is the zone area per radian of longitude.
+_EQUAL_AREA = Transformer.from_crs("EPSG:4326", "+proj=cea +ellps=WGS84", always_xy=True)
+_EQUAL_AREA_A = 6378137.0
+
+
+#: Gauss-Legendre nodes and weights on [0, 1] (3 points: exact for degree-5 polynomials).
+_GL_T = (1.0 + np.array([-np.sqrt(3.0 / 5.0), 0.0, np.sqrt(3.0 / 5.0)])) / 2.0
+_GL_W = np.array([5.0, 8.0, 5.0]) / 18.0
+
+
+def polygon_areas_km2(polygons: np.ndarray) -> np.ndarray:
+    """Area of each polygon on the WGS84 ellipsoid (holes subtracted), km², vectorised.
+
+    A contour polygon's edges are straight in longitude and latitude (contourpy
+    interpolates on the lon/lat grid), so its area is the loop integral of the
+    ellipsoid's zone area: ``A = |sum over edges of (x1 - x0) * mean y|`` in Lambert's
+    cylindrical equal-area projection (``x = a * lon``, ``y`` the authalic latitude
+    function, both from PROJ), with ``y`` averaged along each edge by 3-point
+    Gauss-Legendre quadrature. One numpy pass for every polygon of a day, where pyproj's
+    geodesic area takes a call per ring (0.4 s for the 5,700 rings of a global 0.25
+    degree field) and would bend each edge into a geodesic.
+    """
+    polygons = np.asarray(polygons, dtype=object)
+    if polygons.size == 0:
+        return np.zeros(0)
+    _, pts, (rings, polys) = shapely.to_ragged_array(polygons)
+    x = np.radians(pts[:, 0]) * _EQUAL_AREA_A
+    lat0, lat1 = pts[:-1, 1], pts[1:, 1]
+    nodes = lat0[:, None] + (lat1 - lat0)[:, None] * _GL_T[None, :]
+    _, y = _EQUAL_AREA.transform(np.zeros(nodes.size), nodes.ravel())
+    mean_y = np.asarray(y).reshape(nodes.shape) @ _GL_W
+    term = np.zeros(len(pts))
+    term[:-1] = (x[1:] - x[:-1]) * mean_y
+    term[rings[1:] - 1] = 0.0  # no edge from a ring's last vertex to the next ring
+    ring_area = np.abs(np.add.reduceat(term, rings[:-1]))
+    outer = np.zeros(len(rings) - 1, dtype=bool)
+    outer[polys[:-1]] = True
+    signed = np.where(outer, ring_area, -ring_area)
+    poly_of_ring = np.repeat(np.arange(len(polys) - 1), np.diff(polys))
+    return np.bincount(poly_of_ring, weights=signed, minlength=len(polys) - 1) / 1e6
+
+
+def line_lengths_km(lines: np.ndarray) -> np.ndarray:
+    """Geodesic length of each LineString on the WGS84 ellipsoid, km, vectorised."""
+    lines = np.asarray(lines, dtype=object)
+    if lines.size == 0:
+        return np.zeros(0)
+    coords, index = shapely.get_coordinates(lines, return_index=True)
+    if len(coords) < 2:
+        return np.zeros(lines.size)
+    seg = np.asarray(_GEOD.line_lengths(coords[:, 0], coords[:, 1]))
+    same = index[1:] == index[:-1]
+    return np.bincount(index[1:][same], weights=seg[same], minlength=lines.size) / 1e3
 
 
 def geodesic_area_km2(polygon: shapely.Polygon) -> float:
-    """Area on the WGS84 ellipsoid (holes subtracted), km²."""
-    area, _ = _GEOD.geometry_area_perimeter(polygon)
-    return abs(area) / 1e6
+    """Area on the WGS84 ellipsoid (holes subtracted), km² (see :func:`polygon_areas_km2`)."""
+    return float(polygon_areas_km2(np.array([polygon], dtype=object))[0])
 
 
 def geodesic_length_km(line: shapely.LineString) -> float:
     """Length on the WGS84 ellipsoid, km."""
-    return _GEOD.geometry_length(line) / 1e3
+    return float(line_lengths_km(np.array([line], dtype=object))[0])
 
 
 def feature_rows(
@@ -46,30 +100,34 @@ def feature_rows(
     precision: int | None = 4,
 ) -> pa.Table:
     """Rows of one variable and day, typed by :data:`schema.CONTOUR_FEATURES`."""
-    cols: dict[str, list] = {name: [] for name in CONTOUR_FEATURES.column_names}
-    geoms: list[shapely.Geometry] = []
+    band_parts = [shapely.get_parts(b.geometry) for b in bands]
+    line_parts = [shapely.get_parts(ln.geometry) for ln in lines]
+    polys = np.concatenate(band_parts) if band_parts else np.empty(0, dtype=object)
+    parts = np.concatenate(line_parts) if line_parts else np.empty(0, dtype=object)
+    n_band = [len(p) for p in band_parts]
+    n_line = [len(p) for p in line_parts]
+    n = polys.size + parts.size
+    arr = np.concatenate([polys, parts])
 
-    def add(kind, lower, upper, band_index, part_index, geom, area, length):
-        geoms.append(geom)
-        cols["kind"].append(kind)
-        cols["level_lower"].append(lower)
-        cols["level_upper"].append(upper)
-        cols["band_index"].append(band_index)
-        cols["part_index"].append(part_index)
-        cols["area_km2"].append(area)
-        cols["length_km"].append(length)
+    def per_part(values: Sequence, counts: Sequence[int]) -> list:
+        return [v for v, c in zip(values, counts, strict=True) for _ in range(c)]
 
-    for band in bands:
-        for j, poly in enumerate(shapely.get_parts(band.geometry)):
-            add("band", band.lower, band.upper, band.band_index, j, poly,
-                geodesic_area_km2(poly), None)  # fmt: skip
-    for line in lines:
-        for j, part in enumerate(shapely.get_parts(line.geometry)):
-            add("line", line.level, line.level, line.level_index, j, part,
-                None, geodesic_length_km(part))  # fmt: skip
-
-    n = len(geoms)
-    arr = np.array(geoms, dtype=object)
+    cols: dict[str, list] = {}
+    cols["kind"] = ["band"] * polys.size + ["line"] * parts.size
+    cols["level_lower"] = per_part([b.lower for b in bands], n_band) + per_part(
+        [ln.level for ln in lines], n_line
+    )
+    cols["level_upper"] = per_part([b.upper for b in bands], n_band) + per_part(
+        [ln.level for ln in lines], n_line
+    )
+    cols["band_index"] = per_part([b.band_index for b in bands], n_band) + per_part(
+        [ln.level_index for ln in lines], n_line
+    )
+    cols["part_index"] = [j for c in n_band for j in range(c)] + [
+        j for c in n_line for j in range(c)
+    ]
+    cols["area_km2"] = [*polygon_areas_km2(polys).tolist(), *([None] * parts.size)]
+    cols["length_km"] = [*([None] * polys.size), *line_lengths_km(parts).tolist()]
     bounds = shapely.bounds(arr) if n else np.empty((0, 4))
     kwargs = {"rounding_precision": precision, "trim": True} if precision is not None else {}
     cols["geometry_wkt"] = list(shapely.to_wkt(arr, **kwargs)) if n else []
@@ -84,4 +142,5 @@ def feature_rows(
     cols["dataset"] = [dataset] * n
     cols["source_files"] = [list(source_files)] * n
     cols["run_id"] = [run_id] * n
-    return pa.Table.from_pydict(cols, schema=CONTOUR_FEATURES.arrow_schema)
+    ordered = {name: cols[name] for name in CONTOUR_FEATURES.column_names}
+    return pa.Table.from_pydict(ordered, schema=CONTOUR_FEATURES.arrow_schema)

@@ -2,7 +2,7 @@
 
 One feature per band (MultiPolygon) and per isoline level (MultiLineString), WGS84
 lon/lat, exteriors counter-clockwise (right-hand rule), coordinates rounded to the
-precision the geometry was snapped to. Properties carry the numeric facts (variable,
+precision the geometry was snapped to (or coarser, see :func:`geojson_bytes`). Properties carry the numeric facts (variable,
 units, day, levels, band_index) and the styling keys geojsoncontour emits (fill,
 fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet styles work.
 """
@@ -10,11 +10,13 @@ fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet s
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from shapely import GeometryType
 
@@ -65,6 +67,60 @@ def band_title(band: Band, units: str) -> str:
     return f"{label} {units}"
 
 
+def _properties(
+    bands: Sequence[Band],
+    lines: Sequence[Isoline],
+    *,
+    levels: np.ndarray,
+    cmap: str,
+    variable: str,
+    units: str,
+    day: date,
+    dataset: str,
+    fill_opacity: float,
+    stroke_width: float,
+    extra_properties: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The properties of each band's and each isoline's feature."""
+    fills = band_colors(levels, cmap)
+    strokes = line_colors(levels, cmap)
+    common = {"variable": variable, "units": units, "day": day.isoformat(), "dataset": dataset}
+    if extra_properties:
+        common.update(extra_properties)
+    band_props = []
+    for band in bands:
+        color = fills[band.band_index]
+        band_props.append(
+            {
+                **common,
+                "kind": "band",
+                "level_lower": band.lower,
+                "level_upper": band.upper,
+                "band_index": band.band_index,
+                "fill": color,
+                "fill-opacity": fill_opacity,
+                "stroke": color,
+                "stroke-width": stroke_width,
+                "stroke-opacity": 1,
+                "title": band_title(band, units),
+            }
+        )
+    line_props = [
+        {
+            **common,
+            "kind": "line",
+            "level": line.level,
+            "level_index": line.level_index,
+            "stroke": strokes[line.level_index],
+            "stroke-width": stroke_width,
+            "stroke-opacity": 1,
+            "title": f"{_fmt(line.level)} {units}",
+        }
+        for line in lines
+    ]
+    return band_props, line_props
+
+
 def feature_collection(
     bands: Sequence[Band],
     lines: Sequence[Isoline],
@@ -80,52 +136,106 @@ def feature_collection(
     stroke_width: float = 1.0,
     extra_properties: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build the FeatureCollection of one variable and day (bands first, then lines)."""
-    fills = band_colors(levels, cmap)
-    strokes = line_colors(levels, cmap)
-    common = {"variable": variable, "units": units, "day": day.isoformat(), "dataset": dataset}
-    if extra_properties:
-        common.update(extra_properties)
-    features: list[dict[str, Any]] = []
-    for band in bands:
-        color = fills[band.band_index]
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry_to_geojson(band.geometry, precision),
-                "properties": {
-                    **common,
-                    "kind": "band",
-                    "level_lower": band.lower,
-                    "level_upper": band.upper,
-                    "band_index": band.band_index,
-                    "fill": color,
-                    "fill-opacity": fill_opacity,
-                    "stroke": color,
-                    "stroke-width": stroke_width,
-                    "stroke-opacity": 1,
-                    "title": band_title(band, units),
-                },
-            }
-        )
-    for line in lines:
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry_to_geojson(line.geometry, precision),
-                "properties": {
-                    **common,
-                    "kind": "line",
-                    "level": line.level,
-                    "level_index": line.level_index,
-                    "stroke": strokes[line.level_index],
-                    "stroke-width": stroke_width,
-                    "stroke-opacity": 1,
-                    "title": f"{_fmt(line.level)} {units}",
-                },
-            }
-        )
+    """Build the FeatureCollection of one variable and day (bands first, then lines).
+
+    Plain Python lists throughout (``json`` can write it); :func:`geojson_bytes` writes
+    the same collection as text straight from the coordinate arrays, many times faster.
+    """
+    band_props, line_props = _properties(
+        bands,
+        lines,
+        levels=levels,
+        cmap=cmap,
+        variable=variable,
+        units=units,
+        day=day,
+        dataset=dataset,
+        fill_opacity=fill_opacity,
+        stroke_width=stroke_width,
+        extra_properties=extra_properties,
+    )
+    features: list[dict[str, Any]] = [
+        {
+            "type": "Feature",
+            "geometry": geometry_to_geojson(item.geometry, precision),
+            "properties": props,
+        }
+        for item, props in zip([*bands, *lines], [*band_props, *line_props], strict=True)
+    ]
     return {"type": "FeatureCollection", "features": features}
+
+
+def _array_geometry(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:
+    """GeoJSON geometry whose positions are ``(n, 2)`` numpy arrays, one per ring or line."""
+    gtype, coords, offsets = shapely.to_ragged_array([geom])
+    if not np.isfinite(coords).all():
+        raise ValueError("Out of range float values are not JSON compliant: NaN in a geometry")
+    pts = np.round(coords, precision) if precision is not None else np.ascontiguousarray(coords)
+
+    def spans(off: np.ndarray) -> list[tuple[int, int]]:
+        return list(zip(off[:-1].tolist(), off[1:].tolist(), strict=True))
+
+    if gtype == GeometryType.MULTIPOLYGON:
+        rings, polys, _ = offsets
+        ring_spans = spans(rings)
+        return {
+            "type": "MultiPolygon",
+            "coordinates": [[pts[a:b] for a, b in ring_spans[p0:p1]] for p0, p1 in spans(polys)],
+        }
+    if gtype == GeometryType.MULTILINESTRING:
+        parts, _ = offsets
+        return {"type": "MultiLineString", "coordinates": [pts[a:b] for a, b in spans(parts)]}
+    return geometry_to_geojson(geom, precision)
+
+
+def _check_finite(props: dict[str, Any]) -> None:
+    for key, value in props.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {key}={value}")
+
+
+def geojson_bytes(
+    bands: Sequence[Band],
+    lines: Sequence[Isoline],
+    *,
+    levels: np.ndarray,
+    cmap: str,
+    variable: str,
+    units: str,
+    day: date,
+    dataset: str,
+    precision: int | None = 4,
+    fill_opacity: float = 0.9,
+    stroke_width: float = 1.0,
+    extra_properties: dict[str, Any] | None = None,
+) -> bytes:
+    """The text of :func:`feature_collection` (UTF-8, compact), written from the arrays.
+
+    orjson writes numpy coordinate arrays directly with the shortest round-trip repr of
+    each rounded float, so no Python list of the collection's hundreds of thousands of
+    positions is ever built (the stdlib path spends most of its time there). NaN is
+    refused, as in :func:`dumps`. ``precision`` may be coarser than the geometry's.
+    """
+    band_props, line_props = _properties(
+        bands,
+        lines,
+        levels=levels,
+        cmap=cmap,
+        variable=variable,
+        units=units,
+        day=day,
+        dataset=dataset,
+        fill_opacity=fill_opacity,
+        stroke_width=stroke_width,
+        extra_properties=extra_properties,
+    )
+    features = []
+    for item, props in zip([*bands, *lines], [*band_props, *line_props], strict=True):
+        _check_finite(props)
+        geometry = _array_geometry(item.geometry, precision)
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    collection = {"type": "FeatureCollection", "features": features}
+    return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def dumps(collection: dict[str, Any]) -> str:
