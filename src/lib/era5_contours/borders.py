@@ -68,6 +68,13 @@ def _rings() -> list[np.ndarray] | None:
     return rings
 
 
+def clear_caches() -> None:
+    """Forget the borders read and simplified so far (the next call reads them again)."""
+    _rings.cache_clear()
+    _boundary_lines.cache_clear()
+    _simplified_lines.cache_clear()
+
+
 @functools.lru_cache(maxsize=1)
 def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
     """Every admin-0 ring as a LineString, with an STRtree over them (once per process)."""
@@ -137,17 +144,39 @@ def land_mask(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _simplified_lines(tolerance: float) -> tuple[np.ndarray, shapely.STRtree] | None:
+    """The rings simplified to ``tolerance`` degrees, with their tree (once per tolerance)."""
+    loaded = _boundary_lines()
+    if loaded is None or tolerance <= 0:
+        return loaded
+    lines = shapely.simplify(loaded[0], tolerance, preserve_topology=False)
+    lines = lines[~shapely.is_empty(lines)]
+    return lines, shapely.STRtree(lines)
+
+
 def boundary_segments(
-    xmin: float, ymin: float, xmax: float, ymax: float
+    xmin: float, ymin: float, xmax: float, ymax: float, *, tolerance: float = 0.0
 ) -> list[np.ndarray] | None:
     """Coastline and border polylines clipped to a lon/lat box.
+
+    Parameters
+    ----------
+    xmin, ymin, xmax, ymax
+        The box, in degrees.
+    tolerance
+        Simplify the lines to this many degrees first (half a map pixel is invisible);
+        the simplified lines are kept per process for each tolerance (rounded to 3
+        significant digits, so that maps of one size share them).
 
     Returns
     -------
     list of (n, 2) arrays of (lon, lat), possibly empty; None when no offline source is
     installed.
     """
-    loaded = _boundary_lines()
+    if tolerance > 0:
+        tolerance = float(f"{tolerance:.3g}")
+    loaded = _simplified_lines(tolerance)
     if loaded is None:
         return None
     lines, tree = loaded
