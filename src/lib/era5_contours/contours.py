@@ -383,3 +383,39 @@ def contour_lines(
         if not geom.is_empty:
             out.append(Isoline(level_index=i, level=float(level), geometry=geom))
     return out
+
+
+def simplify_coverage(
+    bands: list[Band], lines: list[Isoline], *, tolerance: float, precision: int | None
+) -> tuple[list[Band], list[Isoline]]:
+    """Bands and isolines simplified together for the web, then rounded to ``precision``.
+
+    The bands tile the grid, so they are simplified as one coverage
+    (``shapely.coverage_simplify``, Visvalingam-Whyatt on the edges the bands share):
+    neighbouring bands keep a common boundary, with neither gaps nor overlaps, and areas
+    move far less than simplifying each polygon alone (which shrinks every small blob).
+    Isolines are simplified on their own (Douglas-Peucker, topology kept). The input is
+    left as it is (the feature rows keep it).
+    """
+    out_bands: list[Band] = []
+    if bands:
+        geoms = np.array([b.geometry for b in bands], dtype=object)
+        if tolerance > 0:
+            geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True)
+        for band, geom in zip(bands, geoms, strict=True):
+            parts, repaired = _clean_polygons(shapely.get_parts(geom), precision, 0.0)
+            if not parts.size:
+                continue
+            multi = shapely.multipolygons(parts)
+            if repaired and not multi.is_valid:
+                multi = _repair_band(multi, precision)
+            if not multi.is_empty:
+                out_bands.append(Band(band.band_index, band.lower, band.upper, multi))
+    out_lines: list[Isoline] = []
+    for line in lines:
+        geom = clean_lines(
+            shapely.get_parts(line.geometry), precision=precision, simplify_tolerance=tolerance
+        )
+        if not geom.is_empty:
+            out_lines.append(Isoline(line.level_index, line.level, geom))
+    return out_bands, out_lines
