@@ -243,9 +243,9 @@ def dumps(collection: dict[str, Any]) -> str:
     return json.dumps(collection, separators=(",", ":"), allow_nan=False)
 
 
-#: Default GeoJSON simplification, as a share of the grid spacing: a fifth of a cell is
-#: invisible at the data's own resolution and keeps every band's area within ~0.3%.
-WEB_TOLERANCE_CELLS = 0.2
+#: Default GeoJSON simplification, as a share of the grid spacing: a tenth of a cell is
+#: invisible at the data's own resolution and keeps every band's area within ~0.1%.
+WEB_TOLERANCE_CELLS = 0.1
 #: Default GeoJSON rounding: the coarsest decimals that keep positions within a
 #: fiftieth of a cell (3 decimals, ~100 m, for both 0.25 and 0.1 degree grids).
 WEB_PRECISION_CELLS = 0.02
@@ -271,8 +271,8 @@ def web_settings(
 ) -> tuple[int, float]:
     """The GeoJSON's ``(precision, simplify tolerance)``, by default from the grid spacing.
 
-    Defaults: the tolerance is :data:`WEB_TOLERANCE_CELLS` of a cell (0.02 degrees on
-    ERA5-Land's 0.1 degree grid, 0.05 on ERA5's 0.25), the precision the fewest decimals
+    Defaults: the tolerance is :data:`WEB_TOLERANCE_CELLS` of a cell (0.01 degrees on
+    ERA5-Land's 0.1 degree grid, 0.025 on ERA5's 0.25), the precision the fewest decimals
     whose step is at most :data:`WEB_PRECISION_CELLS` of a cell (3 for both). Given
     values win.
     """

@@ -616,11 +616,11 @@ class DaySamples:
                     day=self.day,
                     variable=self.variable,
                 ) from exc
-            block = block[:, part.lat_order[:, None], part.lon_order[None, :]]
+            block = _reorder(_reorder(block, part.lat_order, 1), part.lon_order, 2)
             if not np.issubdtype(block.dtype, np.floating):
                 block = block.astype(np.float64)
             if part.scale != 1.0 or part.offset != 0.0:
-                block *= block.dtype.type(part.scale)
+                block = block * block.dtype.type(part.scale)  # a new array: never the file's
                 block += block.dtype.type(part.offset)
             out.extend(block)
         return out  # type: ignore[return-value]
@@ -709,6 +709,25 @@ class DaySamples:
                 day=self.day,
                 variable=self.variable,
             )
+
+
+def _reorder(block: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
+    """``block`` taken in ``order`` along ``axis``: a view for the usual layouts.
+
+    Descending latitude is a reversal and 0..360 longitude a rotation; a general
+    permutation (never seen in CDS files) falls back to a copy.
+    """
+    n = order.size
+    if n < 2 or np.array_equal(order, np.arange(n)):
+        return block
+    index: list[slice] = [slice(None)] * block.ndim
+    if np.array_equal(order, np.arange(n - 1, -1, -1)):
+        index[axis] = slice(None, None, -1)
+        return block[tuple(index)]
+    k = int(order[0])
+    if np.array_equal(order, (np.arange(n) + k) % n):
+        return np.roll(block, -k, axis=axis)
+    return np.take(block, order, axis=axis)
 
 
 def _cache_one_time_slab(nc, variable: str) -> None:
