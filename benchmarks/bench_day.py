@@ -71,9 +71,7 @@ def ensure_sample(case: str, data_dir: Path) -> list[Path]:
     from era5_tools.sample import generate_sample
 
     print(f"... generating the {case} sample into {folder} (once)", file=sys.stderr, flush=True)
-    return generate_sample(
-        folder, DAY, DAY, bounds=bounds, resolution=resolution, dataset=dataset
-    )
+    return generate_sample(folder, DAY, DAY, bounds=bounds, resolution=resolution, dataset=dataset)
 
 
 # --------------------------------------------------------------------------- children
