@@ -198,23 +198,6 @@ def _round_rings(
     return pts, rings, polys, collapsed
 
 
-def clean_polygons(
-    polygons: np.ndarray, *, precision: int | None, simplify_tolerance: float
-) -> MultiPolygon:
-    """Make a band valid, simplified, snapped to ``10**-precision`` degrees, CCW outside.
-
-    The general path, for any polygons: :func:`contour_bands` takes a faster one on
-    contourpy's arrays (:func:`_clean_band`) and this is its reference.
-    """
-    if polygons.size == 0:
-        return MultiPolygon()
-    polys, _ = _clean_polygons(polygons, precision, simplify_tolerance)
-    geom = MultiPolygon(list(polys))
-    if not geom.is_valid:
-        geom = _repair_band(geom, precision)
-    return geom
-
-
 def _clean_polygons(
     polygons: np.ndarray, precision: int | None, simplify_tolerance: float
 ) -> tuple[np.ndarray, int]:
