@@ -5,8 +5,8 @@ written by ``era5_tools.sample``) and each variable, fresh child processes of th
 script measure side by side:
 
 - ``task``: the streaming path of a worker: ``daily.read_daily`` (samples read a couple
-  of hours at a time), product detection and the daily rule, ``contour_bands`` +
-  ``contour_lines`` at full precision, ``feature_rows``, ``geojson.web_geojson`` (the
+  of hours at a time), product detection and the daily rule, ``contour_field``
+  (bands and isolines) at full precision, ``feature_rows``, ``geojson.web_geojson`` (the
   file for browsers, defaults from the grid) and ``plots.render_map_png``;
 - ``in-memory``: the previous reading path, ``reading.load_day`` + ``detect_dataset`` +
   ``daily_field`` (the whole day in memory), for its peak memory;
@@ -152,7 +152,7 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
 
 def child_task(files: list[Path], variable: str) -> dict[str, Any]:
     """The streaming worker path, stage by stage."""
-    from era5_contours.contours import contour_bands, contour_lines
+    from era5_contours.contours import contour_field
     from era5_contours.daily import read_daily
     from era5_contours.features import feature_rows
     from era5_contours.geojson import geojson_bytes, web_geojson, web_settings
@@ -172,8 +172,7 @@ def child_task(files: list[Path], variable: str) -> dict[str, Any]:
     lon, lat = data["longitude"].values, data["latitude"].values
     levels, cmap = _levels(variable, values)
     t0 = time.perf_counter()
-    bands = contour_bands(lon, lat, values, levels)
-    lines = contour_lines(lon, lat, values, levels)
+    bands, lines = contour_field(lon, lat, values, levels)
     t1 = time.perf_counter()
     rows = feature_rows(
         bands,

@@ -424,3 +424,18 @@ def test_rounding_never_leaves_invalid_bands_or_non_simple_lines():
                     assert LinearRing(poly.exterior.coords).is_ccw
             for line in contour_lines(x, y, z, [0.0, 1.0, 2.0], precision=precision):
                 assert shapely.is_simple(shapely.get_parts(line.geometry)).all()
+
+
+def test_contour_field_is_bands_and_lines_from_one_generator():
+    x, y, z = _smooth_field()
+    levels = np.arange(-6.0, 12.0, 3.0)
+    from era5_contours.contours import contour_field
+
+    bands, lines = contour_field(x, y, z, levels)
+    assert [(b.band_index, b.geometry.wkt) for b in bands] == [
+        (b.band_index, b.geometry.wkt) for b in contour_bands(x, y, z, levels)
+    ]
+    assert [(ln.level, ln.geometry.wkt) for ln in lines] == [
+        (ln.level, ln.geometry.wkt) for ln in contour_lines(x, y, z, levels)
+    ]
+    assert contour_field(x, y, z, levels, lines=False)[1] == []

@@ -11,6 +11,7 @@ sphere of radius 6371 km would give ~12,364 kmÂ² for the equatorial cell, 55 kmÂ
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 
 import numpy as np
@@ -273,3 +274,21 @@ def test_equal_area_y_is_procs_cea():
     cea = Transformer.from_crs("EPSG:4326", "+proj=cea +ellps=WGS84", always_xy=True)
     _, y = cea.transform(np.zeros_like(lat), lat)
     np.testing.assert_allclose(_authalic_y(lat), y, rtol=1e-12, atol=1e-6)
+
+
+def test_wkt_has_the_precision_whether_or_not_the_geometry_was_rounded():
+    x = np.linspace(0.0, 10.0, 41)
+    y = np.linspace(40.0, 48.0, 33)
+    z = np.sin(x[None, :]) * np.cos(y[:, None] / 2) * 10
+    kwargs = dict(variable="t2m", units="degC", day=DAY, dataset="era5", source_files=["a"],
+                  run_id="r", precision=4)  # fmt: skip
+    rounded = contour_bands(x, y, z, [-2.0, 2.0], precision=4)
+    table = feature_rows(rounded, [], **kwargs)
+    geoms = np.concatenate([shapely.get_parts(b.geometry) for b in rounded])
+    # GEOS's own rounding writer gives the same text for the rounded geometries
+    expected = shapely.to_wkt(geoms, rounding_precision=4, trim=True).tolist()
+    assert table.column("geometry_wkt").to_pylist() == expected
+    raw = contour_bands(x, y, z, [-2.0, 2.0], precision=None)
+    text = " ".join(feature_rows(raw, [], **kwargs).column("geometry_wkt").to_pylist())
+    decimals = [len(d) for d in re.findall(r"\d\.(\d+)", text)]
+    assert decimals and max(decimals) == 4

@@ -67,7 +67,7 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
     lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
     if not np.isfinite(values).any():
         raise ValueError("the field has no finite value")
-    z = np.ma.masked_invalid(values)
+    z = np.ma.masked_invalid(values, copy=False)  # values is already this call's copy
     return contourpy.contour_generator(
         lon,
         np.asarray(lat, float),
@@ -103,16 +103,23 @@ def _ragged(filled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(pts_all), np.concatenate(rings_all), np.concatenate(polys_all)
 
 
-def _lines(lines) -> np.ndarray:
+def _line_arrays(lines) -> tuple[np.ndarray, np.ndarray]:
+    """contourpy's lines of all chunks as one ``(points, offsets)`` pair."""
     points, offsets = lines
-    parts = []
-    for pts, off in zip(points, offsets, strict=True):
-        if pts is None or len(pts) == 0:
-            continue
-        parts.append(
-            shapely.from_ragged_array(GeometryType.LINESTRING, pts, (off.astype(np.int64),))
-        )
-    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    parts = [
+        (pts, off.astype(np.int64))
+        for pts, off in zip(points, offsets, strict=True)
+        if pts is not None and len(pts)
+    ]
+    if not parts:
+        return np.empty((0, 2)), np.zeros(1, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    shift = np.cumsum([0, *(len(p) for p, _ in parts[:-1])])
+    offsets_all = [np.zeros(1, np.int64)] + [
+        off[1:] + k for (_, off), k in zip(parts, shift, strict=True)
+    ]
+    return np.concatenate([p for p, _ in parts]), np.concatenate(offsets_all)
 
 
 def _only_polygons(geom: shapely.Geometry) -> MultiPolygon:
@@ -259,8 +266,17 @@ def clean_lines(
         return MultiLineString()
     if simplify_tolerance > 0:
         lines = shapely.simplify(lines, simplify_tolerance, preserve_topology=True)
-    min_length = 0.0
     _, pts, (offsets,) = shapely.to_ragged_array(lines)
+    return _clean_line_arrays(pts, offsets, precision)
+
+
+def _clean_line_arrays(
+    pts: np.ndarray, offsets: np.ndarray, precision: int | None
+) -> MultiLineString:
+    """:func:`clean_lines` on ragged arrays (contourpy's own, or shapely's)."""
+    if len(pts) == 0:
+        return MultiLineString()
+    min_length = 0.0
     if precision is not None:
         pts = np.round(pts, precision)
         min_length = 2 * 10.0**-precision
@@ -309,8 +325,11 @@ def contour_bands(
     band ``len(levels)`` (``v > levels[-1]``) are open-ended and present only when the data
     reach them. Empty bands are left out.
     """
-    levels = np.asarray(levels, dtype=float)
     gen = _generator(lon, lat, values)
+    return _bands(gen, np.asarray(levels, dtype=float), precision, simplify_tolerance)
+
+
+def _bands(gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float) -> list[Band]:
     edges = [-np.inf, *levels.tolist(), np.inf]
     found: list[tuple[int, MultiPolygon, int]] = []
     for i in range(len(edges) - 1):
@@ -356,16 +375,45 @@ def contour_lines(
     simplify_tolerance: float = 0.0,
 ) -> list[Isoline]:
     """Isolines of ``values`` at each level the data cross; empty levels are left out."""
-    levels = np.asarray(levels, dtype=float)
     gen = _generator(lon, lat, values)
+    return _isolines(gen, np.asarray(levels, dtype=float), precision, simplify_tolerance)
+
+
+def _isolines(
+    gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float
+) -> list[Isoline]:
     out: list[Isoline] = []
     for i, level in enumerate(levels.tolist()):
-        geom = clean_lines(
-            _lines(gen.lines(level)), precision=precision, simplify_tolerance=simplify_tolerance
-        )
+        pts, offsets = _line_arrays(gen.lines(level))
+        if simplify_tolerance > 0 and len(pts):
+            raw = shapely.from_ragged_array(GeometryType.LINESTRING, pts, (offsets,))
+            geom = clean_lines(raw, precision=precision, simplify_tolerance=simplify_tolerance)
+        else:
+            geom = _clean_line_arrays(pts, offsets, precision)
         if not geom.is_empty:
             out.append(Isoline(level_index=i, level=float(level), geometry=geom))
     return out
+
+
+def contour_field(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    *,
+    lines: bool = True,
+    precision: int | None = 4,
+    simplify_tolerance: float = 0.0,
+) -> tuple[list[Band], list[Isoline]]:
+    """:func:`contour_bands` and :func:`contour_lines` (when ``lines``) from one generator.
+
+    Building contourpy's generator (closing the grid, masking NaN, its cache) is paid
+    once instead of twice: ~10% of the contour step on a global 0.25 degree field.
+    """
+    gen = _generator(lon, lat, values)
+    levels = np.asarray(levels, dtype=float)
+    bands = _bands(gen, levels, precision, simplify_tolerance)
+    return bands, _isolines(gen, levels, precision, simplify_tolerance) if lines else []
 
 
 def simplify_coverage(
