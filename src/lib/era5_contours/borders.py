@@ -187,5 +187,5 @@ def boundary_segments(
     coords, index = shapely.get_coordinates(parts, return_index=True)
     if len(coords) == 0:
         return []
-    splits = np.flatnonzero(np.diff(index)) + 1
-    return [seg for seg in np.split(coords, splits) if len(seg) >= 2]
+    bounds = [0, *(np.flatnonzero(np.diff(index)) + 1).tolist(), len(coords)]
+    return [coords[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2]
