@@ -8,16 +8,17 @@
    (a day's tp needs D+1 00 UTC, which may be in the next month's file; t2m and tp may
    come from separate files).
 3. The executors run :func:`process_day`: read the day's slices, compute the daily fields,
-   contour them, stage the GeoJSON and PNG under the run's staging folder and write the
-   feature rows as Iceberg data files (pyiceberg's writer: field ids, statistics,
-   partition values), returning their metadata. Nothing about one (day, variable) ever raises: its
+   contour them, and stage the GeoJSON, the PNG and the feature rows (Arrow IPC) under the
+   run's staging folder. Nothing about one (day, variable) ever raises: its
    :class:`VariableOutcome` says ``failed`` and why, with its ``daily_summary`` row. A day
    whose Spark task dies (a crashed or killed worker) is retried alone and, if it dies
    again, reported failed; the other days go on.
-4. The driver commits both tables, replacing the rows of every processed (day, variable),
-   and only then publishes the staged maps in place of the earlier ones (and removes those
-   of days that are no longer ``ok``). A run that fails before its commit leaves earlier
-   rows and maps exactly as they were.
+4. The driver takes the database's commit lease (:mod:`~era5_contours.lease`); one task
+   per (variable, month) then rewrites that partition of both tables as Iceberg data files
+   (:mod:`~era5_contours.months`), and :mod:`~era5_contours.commits` commits both tables
+   and publishes the staged maps (removing those of days that are no longer ``ok``),
+   recoverably. A run that fails before its commit leaves earlier rows and maps exactly as
+   they were.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import pyarrow as pa
 import xarray as xr
 
 from . import catalog, layout, storage
+from .commits import CommitError, commit_run, finish_intent, make_intent, table_name
 from .config import JobConfig
 from .contours import contour_bands, contour_lines
 from .daily import DailyField, daily_field
@@ -46,18 +48,27 @@ from .datasets import detect_dataset
 from .errors import IncompleteDayError, InputError, RunError
 from .features import feature_rows
 from .geojson import dumps, feature_collection
+from .lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
+from .months import (
+    DayResult,
+    MonthContext,
+    MonthResult,
+    merge_month,
+    month_tasks,
+    replaced_pairs,
+    write_rows,
+)
 from .reading import NamedSource, file_time_range, load_day
+from .report import FAILED, INCOMPLETE, OK, RunReport
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 from .variables import get, sample_window, window_overlaps
 
 if TYPE_CHECKING:
-    from pyiceberg.io import FileIO
-    from pyiceberg.manifest import DataFile
-    from pyiceberg.table.metadata import TableMetadata
+    from pyiceberg.table import Table
 
 logger = logging.getLogger(__name__)
 
-OK, INCOMPLETE, FAILED = "ok", "incomplete", "failed"
+__all__ = ["FAILED", "INCOMPLETE", "OK", "RunReport", "run_contour_job"]
 
 
 # --------------------------------------------------------------------------- planning
@@ -152,10 +163,7 @@ class RunContext:
     """What every task of one run needs besides its day (pickled to the executors)."""
 
     config: JobConfig
-    #: contour_features as the executors write it: its metadata and file IO (both pickle).
-    features_metadata: TableMetadata
-    features_io: FileIO
-    #: This run's staging folder for GeoJSON and PNG (published after the commit).
+    #: This run's staging folder for GeoJSON, PNG and feature rows (until the commit).
     staging: str
     #: Unique per run (also per rerun under the same run_id): names its files.
     attempt: str
@@ -171,8 +179,8 @@ class VariableOutcome:
     error: str | None = None
     samples: int = 0
     feature_count: int = 0
-    #: The feature rows' Iceberg data files (written, not yet committed).
-    data_files: list[DataFile] = field(default_factory=list)
+    #: The staged feature rows (Arrow IPC), written into the tables by the month rewrite.
+    rows: str | None = None
     #: Staged outputs, published to their final paths once the tables commit.
     geojson: str | None = None
     png: str | None = None
@@ -379,13 +387,7 @@ def process_variable(
         if png is not None:
             out.png = storage.write_bytes(layout.png_path(ctx.staging, variable, task.day), png)
         if rows.num_rows:
-            out.data_files = catalog.write_data_files(
-                ctx.features_metadata,
-                ctx.features_io,
-                rows,
-                CONTOUR_FEATURES,
-                write_uuid=write_uuid(ctx.attempt, task.day, variable),
-            )
+            out.rows = write_rows(layout.rows_path(ctx.staging, variable, task.day), rows)
         out.status, out.samples, out.feature_count = OK, field_.samples, rows.num_rows
         if not field_.complete:
             out.error = f"accepted with {field_.samples} of {field_.required} samples"
@@ -411,28 +413,16 @@ def process_variable(
     return out
 
 
-def write_uuid(attempt: str, day: date, variable: str) -> uuid.UUID:
-    """The write UUID of a (day, variable) in one run.
-
-    It names the task's data files, so a retried task overwrites the files of its dead
-    attempt rather than leaving orphans.
-    """
-    return uuid.uuid5(uuid.NAMESPACE_URL, f"era5-contours/{attempt}/{day}/{variable}")
-
-
 class _AlreadyFailed(Exception):
     """The inputs of this (day, variable) failed already; carries their error text."""
 
 
 def _discard_staged(out: VariableOutcome) -> None:
-    for attr in ("geojson", "png"):
+    for attr in ("geojson", "png", "rows"):
         path = getattr(out, attr)
         if path:
             _discard_staged_file(path)
             setattr(out, attr, None)
-    for path in catalog.data_file_paths(out.data_files):
-        _discard_staged_file(path)
-    out.data_files = []
     out.feature_count = 0
 
 
@@ -481,96 +471,6 @@ def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutc
 
 
 # --------------------------------------------------------------------------- driver
-
-
-@dataclass
-class RunReport:
-    """What a run did, for the log, the exit code and the benchmarks."""
-
-    run_id: str
-    days: int = 0
-    status_counts: dict[str, int] = field(default_factory=dict)
-    day_status: dict[str, int] = field(default_factory=dict)
-    features: int = 0
-    failures: list[str] = field(default_factory=list)
-    outputs: dict[str, str] = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
-    workers: int = 0
-    max_concurrent_tasks: int = 0
-    task_seconds: float = 0.0
-    allow_failed_days: bool = False
-    _intervals: list[tuple[float, float]] = field(default_factory=list, repr=False)
-    _workers: set[str] = field(default_factory=set, repr=False)
-
-    @property
-    def exit_code(self) -> int:
-        """1 when a day failed (unless failed days are allowed), else 0."""
-        return 1 if self.day_status.get(FAILED, 0) and not self.allow_failed_days else 0
-
-    def add_day(self, outcomes: Sequence[VariableOutcome]) -> None:
-        """Count one day's outcomes in."""
-        for out in outcomes:
-            self.status_counts[out.status] = self.status_counts.get(out.status, 0) + 1
-            self.features += out.feature_count
-            self.task_seconds += out.seconds
-            if out.status == FAILED:
-                self.failures.append(out.error or f"{out.day} {out.variable}")
-            if out.worker:
-                self._workers.add(out.worker)
-        timed = [o for o in outcomes if o.worker]
-        if timed:
-            self._intervals.append((min(o.started for o in timed), max(o.finished for o in timed)))
-        status = _day_status(o.status for o in outcomes)
-        self.day_status[status] = self.day_status.get(status, 0) + 1
-        self.workers = len(self._workers)
-        self.max_concurrent_tasks = _max_overlap(self._intervals)
-
-    def note_kept(self, outcomes: Sequence[VariableOutcome]) -> None:
-        """Say, next to each failure, that an earlier ok result was kept."""
-        kept = {o.error: o.kept_run_id for o in outcomes if o.kept_run_id and o.status == FAILED}
-        self.failures = [
-            f"{msg} (the ok result of run {kept[msg]} is kept)" if msg in kept else msg
-            for msg in self.failures
-        ]
-
-    def text(self) -> str:
-        """The run summary, as printed at the end of a run."""
-        total = self.seconds.get("total", 0.0)
-        lines = [
-            f"run {self.run_id}: {self.days} days in {total:.1f} s "
-            f"({60 * self.days / total if total else 0:.1f} days/min)",
-            "  days: "
-            + ", ".join(f"{k} {self.day_status.get(k, 0)}" for k in (OK, INCOMPLETE, FAILED)),
-            "  (day, variable): "
-            + ", ".join(f"{k} {self.status_counts.get(k, 0)}" for k in (OK, INCOMPLETE, FAILED)),
-            f"  features: {self.features}",
-            f"  executors: {self.workers} worker processes, up to {self.max_concurrent_tasks} "
-            f"days at once; per-day work {self.task_seconds:.1f} s of task time",
-            "  phases: " + ", ".join(f"{k} {v:.1f} s" for k, v in self.seconds.items()),
-        ]
-        lines += [f"  {k}: {v}" for k, v in self.outputs.items()]
-        lines += [f"  FAILED {msg}" for msg in self.failures[:20]]
-        if len(self.failures) > 20:
-            lines.append(f"  ... and {len(self.failures) - 20} more failures")
-        return "\n".join(lines)
-
-
-def _max_overlap(intervals: Sequence[tuple[float, float]]) -> int:
-    events = sorted([(s, 1) for s, _ in intervals] + [(e, -1) for _, e in intervals])
-    level = peak = 0
-    for _, delta in events:
-        level += delta
-        peak = max(peak, level)
-    return peak
-
-
-def _day_status(statuses: Iterable[str]) -> str:
-    statuses = list(statuses)
-    if FAILED in statuses:
-        return FAILED
-    if INCOMPLETE in statuses:
-        return INCOMPLETE
-    return OK
 
 
 DayProcessor = Callable[[DayTask, RunContext], list[VariableOutcome]]
@@ -687,72 +587,6 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
         ) from exc
 
 
-def _write_summaries(table, records: Sequence[dict[str, Any]], attempt: str) -> list[DataFile]:
-    """Write the run's daily_summary rows as data files of the table.
-
-    One file per partition of the table (pyiceberg splits by its spec) and run of
-    consecutive days: a file's day range must lie within what the commit replaces, and
-    the days whose earlier result is kept are not replaced.
-    """
-    files: list[DataFile] = []
-    for n, run in enumerate(_consecutive_days(records)):
-        files += catalog.write_data_files(
-            table.metadata,
-            table.io,
-            summary_table(run),
-            DAILY_SUMMARY,
-            write_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"era5-contours/{attempt}/summary/{n}"),
-        )
-    return files
-
-
-def _consecutive_days(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Rows of one variable split where a day is missing (one whose earlier result is kept)."""
-    runs: list[list[dict[str, Any]]] = []
-    by_variable: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        by_variable.setdefault(row["variable"], []).append(row)
-    for variable_rows in by_variable.values():
-        variable_rows.sort(key=lambda r: r["day"])
-        for row in variable_rows:
-            if (
-                runs
-                and runs[-1][-1]["variable"] == row["variable"]
-                and (row["day"] - runs[-1][-1]["day"]).days == 1
-            ):
-                runs[-1].append(row)
-            else:
-                runs.append([row])
-    return runs
-
-
-def _publish(config: JobConfig, outcomes: Sequence[VariableOutcome]) -> int:
-    """Committed: staged maps replace the published ones; days not ok lose theirs."""
-    moves: list[tuple[str, str]] = []
-    deletes: list[str] = []
-    for out in outcomes:
-        final = {
-            "geojson": config.geojson_path(out.variable, out.day),
-            "png": config.png_path(out.variable, out.day),
-        }
-        for attr, target in final.items():
-            staged = getattr(out, attr)
-            if staged:
-                moves.append((staged, target))
-            else:
-                # No new map: an earlier one would contradict the committed rows.
-                deletes.append(target)
-
-    def move(pair: tuple[str, str]) -> None:
-        storage.move(*pair)
-
-    # S3 copies are round trips: a few threads keep a long run's publishing short.
-    with ThreadPoolExecutor(max_workers=8 if storage.is_s3(config.output_path) else 1) as pool:
-        list(pool.map(move, moves))
-        list(pool.map(storage.delete, deletes))
-    return len(moves)
-
-
 def run_contour_job(
     spark,
     config: JobConfig,
@@ -765,7 +599,8 @@ def run_contour_job(
     Parameters
     ----------
     batch_days
-        How many days' outcomes the driver collects at once (default 16 per core).
+        How many days' outcomes the driver collects at once (default 16 per core): a
+        progress line per batch.
     day_processor
         What runs per day on the executors (default :func:`process_day`).
 
@@ -773,9 +608,9 @@ def run_contour_job(
     ------
     RunError
         Only for problems of the run as a whole (no input, unwritable output, catalog
-        unreachable, commit failure); bad input for a day becomes that day's ``failed``
-        summary row. Before raising, the run removes what it staged: earlier rows and maps
-        stay as they were.
+        unreachable, commit lease not had in time, commit failure); bad input for a day
+        becomes that day's ``failed`` summary row. Before raising, the run removes what it
+        staged: earlier rows and maps stay as they were.
     """
     t_start = time.time()
     processor = day_processor or process_day
@@ -786,92 +621,54 @@ def run_contour_job(
     files = _list_inputs(config)
     attempt = f"{config.run_id}-{uuid.uuid4().hex[:8]}"
     staging = _prepare_staging(config, attempt)
-    staged: list[DataFile] = []  # table data files written but not yet committed
+    lease: CommitLease | None = None
     try:
         tables = _open_tables(config)
-        ctx = RunContext(
-            config=config,
-            features_metadata=tables[CONTOUR_FEATURES.name].metadata,
-            features_io=tables[CONTOUR_FEATURES.name].io,
-            staging=staging,
-            attempt=attempt,
-        )
+        ctx = RunContext(config=config, staging=staging, attempt=attempt)
+        outcomes = _process_days(sc, files, ctx, processor, report, batch_days)
 
         t0 = time.time()
-        infos = (
-            sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
-            .map(lambda path: inspect_file(path, config.aws_endpoint_url))
-            .collect()
-        )
-        report.seconds["inspect"] = time.time() - t0
-        for info in infos:
-            if info.error:
-                logger.error("unreadable input %s: %s", info.path, info.error)
-
-        tasks = plan_days(config.days(), config.variables, infos)
-        report.days = len(tasks)
-        logger.info(
-            "run %s: %d days, %d input files, variables %s",
-            config.run_id,
-            len(tasks),
-            len(files),
-            ",".join(config.variables),
-        )
-
-        outcomes: list[VariableOutcome] = []
-        t0 = time.time()
-        # One partition per day, so Spark balances the days over the executors; batches
-        # bound what the driver holds at once. (toLocalIterator would run one partition
-        # at a time: no parallelism.) Contiguous days stay together, so a worker's
-        # download cache serves the monthly files they share.
-        batch = max(1, batch_days or 16 * sc.defaultParallelism)
-        done = 0
-        for b0 in range(0, len(tasks), batch):
-            for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
-                done += 1
-                report.add_day(day_outcomes)
-                for out in day_outcomes:
-                    outcomes.append(out)
-                    staged += out.data_files
-                logger.info(
-                    "[%d/%d] %s %s",
-                    done,
-                    len(tasks),
-                    day_outcomes[0].day if day_outcomes else "?",
-                    ", ".join(
-                        f"{o.variable} {o.status} ({o.feature_count} features)"
-                        for o in day_outcomes
-                    ),
-                )
-        report.seconds["process"] = time.time() - t0
+        lease = _take_lease(config, attempt, tables)
+        report.seconds["lease"] = time.time() - t0
 
         t0 = time.time()
-        features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
-        _keep_earlier_ok_results(summary, outcomes)
-        committing = [o for o in outcomes if o.kept_run_id is None]
+        months, results = _write_months(sc, tables, outcomes, attempt)
+        report.seconds["write"] = time.time() - t0
+
+        t0 = time.time()
+        committing = _apply_kept(outcomes, results)
         report.note_kept(outcomes)
-        replace = [(o.day, o.variable) for o in committing]
-        feature_files = list(staged)
-        summary_files = _write_summaries(summary, [o.summary for o in committing], attempt)
-        staged += summary_files
-        _commit(features, summary, feature_files, summary_files, replace, config.run_id, attempt)
-        staged = []  # referenced by the tables now
+        features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
+        files_by_table = {
+            table_name(features): [f for r in results for f in r.features_files],
+            table_name(summary): [f for r in results for f in r.summary_files],
+        }
+        report.table_files = {name: len(fs) for name, fs in files_by_table.items()}
+        publish, unpublish = _map_changes(committing)
+        intent = make_intent(
+            run_id=config.run_id,
+            attempt=attempt,
+            tables=[features, summary],
+            files=files_by_table,
+            staging=staging,
+            output_path=config.output_path,
+            publish=publish,
+            unpublish=unpublish,
+        )
+        try:
+            published = commit_run(
+                lease, [features, summary], files_by_table, replaced_pairs(months), intent
+            )
+        except (CommitError, LeaseLost) as exc:
+            raise RunError(str(exc)) from exc
+        lease.release()
+        lease = None
         report.seconds["commit"] = time.time() - t0
     except BaseException:
-        _discard_run(staged, staging)
+        _discard_run(staging, lease, locals().get("tables"))
         raise
 
-    t0 = time.time()
-    try:
-        published = _publish(config, committing)
-        storage.delete_prefix(staging)
-    except Exception as exc:
-        raise RunError(
-            f"the tables are committed, but publishing the maps failed ({_first_line(exc)}); "
-            f"the maps of this run are still staged under {staging}"
-        ) from exc
-    report.seconds["publish"] = time.time() - t0
-    logger.info("published %d maps", published)
+    logger.info("committed both tables and published %d maps", published)
     report.outputs = {
         "GeoJSON": storage.join(config.output_path, layout.CONTOURS),
         "PNG": storage.join(config.output_path, layout.PLOTS),
@@ -882,63 +679,179 @@ def run_contour_job(
     return report
 
 
-def _keep_earlier_ok_results(summary, outcomes: Sequence[VariableOutcome]) -> None:
-    """A (day, variable) that is not ok now but was ok in an earlier run keeps that result.
+def _process_days(
+    sc,
+    files: Sequence[str],
+    ctx: RunContext,
+    processor: DayProcessor,
+    report: RunReport,
+    batch_days: int | None,
+) -> list[VariableOutcome]:
+    """Plan the days from the inputs' time ranges and run them on the executors."""
+    config = ctx.config
+    t0 = time.time()
+    infos = (
+        sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
+        .map(lambda path: inspect_file(path, config.aws_endpoint_url))
+        .collect()
+    )
+    report.seconds["inspect"] = time.time() - t0
+    for info in infos:
+        if info.error:
+            logger.error("unreadable input %s: %s", info.path, info.error)
 
-    A rerun whose input has become unreadable (or shorter) must not destroy a good
-    result: its rows and maps stay, and the failure is reported by this run only.
-    """
-    not_ok = [(o.day, o.variable) for o in outcomes if o.status != OK]
-    if not not_ok:
-        return
-    earlier = catalog.rows_with_status(summary, not_ok, OK)
-    for out in outcomes:
-        run_id = earlier.get((out.day, out.variable))
-        if out.status != OK and run_id is not None:
-            out.kept_run_id = run_id
-            logger.warning(
-                "%s %s is %s in this run: the ok result of run %s is kept",
-                out.day,
-                out.variable,
-                out.status,
-                run_id,
+    tasks = plan_days(config.days(), config.variables, infos)
+    report.days = len(tasks)
+    logger.info(
+        "run %s: %d days, %d input files, variables %s",
+        config.run_id,
+        len(tasks),
+        len(files),
+        ",".join(config.variables),
+    )
+    outcomes: list[VariableOutcome] = []
+    t0 = time.time()
+    # One partition per day, so Spark balances the days over the executors; a batch's
+    # outcomes (small: no rows) come back together for a progress line. (toLocalIterator
+    # would run one partition at a time: no parallelism.)
+    batch = max(1, batch_days or 16 * sc.defaultParallelism)
+    done = 0
+    for b0 in range(0, len(tasks), batch):
+        for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
+            done += 1
+            report.add_day(day_outcomes)
+            outcomes += day_outcomes
+            logger.info(
+                "[%d/%d] %s %s",
+                done,
+                len(tasks),
+                day_outcomes[0].day if day_outcomes else "?",
+                ", ".join(
+                    f"{o.variable} {o.status} ({o.feature_count} features)" for o in day_outcomes
+                ),
             )
+    report.seconds["process"] = time.time() - t0
+    return outcomes
 
 
-def _commit(
-    features, summary, feature_files, summary_files, replace, run_id: str, attempt: str
-) -> None:
-    """Both tables, features first; the first is restored if the second fails."""
-    # The attempt names the run's staging folder: a snapshot that carries it says that
-    # the run committed (what recovering an interrupted publish needs to know).
-    props = {"run-id": run_id, "run-attempt": attempt}
-    before = features.current_snapshot()
+def _take_lease(config: JobConfig, attempt: str, tables: dict[str, Table]) -> CommitLease:
+    """The database's commit lease, finishing what a dead holder left pending."""
+    lease = CommitLease(
+        lease_root(config.warehouse_path, config.database),
+        {"run_id": config.run_id, "attempt": attempt},
+        ttl=config.commit_lease_seconds,
+    )
+    by_name = {table_name(t): t for t in tables.values()}
+
+    def finish(intents: list[dict[str, Any]]) -> None:
+        for intent in intents:
+            finish_intent(intent, by_name)
+
     try:
-        catalog.commit_replace(features, feature_files, replace, snapshot_properties=props)
+        lease.acquire(config.commit_wait_seconds, on_inherit=finish)
+    except LeaseTimeout as exc:
+        raise RunError(f"{exc}: nothing of this run is committed") from exc
     except Exception as exc:
-        raise RunError(
-            f"committing {'.'.join(features.name())} failed, nothing was committed: "
-            f"{_first_line(exc)}"
-        ) from exc
+        raise RunError(f"cannot take the commit lease: {_first_line(exc)}") from exc
+    for table in tables.values():
+        table.refresh()  # what the month rewrite reads and the commit replaces
+    return lease
+
+
+def _write_months(
+    sc, tables: dict[str, Table], outcomes: Sequence[VariableOutcome], attempt: str
+) -> tuple[list, list[MonthResult]]:
+    """Rewrite every (variable, month) partition the run touched, one task per partition."""
+    months = month_tasks(
+        (o.variable, DayResult(o.day, o.status, o.rows, o.summary)) for o in outcomes
+    )
+    if not months:
+        return [], []
+    features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
+    mctx = MonthContext(
+        features_metadata=features.metadata,
+        features_io=features.io,
+        summary_metadata=summary.metadata,
+        summary_io=summary.io,
+        attempt=attempt,
+    )
     try:
-        catalog.commit_replace(summary, summary_files, replace, snapshot_properties=props)
+        results = sc.parallelize(months, len(months)).map(lambda m: merge_month(m, mctx)).collect()
     except Exception as exc:
-        # No multi-table transactions in Iceberg: undo the first commit instead.
-        catalog.restore(features, before.snapshot_id if before else None, replace)
-        raise RunError(
-            f"committing {'.'.join(summary.name())} failed ({_first_line(exc)}); "
-            f"{'.'.join(features.name())} was restored: nothing of this run is committed"
-        ) from exc
+        raise RunError(f"writing the table files failed: {_first_line(exc)}") from exc
+    logger.info(
+        "wrote %d (variable, month) partitions: %d + %d data files",
+        len(results),
+        sum(len(r.features_files) for r in results),
+        sum(len(r.summary_files) for r in results),
+    )
+    return months, results
 
 
-def _discard_run(staged_files: Sequence[DataFile], staging: str) -> None:
-    """Remove what a run that does not commit has staged (best effort)."""
-    for path in catalog.data_file_paths(staged_files):
-        _discard_staged_file(path)
+def _apply_kept(
+    outcomes: Sequence[VariableOutcome], results: Sequence[MonthResult]
+) -> list[VariableOutcome]:
+    """Mark the outcomes whose earlier ok result is kept; the others (which commit)."""
+    kept = {(r.variable, day): run_id for r in results for day, run_id in r.kept.items()}
+    committing = []
+    for out in outcomes:
+        run_id = kept.get((out.variable, out.day))
+        if run_id is None:
+            committing.append(out)
+            continue
+        out.kept_run_id = run_id
+        logger.warning(
+            "%s %s is %s in this run: the ok result of run %s is kept",
+            out.day,
+            out.variable,
+            out.status,
+            run_id,
+        )
+    return committing
+
+
+def _map_changes(committing: Sequence[VariableOutcome]) -> tuple[list[str], list[str]]:
+    """Maps to publish from staging, and published maps to remove (relative paths)."""
+    publish, unpublish = [], []
+    for out in committing:
+        for staged, rel in (
+            (out.geojson, layout.geojson_relpath(out.variable, out.day)),
+            (out.png, layout.png_relpath(out.variable, out.day)),
+        ):
+            # No new map: an earlier one would contradict the committed rows.
+            (publish if staged else unpublish).append(rel)
+    return publish, unpublish
+
+
+def _discard_run(staging: str, lease: CommitLease | None, tables: dict[str, Table] | None) -> None:
+    """Remove what a run that does not commit has staged; let the lease go (best effort).
+
+    Interrupted inside its commit (its intent pending), the run finishes the intent
+    itself if it can, else leaves it in the lease for the next run. Table data files of a
+    month rewrite that never committed are orphans for the maintenance command.
+    """
+    if lease is not None and lease.number is not None and lease.pending:
+        try:
+            by_name = {table_name(t): t for t in (tables or {}).values()}
+            for intent in lease.pending:
+                finish_intent(intent, by_name)
+            lease.set_pending([])
+        except BaseException:
+            logger.error(
+                "interrupted inside its commit: the next run to take the lease finishes it"
+            )
+            lease.abandon()
+            raise
     try:
         storage.delete_prefix(staging)
     except Exception:  # noqa: BLE001
         logger.warning("could not remove the staging folder %s", staging)
+    if lease is not None and lease.number is not None:
+        try:
+            lease.release()
+        except Exception:  # noqa: BLE001 - it expires by itself
+            logger.warning("could not release the commit lease; it expires by itself")
+            lease.abandon()
 
 
 def report_dict(report: RunReport) -> dict[str, Any]:

@@ -28,6 +28,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".parquet": "application/vnd.apache.parquet",
     ".nc": "application/x-netcdf",
+    ".arrow": "application/vnd.apache.arrow.stream",
 }
 
 
@@ -80,7 +81,7 @@ def use_endpoint(endpoint_url: str | None) -> None:
     """
     if endpoint_url and os.environ.get("AWS_ENDPOINT_URL") != endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-        _local.s3 = None
+        _local.s3 = _local.s3_exclusive = None
 
 
 def list_files(prefix: str, suffixes: tuple[str, ...] = (".nc",)) -> list[str]:
@@ -132,6 +133,89 @@ def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
     return str(target)
+
+
+def create_exclusive(path: str, data: bytes) -> bool:
+    """Create ``path`` with ``data`` only if nothing exists there; whether it was created.
+
+    The primitive of the commit lease: of several writers racing for one name, exactly one
+    wins. Locally a hard link of a complete temporary file (``link`` fails on an existing
+    name, and readers never see a partial record); on S3 a conditional PUT
+    (``If-None-Match: *``), refused with 412 (or 409 while another conditional write of the
+    same key is in flight).
+    """
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        client = _exclusive_s3_client()
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[".json"])
+        except client.exceptions.ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (409, 412):
+                return False
+            raise
+        return True
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        return True
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+
+
+def _exclusive_s3_client():
+    """An S3 client whose every PutObject carries ``If-None-Match: *``.
+
+    The header goes in through botocore's event hook rather than the ``IfNoneMatch``
+    parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
+    """
+    client = getattr(_local, "s3_exclusive", None)
+    if client is None or getattr(_local, "pid_exclusive", None) != os.getpid():
+        import boto3
+        from botocore.config import Config
+
+        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+        client = boto3.session.Session().client(
+            "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
+        )
+
+        def if_none_match(request, **_):
+            request.headers["If-None-Match"] = "*"
+
+        client.meta.events.register("before-sign.s3.PutObject", if_none_match)
+        _local.s3_exclusive, _local.pid_exclusive = client, os.getpid()
+    return client
+
+
+def list_with_times(prefix: str) -> list[tuple[str, float]]:
+    """Every file under a folder or S3 prefix with its modification time (epoch seconds)."""
+    if is_s3(prefix):
+        bucket, key = split_s3(prefix)
+        key = key.rstrip("/") + "/"
+        out = []
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                out.append((f"s3://{bucket}/{obj['Key']}", obj["LastModified"].timestamp()))
+        return out
+    root = Path(_strip_file_scheme(prefix))
+    if not root.is_dir():
+        return []
+    return [(str(p), p.stat().st_mtime) for p in root.rglob("*") if p.is_file()]
+
+
+def _strip_file_scheme(path: str) -> str:
+    return str(path)[len("file://") :] if str(path).startswith("file://") else str(path)
 
 
 def delete(path: str) -> bool:
