@@ -629,21 +629,20 @@ def committed_snapshot_summary(table: Table) -> dict[str, str]:
     return summary
 
 
-def attempt_snapshots(table: Table, attempt: str, since: int | None = None) -> list[int]:
+def attempt_snapshots(
+    table: Table, attempt: str, since: int | None = None, *, key: str = "run-attempt"
+) -> list[int]:
     """Ids of the snapshots a run attempt committed (``run-attempt`` in their summary).
 
-    Only snapshots after ``since`` (a snapshot id of the table's history) are looked at.
+    Only snapshots after ``since`` (a snapshot id of the table's history) are looked at;
+    ``key="reverts-attempt"`` finds the compensating commits of the attempt instead.
     """
     snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.sequence_number, s.timestamp_ms))
     if since is not None:
         ids = [s.snapshot_id for s in snapshots]
         if since in ids:
             snapshots = snapshots[ids.index(since) + 1 :]
-    return [
-        s.snapshot_id
-        for s in snapshots
-        if s.summary is not None and s.summary["run-attempt"] == attempt
-    ]
+    return [s.snapshot_id for s in snapshots if s.summary is not None and s.summary[key] == attempt]
 
 
 def _snapshot_changes(table: Table, snapshot_id: int) -> tuple[list[DataFile], list[DataFile]]:
@@ -689,6 +688,8 @@ def revert_attempt(
     """
     for attempt_no in range(1, max_attempts + 1):
         table.refresh()
+        if attempt_snapshots(table, attempt, since, key="reverts-attempt"):
+            return 0  # reverted already (an interrupted recovery, finished again)
         added: dict[str, DataFile] = {}
         removed: dict[str, DataFile] = {}
         for snapshot_id in attempt_snapshots(table, attempt, since):

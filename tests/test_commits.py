@@ -1,0 +1,325 @@
+"""The commit protocol on real Iceberg tables (sql catalog), without Spark.
+
+Each simulated run does what the job's driver does after its days are processed: take
+the commit lease, rewrite its (variable, month) partitions with the month rewrite, and
+commit both tables with its intent recorded. The interleavings that broke the tables
+before: a second run committing between a run's two commits, a run killed between its
+commits or while publishing, a failing second commit.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from test_catalog import feature_rows
+
+from era5_contours import catalog, commits, storage
+from era5_contours.lease import CommitLease, lease_root
+from era5_contours.months import (
+    DayResult,
+    MonthContext,
+    merge_month,
+    month_tasks,
+    replaced_pairs,
+    write_rows,
+)
+from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+
+
+class Killed(BaseException):
+    """Stands for SIGKILL: nothing of the run's own clean-up runs after it."""
+
+
+def day(n: int) -> dt.date:
+    return dt.date(2020, 7, n)
+
+
+def summary_row(d: dt.date, run_id: str, features: int) -> dict:
+    return {
+        "day": d,
+        "variable": "t2m",
+        "units": "degC",
+        "dataset": "era5",
+        "samples": 24,
+        "complete": True,
+        "status": "ok",
+        "error": None,
+        "field_min": 1.0,
+        "field_mean": 2.0,
+        "field_mean_weighted": 2.0,
+        "field_max": 3.0,
+        "feature_count": features,
+        "source_files": ["a.nc"],
+        "run_id": run_id,
+        "processed_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
+    }
+
+
+class Warehouse:
+    def __init__(self, root: Path):
+        self.root = root
+        self.path = str(root / "warehouse")
+        self.output = str(root / "out")
+        cat = catalog.load_catalog("sql", self.path)
+        self.features = catalog.ensure_table(cat, "climate", CONTOUR_FEATURES)
+        self.summary = catalog.ensure_table(cat, "climate", DAILY_SUMMARY)
+
+    def tables(self):
+        return {commits.table_name(t): t for t in (self.features, self.summary)}
+
+    def run(self, run_id: str, days: list[int], *, ttl: float = 30, wait: float = 60, kill=None):
+        """One run's commit of ``days`` (t2m, 2 bands per day); ``kill(step)`` may raise
+        Killed at the steps ``features``, ``summary`` (before that table's commit) or
+        ``publish``."""
+        attempt = f"{run_id}-attempt"
+        staging = storage.join(self.output, "_staging", attempt)
+        results = []
+        for n in days:
+            rows = feature_rows(day(n), "t2m", [0, 1], run_id)
+            staged = write_rows(storage.join(staging, "rows", "t2m", f"{day(n)}.arrow"), rows)
+            storage.write_bytes(
+                storage.join(staging, "contours", "t2m", f"{day(n)}.geojson"), run_id.encode()
+            )
+            results.append(("t2m", DayResult(day(n), "ok", staged, summary_row(day(n), run_id, 2))))
+        features, summary = self.features, self.summary
+        lease = CommitLease(
+            lease_root(self.path, "climate"),
+            {"run_id": run_id, "attempt": attempt},
+            ttl=ttl,
+            poll=0.05,
+        )
+        by_name = {commits.table_name(t): t for t in (features, summary)}
+        lease.acquire(
+            wait, on_inherit=lambda intents: [commits.finish_intent(i, by_name) for i in intents]
+        )
+        try:
+            features.refresh()
+            summary.refresh()
+            months = month_tasks(results)
+            ctx = MonthContext(
+                features.metadata, features.io, summary.metadata, summary.io, attempt
+            )
+            merged = [merge_month(m, ctx) for m in months]
+            files = {
+                commits.table_name(features): [f for r in merged for f in r.features_files],
+                commits.table_name(summary): [f for r in merged for f in r.summary_files],
+            }
+            intent = commits.make_intent(
+                run_id=run_id,
+                attempt=attempt,
+                tables=[features, summary],
+                files=files,
+                staging=staging,
+                output_path=self.output,
+                publish=[f"contours/t2m/{day(n)}.geojson" for n in days],
+                unpublish=[],
+            )
+            commits.commit_run(lease, [features, summary], files, replaced_pairs(months), intent)
+        except Killed:
+            lease.abandon()  # no clean-up, no release: as after SIGKILL
+            return intent
+        finally:
+            if lease.number is not None:
+                lease.release()
+        return intent
+
+    def contents(self):
+        """{day: (summary run_id, {feature run_ids}, feature row count)} for t2m."""
+        out: dict = {}
+        for r in self.summary.refresh().scan().to_arrow().to_pylist():
+            out[r["day"]] = [r["run_id"], set(), 0]
+        for r in self.features.refresh().scan().to_arrow().to_pylist():
+            entry = out.setdefault(r["day"], [None, set(), 0])
+            entry[1].add(r["run_id"])
+            entry[2] += 1
+        return {k: tuple(v) for k, v in out.items()}
+
+    def assert_agree(self):
+        for d, (summary_run, feature_runs, rows) in self.contents().items():
+            assert feature_runs == {summary_run} and rows == 2, (d, summary_run, feature_runs)
+
+    def published(self, n: int) -> str | None:
+        path = Path(self.output) / "contours" / "t2m" / f"{day(n)}.geojson"
+        return path.read_text() if path.exists() else None
+
+
+@pytest.fixture
+def wh(tmp_path):
+    return Warehouse(tmp_path)
+
+
+def _patch_commit(monkeypatch, hook):
+    real = catalog.commit_replace
+
+    def patched(table, files, replace, **kw):
+        hook(table.name()[-1])
+        return real(table, files, replace, **kw)
+
+    monkeypatch.setattr(catalog, "commit_replace", patched)
+
+
+def test_runs_leave_one_file_per_month_and_replace_their_days(wh):
+    wh.run("first", [1, 2, 3, 4])
+    wh.run("second", [3, 4, 5])
+    assert wh.contents() == {
+        day(1): ("first", {"first"}, 2),
+        day(2): ("first", {"first"}, 2),
+        day(3): ("second", {"second"}, 2),
+        day(4): ("second", {"second"}, 2),
+        day(5): ("second", {"second"}, 2),
+    }
+    for table in (wh.features, wh.summary):
+        assert len(list(table.scan().plan_files())) == 1
+    assert [wh.published(n) for n in (1, 3, 5)] == ["first", "second", "second"]
+
+
+def test_a_second_run_waits_while_the_first_is_between_its_commits(wh, monkeypatch):
+    wh.run("base", [1, 2, 3, 4, 5, 6])
+    between = threading.Event()
+    go_on = threading.Event()
+
+    def hook(table):
+        if threading.current_thread().name == "A" and table == "daily_summary":
+            between.set()
+            assert go_on.wait(30)
+
+    _patch_commit(monkeypatch, hook)
+    a = threading.Thread(target=wh.run, args=("A", [2, 3, 4]), name="A")
+    a.start()
+    assert between.wait(30)
+    b = threading.Thread(target=wh.run, args=("B", [4, 5]), name="B")
+    b.start()
+    time.sleep(1.0)
+    # B waits for the lease: nothing of B is committed while A is between its commits.
+    runs = {entry[0] for entry in wh.contents().values()} | {
+        r for entry in wh.contents().values() for r in entry[1]
+    }
+    assert "B" not in runs
+    assert b.is_alive()
+    go_on.set()
+    a.join(30)
+    b.join(30)
+    assert wh.contents() == {
+        day(1): ("base", {"base"}, 2),
+        day(2): ("A", {"A"}, 2),
+        day(3): ("A", {"A"}, 2),
+        day(4): ("B", {"B"}, 2),
+        day(5): ("B", {"B"}, 2),
+        day(6): ("base", {"base"}, 2),
+    }
+
+
+def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monkeypatch):
+    wh.run("base", [1, 2, 3])
+
+    def hook(table):
+        if threading.current_thread().name == "killed" and table == "daily_summary":
+            raise Killed
+
+    _patch_commit(monkeypatch, hook)
+    intent = {}
+    t = threading.Thread(
+        target=lambda: intent.update(wh.run("killed", [2, 3, 4], ttl=4)), name="killed"
+    )
+    t.start()
+    t.join(30)
+    # Between the commits the tables disagree: features from the killed run, summary not.
+    assert wh.contents()[day(4)][1] == {"killed"}
+    assert Path(intent["staging"]).exists()
+
+    wh.run("next", [10])
+    assert wh.contents() == {
+        day(1): ("base", {"base"}, 2),
+        day(2): ("base", {"base"}, 2),
+        day(3): ("base", {"base"}, 2),
+        day(10): ("next", {"next"}, 2),
+    }
+    assert wh.published(4) is None and wh.published(2) == "base"
+    # The killed run's files and staging folder are gone; the base file is back.
+    for paths in intent["files"].values():
+        assert not any(Path(p.removeprefix("file://")).exists() for p in paths)
+    assert not Path(intent["staging"]).exists()
+
+
+def test_a_run_killed_while_publishing_is_rolled_forward(wh, monkeypatch):
+    wh.run("base", [1, 2])
+    real_move = storage.move
+    moved: list[str] = []
+
+    def move(src, dst):
+        if moved:  # the first map is published, then the run dies
+            raise Killed
+        moved.append(dst)
+        return real_move(src, dst)
+
+    monkeypatch.setattr(storage, "move", move)
+    wh.run("killed", [1, 2, 3], ttl=4)
+    monkeypatch.setattr(storage, "move", real_move)
+    assert len(moved) == 1
+    assert wh.contents()[day(3)] == ("killed", {"killed"}, 2)  # both tables committed
+    assert [wh.published(n) for n in (1, 2, 3)].count("killed") == 1
+
+    wh.run("next", [20])
+    assert [wh.published(n) for n in (1, 2, 3)] == ["killed", "killed", "killed"]
+    wh.assert_agree()
+
+
+def test_a_failing_second_commit_undoes_the_first_and_keeps_other_rows(wh, monkeypatch):
+    wh.run("base", [1, 2, 3])
+
+    def hook(table):
+        if threading.current_thread().name == "bad" and table == "daily_summary":
+            raise RuntimeError("catalog unavailable")
+
+    _patch_commit(monkeypatch, hook)
+    errors = []
+
+    def bad():
+        try:
+            wh.run("bad", [2, 3, 4])
+        except commits.CommitError as exc:
+            errors.append(str(exc))
+
+    t = threading.Thread(target=bad, name="bad")
+    t.start()
+    t.join(30)
+    (error,) = errors
+    assert "committing climate.daily_summary failed (RuntimeError: catalog unavailable)" in error
+    assert "climate.contour_features undone" in error
+    assert wh.contents() == {d: ("base", {"base"}, 2) for d in (day(1), day(2), day(3))}
+    # The lease is free again: the next run commits at once.
+    wh.run("after", [4], wait=1)
+    wh.assert_agree()
+
+
+def test_revert_attempt_leaves_later_commits_of_others(wh):
+    """The compensating commit removes only the attempt's own changes."""
+    rows_a = catalog.write_data_files(
+        wh.features.metadata,
+        wh.features.io,
+        feature_rows(day(1), "t2m", [0, 1], "a"),
+        CONTOUR_FEATURES,
+    )
+    before = wh.features.current_snapshot()
+    catalog.commit_replace(
+        wh.features, rows_a, [(day(1), "t2m")], snapshot_properties={"run-attempt": "a"}
+    )
+    rows_b = catalog.write_data_files(
+        wh.features.metadata,
+        wh.features.io,
+        feature_rows(day(2), "t2m", [0], "b"),
+        CONTOUR_FEATURES,
+    )
+    catalog.commit_replace(
+        wh.features, rows_b, [(day(2), "t2m")], snapshot_properties={"run-attempt": "b"}
+    )
+    assert catalog.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 1
+    rows = wh.features.refresh().scan().to_arrow().to_pylist()
+    assert {(r["day"], r["run_id"]) for r in rows} == {(day(2), "b")}
+    # Finishing an intent twice (a take-over that died itself) reverts once.
+    assert catalog.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 0
+    assert len(wh.features.refresh().scan().to_arrow()) == 1
