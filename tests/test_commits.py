@@ -9,157 +9,14 @@ commits or while publishing, a failing second commit.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 import time
-from pathlib import Path
 
-import pytest
+from commit_support import Killed, day, file_exists, patch_commit
 from test_catalog import feature_rows
 
 from era5_contours import catalog, commits, storage
-from era5_contours.lease import CommitLease, lease_root
-from era5_contours.months import (
-    DayResult,
-    MonthContext,
-    merge_month,
-    month_tasks,
-    replaced_pairs,
-    write_rows,
-)
-from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY
-
-
-class Killed(BaseException):
-    """Stands for SIGKILL: nothing of the run's own clean-up runs after it."""
-
-
-def day(n: int) -> dt.date:
-    return dt.date(2020, 7, n)
-
-
-def summary_row(d: dt.date, run_id: str, features: int) -> dict:
-    return {
-        "day": d,
-        "variable": "t2m",
-        "units": "degC",
-        "dataset": "era5",
-        "samples": 24,
-        "complete": True,
-        "status": "ok",
-        "error": None,
-        "field_min": 1.0,
-        "field_mean": 2.0,
-        "field_mean_weighted": 2.0,
-        "field_max": 3.0,
-        "feature_count": features,
-        "source_files": ["a.nc"],
-        "run_id": run_id,
-        "processed_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc),
-    }
-
-
-class Warehouse:
-    def __init__(self, root: Path):
-        self.root = root
-        self.path = str(root / "warehouse")
-        self.output = str(root / "out")
-        cat = catalog.load_catalog("sql", self.path)
-        self.features = catalog.ensure_table(cat, "climate", CONTOUR_FEATURES)
-        self.summary = catalog.ensure_table(cat, "climate", DAILY_SUMMARY)
-
-    def tables(self):
-        return {commits.table_name(t): t for t in (self.features, self.summary)}
-
-    def run(self, run_id: str, days: list[int], *, ttl: float = 30, wait: float = 60, kill=None):
-        """One run's commit of ``days`` (t2m, 2 bands per day); ``kill(step)`` may raise
-        Killed at the steps ``features``, ``summary`` (before that table's commit) or
-        ``publish``."""
-        attempt = f"{run_id}-attempt"
-        staging = storage.join(self.output, "_staging", attempt)
-        results = []
-        for n in days:
-            rows = feature_rows(day(n), "t2m", [0, 1], run_id)
-            staged = write_rows(storage.join(staging, "rows", "t2m", f"{day(n)}.arrow"), rows)
-            storage.write_bytes(
-                storage.join(staging, "contours", "t2m", f"{day(n)}.geojson"), run_id.encode()
-            )
-            results.append(("t2m", DayResult(day(n), "ok", staged, summary_row(day(n), run_id, 2))))
-        features, summary = self.features, self.summary
-        lease = CommitLease(
-            lease_root(self.path, "climate"),
-            {"run_id": run_id, "attempt": attempt},
-            ttl=ttl,
-            poll=0.05,
-        )
-        by_name = {commits.table_name(t): t for t in (features, summary)}
-        lease.acquire(
-            wait, on_inherit=lambda intents: [commits.finish_intent(i, by_name) for i in intents]
-        )
-        try:
-            features.refresh()
-            summary.refresh()
-            months = month_tasks(results)
-            ctx = MonthContext(
-                features.metadata, features.io, summary.metadata, summary.io, attempt
-            )
-            merged = [merge_month(m, ctx) for m in months]
-            files = {
-                commits.table_name(features): [f for r in merged for f in r.features_files],
-                commits.table_name(summary): [f for r in merged for f in r.summary_files],
-            }
-            intent = commits.make_intent(
-                run_id=run_id,
-                attempt=attempt,
-                tables=[features, summary],
-                files=files,
-                staging=staging,
-                output_path=self.output,
-                publish=[f"contours/t2m/{day(n)}.geojson" for n in days],
-                unpublish=[],
-            )
-            commits.commit_run(lease, [features, summary], files, replaced_pairs(months), intent)
-        except Killed:
-            lease.abandon()  # no clean-up, no release: as after SIGKILL
-            return intent
-        finally:
-            if lease.number is not None:
-                lease.release()
-        return intent
-
-    def contents(self):
-        """{day: (summary run_id, {feature run_ids}, feature row count)} for t2m."""
-        out: dict = {}
-        for r in self.summary.refresh().scan().to_arrow().to_pylist():
-            out[r["day"]] = [r["run_id"], set(), 0]
-        for r in self.features.refresh().scan().to_arrow().to_pylist():
-            entry = out.setdefault(r["day"], [None, set(), 0])
-            entry[1].add(r["run_id"])
-            entry[2] += 1
-        return {k: tuple(v) for k, v in out.items()}
-
-    def assert_agree(self):
-        for d, (summary_run, feature_runs, rows) in self.contents().items():
-            assert feature_runs == {summary_run} and rows == 2, (d, summary_run, feature_runs)
-
-    def published(self, n: int) -> str | None:
-        path = Path(self.output) / "contours" / "t2m" / f"{day(n)}.geojson"
-        return path.read_text() if path.exists() else None
-
-
-@pytest.fixture
-def wh(tmp_path):
-    return Warehouse(tmp_path)
-
-
-def _patch_commit(monkeypatch, hook):
-    real = catalog.commit_replace
-
-    def patched(table, files, replace, **kw):
-        hook(table.name()[-1])
-        return real(table, files, replace, **kw)
-
-    monkeypatch.setattr(catalog, "commit_replace", patched)
+from era5_contours.schema import CONTOUR_FEATURES
 
 
 def test_runs_leave_one_file_per_month_and_replace_their_days(wh):
@@ -187,7 +44,7 @@ def test_a_second_run_waits_while_the_first_is_between_its_commits(wh, monkeypat
             between.set()
             assert go_on.wait(30)
 
-    _patch_commit(monkeypatch, hook)
+    patch_commit(monkeypatch, hook)
     a = threading.Thread(target=wh.run, args=("A", [2, 3, 4]), name="A")
     a.start()
     assert between.wait(30)
@@ -220,7 +77,7 @@ def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monke
         if threading.current_thread().name == "killed" and table == "daily_summary":
             raise Killed
 
-    _patch_commit(monkeypatch, hook)
+    patch_commit(monkeypatch, hook)
     intent = {}
     t = threading.Thread(
         target=lambda: intent.update(wh.run("killed", [2, 3, 4], ttl=4)), name="killed"
@@ -229,7 +86,7 @@ def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monke
     t.join(30)
     # Between the commits the tables disagree: features from the killed run, summary not.
     assert wh.contents()[day(4)][1] == {"killed"}
-    assert Path(intent["staging"]).exists()
+    assert wh.exists(intent["staging"])
 
     wh.run("next", [10])
     assert wh.contents() == {
@@ -241,8 +98,8 @@ def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monke
     assert wh.published(4) is None and wh.published(2) == "base"
     # The killed run's files and staging folder are gone; the base file is back.
     for paths in intent["files"].values():
-        assert not any(Path(p.removeprefix("file://")).exists() for p in paths)
-    assert not Path(intent["staging"]).exists()
+        assert paths and not any(file_exists(p) for p in paths)
+    assert not wh.exists(intent["staging"])
 
 
 def test_a_run_killed_while_publishing_is_rolled_forward(wh, monkeypatch):
@@ -275,7 +132,7 @@ def test_a_failing_second_commit_undoes_the_first_and_keeps_other_rows(wh, monke
         if threading.current_thread().name == "bad" and table == "daily_summary":
             raise RuntimeError("catalog unavailable")
 
-    _patch_commit(monkeypatch, hook)
+    patch_commit(monkeypatch, hook)
     errors = []
 
     def bad():

@@ -13,17 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from moto_support import moto_server
 
 from era5_contours import lease as lease_mod
 from era5_contours import storage
 from era5_contours.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
-
-
-@pytest.fixture(scope="module")
-def moto_endpoint():
-    with moto_server() as endpoint:
-        yield endpoint
 
 
 @pytest.fixture(params=["local", "s3"])
