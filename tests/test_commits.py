@@ -180,3 +180,34 @@ def test_revert_attempt_leaves_later_commits_of_others(wh):
     # Finishing an intent twice (a take-over that died itself) reverts once.
     assert catalog.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 0
     assert len(wh.features.refresh().scan().to_arrow()) == 1
+
+
+def test_the_agreed_view_hides_what_a_killed_run_left_disagreeing(tmp_path, monkeypatch):
+    """db/'s view, run by DuckDB (the local stand-in for Athena) on the tables as a run
+    killed between its commits leaves them."""
+    from pathlib import Path
+
+    from commit_support import Warehouse
+
+    from era5_tools import localquery
+
+    wh = Warehouse(str(tmp_path))
+    wh.run("base", [1, 2])
+
+    def hook(table):
+        if threading.current_thread().name == "killed" and table == "daily_summary":
+            raise Killed
+
+    patch_commit(monkeypatch, hook)
+    t = threading.Thread(target=lambda: wh.run("killed", [2, 3]), name="killed")
+    t.start()
+    t.join(30)
+    duck = localquery.connect_local(wh.catalog, "climate")
+    raw = duck.execute("SELECT DISTINCT day, run_id FROM climate.contour_features").fetchall()
+    assert sorted(raw) == [(day(1), "base"), (day(2), "killed"), (day(3), "killed")]
+    view = Path(__file__).resolve().parents[1] / "db" / "create_view_contour_features_agreed.sql"
+    duck.execute(view.read_text())
+    agreed = duck.execute(
+        "SELECT DISTINCT day, run_id FROM climate.contour_features_agreed"
+    ).fetchall()
+    assert sorted(agreed) == [(day(1), "base")]
