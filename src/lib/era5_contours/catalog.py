@@ -2,18 +2,19 @@
 
 The write path of the job has two halves:
 
-* executors: :func:`write_data_files` turns a (day, variable)'s rows into Iceberg data
-  files with pyiceberg's own writer: Parquet with the table's field ids, column
-  statistics and partition values, named by the table's location provider under a write
-  UUID of the task. What comes back is the files' :class:`~pyiceberg.manifest.DataFile`
-  metadata, small and picklable;
+* executors: :func:`write_data_files` turns the rows of one (variable, month) partition
+  (:mod:`~era5_contours.months`) into Iceberg data files with pyiceberg's own writer:
+  Parquet with the table's field ids, column statistics and partition values, named by
+  the table's location provider under a write UUID of the task. What comes back is the
+  files' :class:`~pyiceberg.manifest.DataFile` metadata, small and picklable;
 * driver: :func:`commit_replace` deletes the rows of the (day, variable) pairs and appends
   the data files in one Iceberg transaction, so a rerun of a day replaces its rows and
   readers see either the old table or the new one. Nothing depends on name mapping: every
   file carries its field ids, which every Iceberg reader resolves columns by.
+  :func:`revert_attempt` undoes one run's commits with a compensating commit.
 
-Files that no snapshot references (those of a failed or killed run) are orphans for the
-table maintenance to remove.
+Files that no snapshot references (those of a failed or killed run) are orphans for
+:mod:`~era5_contours.maintenance` to remove.
 """
 
 from __future__ import annotations
