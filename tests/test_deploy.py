@@ -929,6 +929,15 @@ def test_a_dry_run_uploads_nothing_executes_nothing_and_deletes_its_change_set(o
     assert text[-1].endswith("not executed and deleted")
 
 
+def test_a_busy_stack_stops_the_run_before_anything_is_uploaded(offline):
+    cfn = RecordedCloudFormation(stack={"StackName": "st", "StackStatus": "UPDATE_IN_PROGRESS"})
+    s3 = RecordedS3()
+    with pytest.raises(d.DeployError, match=r"^stack st is busy \(UPDATE_IN_PROGRESS\)"):
+        d.deploy(offline, {"s3": s3, "cloudformation": cfn}, ROOT, poll_s=0)
+    assert s3.objects == {}
+    assert names(cfn) == []
+
+
 def test_a_template_too_big_to_send_goes_by_s3(offline):
     cfn = RecordedCloudFormation(
         change_set={"Status": "FAILED", "StatusReason": "No updates are to be performed."}

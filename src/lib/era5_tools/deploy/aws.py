@@ -282,6 +282,9 @@ def deploy(
         body, url = None, template_url(settings.bucket, settings.region, items[-1].key)
 
     check_bucket(s3, settings.bucket)
+    # A stack that cannot take a change set stops the run before anything is uploaded.
+    stack = find_stack(cfn, name)
+    kind = change_set_type(stack)
     outcome = Outcome(name, "")
     for item in items:
         # A dry run needs the template object when it is too big to send; nothing else.
@@ -291,8 +294,6 @@ def deploy(
         outcome.uploads.append((action, uri))
         say(f"{action:<13} {uri} ({len(item.body):,} bytes)")
 
-    stack = find_stack(cfn, name)
-    kind = change_set_type(stack)
     if kind == "UPDATE":  # a new stack's parameters are all new: its change set says more
         outcome.parameters = parameter_changes((stack or {}).get("Parameters"), parameters)
     outcome.change_set = change_set_name("dry-run" if dry_run else "deploy")
