@@ -70,6 +70,8 @@ def test_settings_glue_version_5_given_roles_and_an_existing_database():
         ({"ERA5_STACK_NAME": "1stack"}, "start with a letter"),
         ({"ERA5_STACK_NAME": "s" * 42}, "ERA5_STACK_NAME"),
         ({"ERA5_CREATE_DATABASE": "maybe"}, "ERA5_CREATE_DATABASE must be true or false"),
+        ({"AWS_MAX_ATTEMPTS": "many"}, "AWS_MAX_ATTEMPTS must be a whole number"),
+        ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS must be a whole number"),
     ],
 )
 def test_settings_reject_bad_environments(env, message):
@@ -906,6 +908,48 @@ def test_a_rolled_back_update_is_one_error_naming_the_failed_resource(offline):
     reported = [line.split()[0] for line in lines if line.startswith("  ")]
     assert reported == ["st", "Glue4Job", "st"]
     assert "delete_change_set" not in names(cfn)  # an executed change set is the stack's
+
+
+def test_an_update_reports_its_events_changes_and_outputs(offline):
+    events = [
+        {"EventId": "4", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_COMPLETE"},
+        {"EventId": "3", "LogicalResourceId": "Glue4Job", "ResourceType": "AWS::Glue::Job",
+         "ResourceStatus": "UPDATE_COMPLETE"},
+        {"EventId": "2", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_IN_PROGRESS", "ResourceStatusReason": "User Initiated"},
+        {"EventId": "1", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "CREATE_COMPLETE"},
+    ]  # fmt: skip
+    arn = "arn:aws:states:eu-west-1:1:stateMachine:st"
+    cfn = RecordedCloudFormation(
+        stack={
+            "StackName": "st",
+            "StackStatus": "CREATE_COMPLETE",
+            "Parameters": [{"ParameterKey": "LibraryZip", "ParameterValue": "lib/0/x.zip"}],
+        },
+        change_set={"Status": "CREATE_COMPLETE", "Changes": DESCRIBED_CHANGES[:1]},
+        final={
+            "StackName": "st",
+            "StackStatus": "UPDATE_COMPLETE",
+            "Outputs": [{"OutputKey": "StateMachineArn", "OutputValue": arn}],
+        },
+        events=events,
+    )
+    outcome, lines, s3 = run_deploy(offline, cfn)
+    assert outcome.result == "updated"
+    assert names(cfn) == ["create_change_set", "execute_change_set"]
+    assert len(s3.objects) == len(d.build_artifacts(ROOT, offline).items)
+    assert [line.split()[:2] for line in lines if line.startswith("  ")] == [
+        ["st", "AWS::CloudFormation::Stack"],
+        ["Glue4Job", "AWS::Glue::Job"],
+        ["st", "AWS::CloudFormation::Stack"],
+    ]
+    text = d.summary(outcome, False)
+    assert text[0] == "parameters:"
+    assert any(line.startswith("  LibraryZip: lib/0/x.zip -> lib/") for line in text)
+    assert f"  StateMachineArn = {arn}" in text
+    assert text[-1] == "done: stack st updated, 1 resource change(s)"
 
 
 def test_a_dry_run_uploads_nothing_executes_nothing_and_deletes_its_change_set(offline):

@@ -24,6 +24,7 @@ import sys
 import warnings
 from pathlib import Path
 
+import boto3
 import pytest
 from cfn_support import Resolver
 from deploy_support import ROOT, fake_external_libs, template
@@ -81,6 +82,11 @@ def moto_setup(tmp_path: Path, moto_url: str, stack: str, **extra: str):
     }
     settings = d.Settings.from_env(env)
     clients = d.aws_clients(settings, env)
+    # The services the stack creates resources in, to look at what it made.
+    for key, service in (("iam", "iam"), ("sfn", "stepfunctions"), ("logs", "logs")):
+        clients[key] = boto3.client(
+            service, region_name=settings.region, endpoint_url=settings.endpoint_url
+        )
     clients["s3"].create_bucket(
         Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
     )
@@ -147,29 +153,8 @@ def snapshot(settings: d.Settings, clients: dict) -> dict:
     }
 
 
-@pytest.fixture
-def more_clients():
-    """Clients of the services the stack creates, to look at what it made."""
-
-    def make(settings: d.Settings, clients: dict) -> dict:
-        import boto3
-
-        kwargs = {"region_name": settings.region, "endpoint_url": settings.endpoint_url}
-        return {
-            **clients,
-            "iam": boto3.client("iam", **kwargs),
-            "sfn": boto3.client("stepfunctions", **kwargs),
-            "logs": boto3.client("logs", **kwargs),
-        }
-
-    return make
-
-
-def test_first_deploy_creates_the_stack_and_the_second_changes_nothing(
-    aws_env, tmp_path, more_clients
-):
+def test_first_deploy_creates_the_stack_and_the_second_changes_nothing(aws_env, tmp_path):
     _env, settings, clients = moto_setup(tmp_path, aws_env, "first")
-    clients = more_clients(settings, clients)
 
     outcome, lines = run(settings, clients)
     assert outcome.result == "created"
@@ -228,11 +213,8 @@ def test_first_deploy_creates_the_stack_and_the_second_changes_nothing(
     assert snapshot(settings, clients) == after
 
 
-def test_dry_run_shows_a_changed_parameter_as_modify_and_executes_nothing(
-    aws_env, tmp_path, more_clients
-):
+def test_dry_run_shows_a_changed_parameter_as_modify_and_executes_nothing(aws_env, tmp_path):
     _env, settings, clients = moto_setup(tmp_path, aws_env, "second")
-    clients = more_clients(settings, clients)
     run(settings, clients)
     before = snapshot(settings, clients)
 
@@ -253,11 +235,8 @@ def test_dry_run_shows_a_changed_parameter_as_modify_and_executes_nothing(
     assert snapshot(settings, clients) == before
 
 
-def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(
-    aws_env, tmp_path, more_clients
-):
+def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(aws_env, tmp_path):
     _env, settings, clients = moto_setup(tmp_path, aws_env, "third")
-    clients = more_clients(settings, clients)
     run(settings, clients)
     before = snapshot(settings, clients)
 
@@ -285,9 +264,8 @@ def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(
     assert after["stack"]["StackStatus"] == "UPDATE_COMPLETE"
 
 
-def test_dry_run_of_a_new_stack_leaves_no_trace(aws_env, tmp_path, more_clients):
+def test_dry_run_of_a_new_stack_leaves_no_trace(aws_env, tmp_path):
     _env, settings, clients = moto_setup(tmp_path, aws_env, "fourth")
-    clients = more_clients(settings, clients)
     before = snapshot(settings, clients)
     outcome, lines = run(settings, clients, dry_run=True)
     assert outcome.result == "planned"
@@ -297,7 +275,7 @@ def test_dry_run_of_a_new_stack_leaves_no_trace(aws_env, tmp_path, more_clients)
     assert snapshot(settings, clients) == before
 
 
-def test_given_roles_and_an_existing_database_are_not_created(aws_env, tmp_path, more_clients):
+def test_given_roles_and_an_existing_database_are_not_created(aws_env, tmp_path):
     _env, settings, clients = moto_setup(
         tmp_path,
         aws_env,
@@ -307,7 +285,6 @@ def test_given_roles_and_an_existing_database_are_not_created(aws_env, tmp_path,
         STATE_MACHINE_ROLE_ARN="arn:aws:iam::123456789012:role/existing-sfn",
         ERA5_CREATE_DATABASE="false",
     )
-    clients = more_clients(settings, clients)
     outcome, _ = run(settings, clients)
     assert outcome.result == "created"
     after = snapshot(settings, clients)
@@ -321,9 +298,8 @@ def test_given_roles_and_an_existing_database_are_not_created(aws_env, tmp_path,
     assert not any("/wheels/glue5/" in k for k in keys)
 
 
-def test_a_template_too_big_to_send_is_read_from_s3(aws_env, tmp_path, more_clients):
+def test_a_template_too_big_to_send_is_read_from_s3(aws_env, tmp_path):
     _env, settings, clients = moto_setup(tmp_path, aws_env, "sixth")
-    clients = more_clients(settings, clients)
     outcome, lines = run(settings, clients, max_template_body=1000)
     assert outcome.result == "created"
     assert any("/artifacts/templates/" in line for line in lines)
@@ -342,11 +318,8 @@ def deploy_script(env: dict, tmp_path: Path, *args: str) -> subprocess.Completed
     )
 
 
-def test_deploy_script_plans_and_the_command_deploys(
-    aws_env, tmp_path, more_clients, monkeypatch, capsys
-):
-    env, settings, clients = moto_setup(tmp_path, aws_env, "seventh")
-    clients = more_clients(settings, clients)
+def test_deploy_script_plans_and_the_command_deploys(aws_env, tmp_path, monkeypatch, capsys):
+    env, _settings, clients = moto_setup(tmp_path, aws_env, "seventh")
     # The script runs in another process: moto's change sets there are its own (no patch).
     result = deploy_script(env, tmp_path, "--dry-run", "--poll-seconds", "0")
     assert result.returncode == 0, result.stderr
@@ -367,10 +340,9 @@ def test_deploy_script_plans_and_the_command_deploys(
 
 
 def test_a_failing_change_set_is_one_line_and_leaves_nothing(
-    aws_env, tmp_path, more_clients, monkeypatch, capsys
+    aws_env, tmp_path, monkeypatch, capsys
 ):
     env, settings, clients = moto_setup(tmp_path, aws_env, "eighth")
-    clients = more_clients(settings, clients)
     reason = "No export named era5-network-SubnetIds found. Rollback requested by user."
     fail_change_sets(monkeypatch, reason)
     env_file = tmp_path / "deploy.env"

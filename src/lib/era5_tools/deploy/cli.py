@@ -37,6 +37,13 @@ def _environment(env_file: str | None) -> dict[str, str]:
     return values
 
 
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"must be in 0..300, got {text}")
+    return value
+
+
 def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
     """Print the error on one line of stderr; the exit code."""
     text = " ".join(f"{prefix}{exc}".split())
@@ -88,7 +95,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="show the change set (resource, action, replacement) and delete it; upload nothing",
     )
     run.add_argument(
-        "--poll-seconds", type=float, default=5.0, help="between status checks (default 5)"
+        "--poll-seconds",
+        type=_seconds,
+        default=5.0,
+        help="between status checks of the change set and the stack (default 5)",
     )
     pkg = sub.add_parser("package", help="write the library zip for --extra-py-files")
     pkg.add_argument("--output", type=Path, help=f"default: dist/{LIBRARY_ZIP_NAME} in the root")

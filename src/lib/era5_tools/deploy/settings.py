@@ -25,6 +25,16 @@ def _glue_version(text: str) -> str:
     return version
 
 
+def _positive_int(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {text!r}")
+    return value
+
+
 def _s3_prefix(uri: str, name: str) -> tuple[str, str]:
     """``(bucket, key prefix)`` of an ``s3://bucket/prefix`` setting; both must be there."""
     if not uri.startswith("s3://"):
@@ -121,7 +131,7 @@ class Settings:
             state_machine_role_arn=get("STATE_MACHINE_ROLE_ARN") or None,
             endpoint_url=get("AWS_ENDPOINT_URL") or None,
             external_libs=Path(libs) if libs else None,
-            max_attempts=int(get("AWS_MAX_ATTEMPTS", "8")),
+            max_attempts=_positive_int(get("AWS_MAX_ATTEMPTS", "8"), "AWS_MAX_ATTEMPTS"),
         )
 
     @property
