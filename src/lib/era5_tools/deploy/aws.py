@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from era5_tools import repository_root
 
 from .artifacts import Artifact, build_artifacts, content_key
@@ -78,7 +80,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
     """Raise :class:`DeployError` unless the bucket exists and can be reached."""
     try:
         s3.head_bucket(Bucket=bucket)
-    except Exception as exc:
+    except ClientError as exc:
         code = _error_code(exc)
         if code in ("404", "NoSuchBucket", "NotFound"):
             raise DeployError(
@@ -99,7 +101,7 @@ def upload(s3: Any, bucket: str, artifact: Artifact, dry_run: bool) -> str:
     """
     try:
         head = s3.head_object(Bucket=bucket, Key=artifact.key)
-    except Exception as exc:
+    except ClientError as exc:
         if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
             raise
         action = "upload"
@@ -125,7 +127,7 @@ def find_stack(cfn: Any, name: str) -> dict[str, Any] | None:
     """The stack called ``name`` (``DescribeStacks``), or None when there is none."""
     try:
         stacks = cfn.describe_stacks(StackName=name)["Stacks"]
-    except Exception as exc:
+    except ClientError as exc:
         if _error_code(exc) == "ValidationError" and "does not exist" in _error_message(exc):
             return None
         raise
@@ -308,7 +310,7 @@ def deploy(
     )
     try:
         created = cfn.create_change_set(**request)
-    except Exception as exc:
+    except ClientError as exc:
         if is_no_changes(_error_message(exc)):
             outcome.result = "no changes"
             return outcome
@@ -348,8 +350,6 @@ def deploy(
 
 def _clean_up(cfn: Any, stack_name: str, change_set_id: str, created_stack: bool) -> None:
     """Delete an unexecuted change set, and the empty stack its creation made."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         cfn.delete_change_set(ChangeSetName=change_set_id, StackName=stack_name)
         if created_stack:

@@ -21,6 +21,8 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from era5_tools import configure_logging, read_env_file, repository_root
 
 from .artifacts import LIBRARY_ZIP_NAME, build_library_zip
@@ -145,8 +147,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"state machine runs Glue {settings.glue_version}",
         flush=True,
     )
-    from botocore.exceptions import BotoCoreError, ClientError
-
     try:
         outcome = deploy(
             settings,
