@@ -484,7 +484,7 @@ def test_stack_parameters_of_one_job_and_given_roles(tmp_path):
 
 @pytest.mark.parametrize("version", ["4.0", "5.0"])
 def test_the_locked_wheels_fit_the_template_with_room_to_spare(tmp_path, version):
-    """Real wheel names are long: the URIs of Glue 4.0's wheels run over the 4,096 bytes
+    """Real wheel names are long: the URIs of either job's wheels run over the 4,096 bytes
     one parameter holds. Even with the longest bucket name and a long prefix they fit the
     parts the template declares, with one part to spare."""
     settings, built = artifacts_for(
@@ -498,8 +498,7 @@ def test_the_locked_wheels_fit_the_template_with_room_to_spare(tmp_path, version
     )
     template = d.load_template(ROOT)
     uris = built.wheels[version]
-    if version == "4.0":
-        assert len(",".join(uris).encode()) > d.MAX_PARAMETER_BYTES
+    assert len(",".join(uris).encode()) > d.MAX_PARAMETER_BYTES
     pieces = d.split_list(uris)
     assert len(pieces) < len(template.wheel_parameters(version))
     d.stack_parameters(settings, built, template)  # raises when they do not fit
