@@ -51,13 +51,20 @@ OPTIONS: dict[str, str] = {
 REQUIRED = ("input_path", "output_path", "start_date", "end_date")
 
 
-def _bool(text: str, name: str) -> bool:
+def parse_bool(text: str, name: str) -> bool:
+    """``true``/``false`` (also ``1 yes y on`` / ``0 no n off``, empty is false).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` (``--lines``, ``ERA5_CREATE_DATABASE``) and the text.
+    """
     value = str(text).strip().lower()
     if value in ("true", "1", "yes", "y", "on"):
         return True
     if value in ("false", "0", "no", "n", "off", ""):
         return False
-    raise ValueError(f"--{name} must be true or false, got {text!r}")
+    raise ValueError(f"{name} must be true or false, got {text!r}")
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -178,9 +185,9 @@ class JobConfig:
             schemes=schemes,
             precision=precision,
             simplify_tolerance=tolerance,
-            lines=_bool(raw["lines"], "lines"),
-            plots=_bool(raw["plots"], "plots"),
-            allow_failed_days=_bool(raw["allow_failed_days"], "allow_failed_days"),
+            lines=parse_bool(raw["lines"], "--lines"),
+            plots=parse_bool(raw["plots"], "--plots"),
+            allow_failed_days=parse_bool(raw["allow_failed_days"], "--allow_failed_days"),
             assume_units=parse_assumed(raw["assume_units"]),
             run_id=run_id,
             aws_endpoint_url=raw["aws_endpoint_url"].strip(),
