@@ -137,17 +137,16 @@ class TreeMemory:
                 if hwm is None:
                     continue
                 self.peaks[pid] = max(self.peaks.get(pid, 0), hwm)
-                if pid not in self.kinds:
-                    cmd = _cmdline(pid)
-                    self.kinds[pid] = (
-                        "driver"
-                        if pid == self.root
-                        else "jvm"
-                        if "java" in cmd.split(" ")[0]
-                        else "python worker"
-                        if "pyspark" in cmd or "python" in cmd
-                        else "other"
-                    )
+                # Classified anew each time: a launcher script execs the JVM later.
+                cmd = _cmdline(pid)
+                if pid == self.root:
+                    self.kinds[pid] = "driver"
+                elif cmd.split(" ")[0].endswith("/java") or cmd.startswith("java "):
+                    self.kinds[pid] = "jvm"
+                elif "pyspark" in cmd:
+                    self.kinds[pid] = "python worker"
+                else:
+                    self.kinds.setdefault(pid, "other")
             time.sleep(self.every)
 
     def __enter__(self) -> TreeMemory:
