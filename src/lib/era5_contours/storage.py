@@ -18,6 +18,7 @@ import shutil
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,17 @@ def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
         s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype)
         return path
     target = Path(path)
+    with _complete_temp(target, data) as tmp:
+        os.replace(tmp, target)
+    return str(target)
+
+
+@contextlib.contextmanager
+def _complete_temp(target: Path, data: bytes) -> Iterator[Path]:
+    """A hidden temporary file next to ``target`` holding all of ``data``, synced to disk.
+
+    Removed afterwards unless it was renamed into place.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
@@ -128,11 +140,10 @@ def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        yield tmp
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return str(target)
 
 
 def create_exclusive(path: str, data: bytes) -> bool:
@@ -156,21 +167,12 @@ def create_exclusive(path: str, data: bytes) -> bool:
             raise
         return True
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+    with _complete_temp(target, data) as tmp:
         try:
             os.link(tmp, target)
         except FileExistsError:
             return False
         return True
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def _exclusive_s3_client():
