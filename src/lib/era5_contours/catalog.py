@@ -20,6 +20,7 @@ Files that no snapshot references (those of a failed or killed run) are orphans 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -142,9 +143,19 @@ def load_catalog(
             raise ImportError(
                 "the sql catalog needs SQLAlchemy: pip install 'pyiceberg[sql-sqlite]'"
             ) from e
-        return SqlCatalog(
-            name, uri=f"sqlite:///{folder / 'catalog.db'}", warehouse=f"file://{folder}"
-        )
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(1, 6):
+            try:
+                return SqlCatalog(
+                    name, uri=f"sqlite:///{folder / 'catalog.db'}", warehouse=f"file://{folder}"
+                )
+            except OperationalError as exc:
+                # Processes opening a new catalog at once all create pyiceberg's catalog
+                # tables; the losers' CREATE fails with "already exists". They exist now.
+                if "already exists" not in str(exc) or attempt == 5:
+                    raise
+                time.sleep(0.05 * attempt)
     if catalog_type == "glue":
         if not warehouse_path.startswith("s3://"):
             raise ValueError(f"the glue catalog needs an s3:// warehouse, got {warehouse_path!r}")
