@@ -141,14 +141,10 @@ KILL_BETWEEN_COMMITS = textwrap.dedent(
 
 def test_a_job_killed_between_its_commits_is_undone_by_the_next_run(tmp_path):
     inputs, out = linked_inputs(tmp_path), tmp_path / "out"
-    first = subprocess.run(
-        job_command(inputs, out, "2020-07-01", "2020-07-03", "--run_id", "first"),
-        capture_output=True,
-        text=True,
-        env=JOB_ENV,
-        cwd=REPO,
+    first_rc, first_out = finish(
+        start(job_command(inputs, out, "2020-07-01", "2020-07-03", "--run_id", "first"), JOB_ENV)
     )
-    assert first.returncode == 0, first.stdout[-3000:]
+    assert first_rc == 0, first_out[-3000:]
     cat = load_catalog("sql", str(out / "warehouse"))
     before = table_state(cat)
     maps_before = {p: p.read_bytes() for p in (out / "contours").rglob("*.geojson")}
@@ -156,28 +152,20 @@ def test_a_job_killed_between_its_commits_is_undone_by_the_next_run(tmp_path):
     cmd = job_command(
         inputs, out, "2020-07-02", "2020-07-04", "--run_id", "killed", "--t2m_levels", "interval:5"
     )
-    killed = subprocess.run(
-        [sys.executable, "-c", KILL_BETWEEN_COMMITS, *cmd[1:]],
-        capture_output=True,
-        text=True,
-        env=JOB_ENV,
-        cwd=REPO,
+    killed_rc, killed_out = finish(
+        start([sys.executable, "-c", KILL_BETWEEN_COMMITS, *cmd[1:]], JOB_ENV)
     )
-    assert killed.returncode == 9, killed.stdout[-3000:]
+    assert killed_rc == 9, killed_out[-3000:]
     # Until the next run takes the lease, the tables disagree about the killed run's days.
     mid = table_state(cat)
     assert mid[(date(2020, 7, 4), "t2m")] == (None, {"killed"})
     assert mid[(date(2020, 7, 2), "t2m")] == ("first", {"killed"})
 
-    after = subprocess.run(
-        job_command(inputs, out, "2020-07-10", "2020-07-10", "--run_id", "next"),
-        capture_output=True,
-        text=True,
-        env=JOB_ENV,
-        cwd=REPO,
+    after_rc, after_out = finish(
+        start(job_command(inputs, out, "2020-07-10", "2020-07-10", "--run_id", "next"), JOB_ENV)
     )
-    assert after.returncode == 0, after.stdout[-3000:]
-    assert "rolled back: climate.contour_features undone" in after.stdout
+    assert after_rc == 0, after_out[-3000:]
+    assert "rolled back: climate.contour_features undone" in after_out
     state = table_state(cat)
     assert {k: v for k, v in state.items() if k[0] != date(2020, 7, 10)} == before
     assert_one_set_each(state, [*days(1, 3), date(2020, 7, 10)])

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING
@@ -70,16 +71,18 @@ def _normalise(path: str) -> str:
     return path[len("file://") :] if path.startswith("file://") else path
 
 
-def referenced_files(table: Table) -> set[str]:
-    """Every file the table's metadata references.
+def referenced_files(table: Table, excluding: Collection[int] = ()) -> set[str]:
+    """Every file the table's metadata references, but for the snapshots ``excluding``.
 
     Metadata files, manifest lists, manifests and the live data files of every snapshot
-    it keeps.
+    it keeps (``excluding``: the snapshots about to expire).
     """
     metadata = table.metadata
     refs = {table.metadata_location}
     refs |= {entry.metadata_file for entry in metadata.metadata_log}
     for snapshot in metadata.snapshots:
+        if snapshot.snapshot_id in excluding:
+            continue
         refs.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(table.io):
             refs.add(manifest.manifest_path)
@@ -88,12 +91,14 @@ def referenced_files(table: Table) -> set[str]:
     return {_normalise(r) for r in refs}
 
 
-def unreferenced_files(table: Table, older_than: float) -> list[str]:
+def unreferenced_files(
+    table: Table, older_than: float, excluding: Collection[int] = ()
+) -> list[str]:
     """Files under the table's location that nothing references, older than ``older_than``.
 
-    ``older_than`` is in epoch seconds.
+    ``older_than`` is in epoch seconds; ``excluding``: snapshots counted as expired already.
     """
-    refs = referenced_files(table)
+    refs = referenced_files(table, excluding)
     found = storage.list_with_times(_normalise(table.location()))
     return sorted(p for p, mtime in found if mtime < older_than and _normalise(p) not in refs)
 
@@ -185,12 +190,10 @@ def maintain(
             if expire and not dry_run:
                 table.maintenance.expire_snapshots().by_ids(expire).commit()
                 table.refresh()
-            orphans = unreferenced_files(table, now - orphan_age.total_seconds())
-            if dry_run and expire:
-                # Files only the expiring snapshots reference go too.
-                orphans = sorted(
-                    set(orphans) | _only_in(table, expire, now - orphan_age.total_seconds())
-                )
+            # A dry run counts the files only the expiring snapshots reference as well.
+            orphans = unreferenced_files(
+                table, now - orphan_age.total_seconds(), excluding=expire if dry_run else ()
+            )
             report.orphan_files[name] = orphans
             if not dry_run:
                 for path in orphans:
@@ -209,21 +212,3 @@ def maintain(
 
 class _DryRunStop(Exception):
     """Raised inside a dry run's take-over: nothing is finished, nothing changes."""
-
-
-def _only_in(table: Table, expiring: list[int], older_than: float) -> set[str]:
-    """Files referenced only by the snapshots ``expiring`` (what expiring them frees)."""
-    keep_ids = {s.snapshot_id for s in table.metadata.snapshots} - set(expiring)
-    kept: set[str] = {_normalise(table.metadata_location)}
-    kept |= {_normalise(e.metadata_file) for e in table.metadata.metadata_log}
-    freed: set[str] = set()
-    for snapshot in table.metadata.snapshots:
-        files = {_normalise(snapshot.manifest_list)}
-        for manifest in snapshot.manifests(table.io):
-            files.add(_normalise(manifest.manifest_path))
-            for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=True):
-                files.add(_normalise(entry.data_file.file_path))
-        (kept if snapshot.snapshot_id in keep_ids else freed).update(files)
-    times = {_normalise(p): t for p, t in storage.list_with_times(_normalise(table.location()))}
-    # A file not found under the location (elsewhere, or gone) is never deleted here.
-    return {f for f in freed - kept if times.get(f, float("inf")) < older_than}

@@ -166,10 +166,10 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     Runs on an executor; holds that partition's rows only. The data files are named by a
     write UUID of (attempt, table, variable, month), so a retried task overwrites them.
     """
-    storage_filter = _partition_filter(task)
+    partition = _partition_filter(task)
     out = MonthResult(task.variable, task.first)
 
-    base_summary = catalog.scan_rows(ctx.summary_metadata, ctx.summary_io, storage_filter)
+    base_summary = catalog.scan_rows(ctx.summary_metadata, ctx.summary_io, partition)
     ok_before = {
         r["day"]: r["run_id"]
         for r in base_summary.select(["day", "status", "run_id"]).to_pylist()
@@ -186,7 +186,7 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     )
 
     base_features = _without_days(
-        catalog.scan_rows(ctx.features_metadata, ctx.features_io, storage_filter), replaced
+        catalog.scan_rows(ctx.features_metadata, ctx.features_io, partition), replaced
     )
     new_features = [read_rows(r.rows) for r in task.days if r.day in replaced and r.rows]
     out.feature_rows = sum(t.num_rows for t in new_features)

@@ -201,6 +201,7 @@ def run_contour_job(
     attempt = f"{config.run_id}-{uuid.uuid4().hex[:8]}"
     staging = _prepare_staging(config, attempt)
     lease: CommitLease | None = None
+    tables: dict[str, Table] | None = None
     try:
         tables = _open_tables(config)
         ctx = RunContext(config=config, staging=staging, attempt=attempt)
@@ -244,7 +245,7 @@ def run_contour_job(
         lease = None
         report.seconds["commit"] = time.time() - t0
     except BaseException:
-        _discard_run(staging, lease, locals().get("tables"))
+        _discard_run(staging, lease, tables)
         raise
 
     logger.info("committed both tables and published %d maps", published)
