@@ -15,6 +15,7 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import uuid
@@ -213,7 +214,17 @@ def list_with_times(prefix: str) -> list[tuple[str, float]]:
     root = Path(_strip_file_scheme(prefix))
     if not root.is_dir():
         return []
-    return [(str(p), p.stat().st_mtime) for p in root.rglob("*") if p.is_file()]
+    out = []
+    for path in root.rglob("*"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            # Listing races with writers: another process's temporary file is renamed or
+            # linked and removed, or a record pruned, between the walk and this stat.
+            continue
+        if stat.S_ISREG(info.st_mode):
+            out.append((str(path), info.st_mtime))
+    return out
 
 
 def _strip_file_scheme(path: str) -> str:
