@@ -202,6 +202,10 @@ class CdsService:
         Seconds to wait for an HTTP answer (connect and read).
     sleep
         The sleeping function (tests pass a fast one).
+    progress_every
+        Seconds between two download progress lines.
+    chunk_size
+        Bytes read from the network and written to disk at a time.
     """
 
     def __init__(
@@ -212,6 +216,7 @@ class CdsService:
         timeout: float = 60.0,
         sleep: Callable[[float], None] = time.sleep,
         progress_every: float = 30.0,
+        chunk_size: int = 1024 * 1024,
     ) -> None:
         self.credentials = credentials
         self.retry = retry or RetryPolicy()
@@ -219,6 +224,7 @@ class CdsService:
         self.timeout = timeout
         self.sleep = sleep
         self.progress_every = progress_every
+        self.chunk_size = chunk_size
         self._local = threading.local()
 
     def client(self):
@@ -366,6 +372,8 @@ class CdsService:
                         resume_transfers=True,
                         maximum_retries=0,
                         timeout=self.timeout,
+                        # What is on disk when a transfer breaks: resumption starts there.
+                        chunk_size=self.chunk_size,
                         progress_bar=lambda total, initial=0, desc=None: _LoggingBar(
                             say, self.progress_every, total, initial, desc
                         ),

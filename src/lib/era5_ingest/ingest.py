@@ -218,9 +218,9 @@ class _Month:
                 entry, files = self._fetch(part, request, manifest, follow)
             except RequestTooLarge as exc:
                 smaller = (
-                    split_part(part, exc.limit)
+                    split_part(part, exc.limit, self.plan.variables)
                     if exc.limit and exc.limit < part.items
-                    else halve(part)
+                    else halve(part, self.plan.variables)
                 )
                 self.say(
                     f"refused as too large ({part.items} fields): split into "

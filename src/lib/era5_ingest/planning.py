@@ -257,11 +257,13 @@ def _label(month_label: str, part: Part, variables: Sequence[str]) -> str:
     return label
 
 
-def split_part(part: Part, limit: int) -> list[Part]:
+def split_part(part: Part, limit: int, month_variables: Sequence[str] | None = None) -> list[Part]:
     """``part`` as parts of at most ``limit`` items, covering exactly the same fields.
 
     Days are split first (consecutive runs of days), then variables, then hours, so that
-    a request keeps as many variables and hours together as the limit allows.
+    a request keeps as many variables and hours together as the limit allows. Labels
+    name what a piece keeps of the month (``month_variables``: all the month's variables,
+    by default the part's).
 
     Raises
     ------
@@ -272,7 +274,7 @@ def split_part(part: Part, limit: int) -> list[Part]:
         raise ValueError(f"item limit must be at least 1, got {limit}")
     if part.items <= limit:
         return [part]
-    month_label = part.label.split("_")[0]
+    month_variables = tuple(month_variables or part.variables)
     for name in ("dates", "variables", "times"):
         values = getattr(part, name)
         if len(values) == 1:
@@ -281,24 +283,35 @@ def split_part(part: Part, limit: int) -> list[Part]:
         size = max(1, limit // per_value)
         out = []
         for group in _groups(values, size):
-            piece = replace(part, **{name: group})
-            piece = replace(piece, label=_label(month_label, piece, part.variables))
-            out.extend(split_part(piece, limit))
+            piece = _relabel(replace(part, **{name: group}), month_variables)
+            out.extend(split_part(piece, limit, month_variables))
         return out
     raise AssertionError("a single field is never above a limit of 1")  # pragma: no cover
 
 
-def halve(part: Part) -> list[Part]:
-    """Two parts of about half the items each (after the CDS refused ``part`` as too large).
+def _relabel(part: Part, month_variables: Sequence[str]) -> Part:
+    return replace(part, label=_label(part.label.split("_")[0], part, month_variables))
+
+
+def halve(part: Part, month_variables: Sequence[str] | None = None) -> list[Part]:
+    """Two parts of about half the fields each (the CDS refused ``part`` as too large).
+
+    The days are halved, else the variables, else the hours.
 
     Raises
     ------
     ValueError
         When the part is a single field and cannot be split.
     """
-    if part.items <= 1:
-        raise ValueError(f"request {part.label} asks for one field and cannot be split")
-    return split_part(part, math.ceil(part.items / 2))
+    month_variables = tuple(month_variables or part.variables)
+    for name in ("dates", "variables", "times"):
+        values = getattr(part, name)
+        if len(values) > 1:
+            return [
+                _relabel(replace(part, **{name: group}), month_variables)
+                for group in _groups(values, math.ceil(len(values) / 2))
+            ]
+    raise ValueError(f"request {part.label} asks for one field and cannot be split")
 
 
 def plan_month(
