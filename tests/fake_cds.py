@@ -58,8 +58,7 @@ class Archive:
             with xr.open_dataset(path) as ds:
                 for name in ("t2m", "tp"):
                     if name in ds.data_vars:
-                        keep = [c for c in ("number", "expver") if c in ds.coords]
-                        pieces.setdefault(name, []).append(ds[[name]].reset_coords(keep).load())
+                        pieces.setdefault(name, []).append(ds[[name]].load())
         self.data: dict[str, xr.Dataset] = {}
         for name, parts in pieces.items():
             merged = xr.concat(parts, dim="valid_time", data_vars="minimal", coords="minimal")
@@ -132,6 +131,8 @@ class FakeCDS:
         Whether the refusal says the limit ("Request too large ... limit is N").
     fail_when
         ``request -> message or None``: requests that run and then fail with that message.
+    hold
+        ``request -> bool``: requests kept ``accepted`` (queued) while it says True.
     """
 
     def __init__(
@@ -143,6 +144,7 @@ class FakeCDS:
         item_limit: int = 120_000,
         name_limit: bool = True,
         fail_when: Callable[[dict[str, Any]], str | None] | None = None,
+        hold: Callable[[dict[str, Any]], bool] | None = None,
     ) -> None:
         self.archive = archive
         self.queued_polls = queued_polls
@@ -150,6 +152,7 @@ class FakeCDS:
         self.item_limit = item_limit
         self.name_limit = name_limit
         self.fail_when = fail_when
+        self.hold = hold
         self.jobs: dict[str, Job] = {}
         self.lock = threading.Lock()
         #: Faults to inject: HTTP statuses for the next polls, polls to drop without an
@@ -377,8 +380,12 @@ def _handler(cds: FakeCDS) -> type[BaseHTTPRequestHandler]:
                     return self._drop()
                 if error is not None:
                     return self._json(error, {"title": "upstream trouble", "status": error})
+                held = cds.hold is not None and cds.hold(job.request)
                 body = cds.status_json(job)
-                job.polls += 1
+                if held:
+                    body["status"] = "accepted"
+                else:
+                    job.polls += 1
                 return self._json(200, body)
             return self._json(404, {"title": f"no route {path}"})
 

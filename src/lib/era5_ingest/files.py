@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,6 +24,23 @@ _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
 _CHUNK = 1024 * 1024
 #: Names of the time coordinate in CDS NetCDF (current, then legacy).
 TIME_NAMES = ("valid_time", "time")
+
+
+def _hdf5_lock() -> threading.Lock:
+    """One lock for every netCDF4/HDF5 call of the process.
+
+    HDF5 builds are not thread safe, and months are fetched in threads. It is xarray's
+    own lock when xarray is installed, so that its reads and writes in the same process
+    wait for ours too.
+    """
+    try:
+        from xarray.backends.locks import HDF5_LOCK
+    except ImportError:  # Glue Python shell: the ingest alone uses HDF5
+        return threading.Lock()
+    return HDF5_LOCK  # type: ignore[return-value]
+
+
+HDF5_LOCK = _hdf5_lock()
 
 
 class DownloadContentError(Exception):
@@ -128,7 +146,7 @@ def describe_netcdf(path: Path) -> NetcdfContent:
     import netCDF4
 
     try:
-        with netCDF4.Dataset(str(path), mode="r") as nc:
+        with HDF5_LOCK, netCDF4.Dataset(str(path), mode="r") as nc:
             time_var = _time_variable(nc)
             time_dim = time_var.dimensions[0] if time_var.dimensions else None
             units = getattr(time_var, "units", None)

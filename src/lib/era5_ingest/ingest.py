@@ -186,14 +186,10 @@ class _Month:
             logger.warning("%s: %s; fetching the month again", self.name, why)
 
         manifest = Manifest(spec=spec, software=self.software)
+        queue = list(self.plan.parts)
         if same and old is not None:
             manifest.created_at = old.created_at
-            # The earlier split (it may have been refused and split further) is the plan.
-            queue = [Part(p.label, *_part_fields(p.request)) for p in old.parts] or list(
-                self.plan.parts
-            )
-        else:
-            queue = list(self.plan.parts)
+            queue = resume_queue(self.plan.parts, old.parts)
         failures = []
         while queue:
             part = queue.pop(0)
@@ -322,7 +318,7 @@ class _Month:
         return files, found
 
     def _finish(self, manifest: Manifest, failures: list[str]) -> MonthOutcome:
-        manifest.coverage, missing = month_coverage(manifest.parts)
+        manifest.coverage, missing = month_coverage(self.plan, manifest.parts)
         if failures:
             manifest.status, manifest.error = FAILED, "; ".join(failures)
         elif missing:
@@ -403,40 +399,68 @@ def part_coverage(part: Part, found: dict[str, set[datetime]]) -> dict[str, Any]
     return coverage
 
 
-def month_coverage(parts: Sequence[PartEntry]) -> tuple[dict[str, Any], list[str]]:
-    """The parts' coverage added up per variable, and a sentence per variable lacking hours.
+def _entry_part(entry: PartEntry) -> Part:
+    return Part(entry.label, *_part_fields(entry.request))
 
-    A part that was not fetched counts all its hours as missing.
+
+def resume_queue(planned: Sequence[Part], earlier: Sequence[PartEntry]) -> list[Part]:
+    """The parts to go through when a manifest of the same month exists.
+
+    The earlier parts come first, as they were (they may have been split further after a
+    refusal, and their files and request ids are reused); then every planned part that
+    asks for a field none of them asks for (one never reached before the run stopped).
     """
-    total: dict[str, dict[str, Any]] = {}
+    queue = [_entry_part(e) for e in earlier]
+    asked = {(v, t) for part in queue for v, ts in part.hours().items() for t in ts}
+    for part in planned:
+        fields = {(v, t) for v, ts in part.hours().items() for t in ts}
+        if not fields <= asked:
+            queue.append(part)
+            asked |= fields
+    return queue
+
+
+def _found(entry: PartEntry) -> dict[str, set[datetime]]:
+    """Valid times a fetched part's files hold, per variable (asked for, minus missing)."""
+    if entry.status != COMPLETE:
+        return {}
+    found = {}
+    for v, stamps in _entry_part(entry).hours().items():
+        info = entry.coverage.get(v)
+        if info is None:  # the files lack the variable altogether
+            found[v] = set()
+            continue
+        gaps = [(datetime.fromisoformat(a), datetime.fromisoformat(b)) for a, b in info["missing"]]
+        found[v] = {t for t in stamps if not any(a <= t <= b for a, b in gaps)}
+    return found
+
+
+def month_coverage(plan: MonthPlan, parts: Sequence[PartEntry]) -> tuple[dict[str, Any], list[str]]:
+    """The month's valid times per variable, and a sentence per variable lacking hours.
+
+    Expected is what the plan asks for, found what the fetched parts' files hold, missing
+    the difference as ranges of consecutive hours.
+    """
+    found: dict[str, set[datetime]] = {}
     for entry in parts:
-        coverage = entry.coverage
-        if entry.status != COMPLETE or not coverage:
-            variables, dates, times = _part_fields(entry.request)
-            asked = Part(entry.label, variables, dates, times).hours()
-            coverage = {
-                v: {
-                    "expected": len(t),
-                    "found": 0,
-                    "missing": [[iso_hour(a), iso_hour(b)] for a, b in hour_ranges(t)],
-                }
-                for v, t in asked.items()
-            }
-        for v, c in coverage.items():
-            acc = total.setdefault(v, {"expected": 0, "found": 0, "missing": []})
-            acc["expected"] += int(c["expected"])
-            acc["found"] += int(c["found"])
-            acc["missing"].extend(c["missing"])
-    sentences = []
-    for v, acc in sorted(total.items()):
-        acc["missing"].sort()
-        lacking = acc["expected"] - acc["found"]
+        for v, stamps in _found(entry).items():
+            found.setdefault(v, set()).update(stamps)
+    coverage, sentences = {}, []
+    for v, stamps in plan.expected_hours().items():
+        lacking = [t for t in stamps if t not in found.get(v, set())]
+        runs = hour_ranges(lacking)
+        coverage[v] = {
+            "expected": len(stamps),
+            "found": len(stamps) - len(lacking),
+            "missing": [[iso_hour(a), iso_hour(b)] for a, b in runs],
+        }
         if lacking:
-            runs = acc["missing"]
-            shown = ", ".join(a if a == b else f"{a}..{b}" for a, b in runs[:3])
+            shown = ", ".join(
+                iso_hour(a) if a == b else f"{iso_hour(a)}..{iso_hour(b)}" for a, b in runs[:3]
+            )
             more = f" and {len(runs) - 3} more ranges" if len(runs) > 3 else ""
-            sentences.append(f"{v}: {lacking} of {acc['expected']} hours missing ({shown}{more})")
-    return dict(sorted(total.items())), sentences
+            sentences.append(f"{v}: {len(lacking)} of {len(stamps)} hours missing ({shown}{more})")
+    return coverage, sentences
 
 
 def run_ingest(
