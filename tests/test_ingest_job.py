@@ -280,3 +280,45 @@ def test_glue_passes_arguments_of_its_own():
     )
     assert args["output_path"] == "s3://bucket/raw" and args["dataset"] == "era5"
     assert json.dumps(args)
+
+
+def test_a_request_queued_too_long_is_followed_by_the_next_run(archive, tmp_path, cds_env):
+    out = tmp_path / "out"
+    release = {"now": False}
+
+    def held(request):
+        return request["month"] == ["07"] and not release["now"]
+
+    with FakeCDS(archive, hold=held) as cds:
+        cds_env(cds)
+        argv = job_args(out, "2020-07", "2020-07", "--next_day", "false")
+        # 0.2 s of queue at most (the fake keeps it queued as long as held).
+        assert ingest_era5.main([*argv, "--max_queue_hours", str(0.2 / 3600)]) == 1
+        manifest = manifest_of(out / "era5/2020/07")
+        (part,) = manifest.parts
+        assert (manifest.status, part.status) == ("failed", "submitted")
+        assert part.request_id in cds.jobs and "still queued" in part.error
+        release["now"] = True
+        assert ingest_era5.main(argv) == 0
+        assert len(cds.submissions) == 1  # followed, never submitted twice
+    manifest = manifest_of(out / "era5/2020/07")
+    assert manifest.status == "complete" and manifest.parts[0].request_id == part.request_id
+
+
+def test_the_key_appears_in_no_log_line_output_or_manifest(
+    archive, tmp_path, cds_env, caplog, capsys
+):
+    caplog.set_level(logging.DEBUG)
+    out = tmp_path / "out"
+    with FakeCDS(archive) as cds:
+        cds_env(cds)
+        cds.poll_errors = [500]
+        cds.cut_downloads = 1
+        argv = job_args(out, "2020-07", "2020-07", "--log_level", "DEBUG")
+        assert ingest_era5.main(argv) == 0
+    captured = capsys.readouterr()
+    assert "successful" in caplog.text and KEY not in caplog.text
+    assert KEY not in captured.out + captured.err
+    for path in out.rglob("*"):
+        if path.is_file():
+            assert KEY.encode() not in path.read_bytes(), path

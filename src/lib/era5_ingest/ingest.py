@@ -25,7 +25,7 @@ from era5_contours import storage
 from era5_contours.errors import RunError
 
 from . import __version__
-from .cds import CdsError, CdsService, RequestTooLarge, human_bytes
+from .cds import CdsError, CdsService, RequestTooLarge, TransientError, human_bytes
 from .config import IngestConfig
 from .files import DownloadContentError, describe_netcdf, sha256_file, stem_for, unpack_download
 from .manifest import (
@@ -230,10 +230,23 @@ class _Month:
                 message = str(exc)
                 self.say(f"failed: {message}", part.label)
                 failures.append(f"{part.label}: {message}")
-                _replace_part(
-                    manifest,
-                    PartEntry(part.label, request, FAILED, error=message, finished_at=utc_now()),
-                )
+                submitted = manifest.part(part.label)
+                if (
+                    isinstance(exc, TransientError)
+                    and submitted is not None
+                    and submitted.status == SUBMITTED
+                    and submitted.request_id
+                ):
+                    # The CDS still has the request (queued too long, unreachable, its
+                    # download broken): the part stays "submitted", a rerun follows it.
+                    submitted.error = message
+                else:
+                    _replace_part(
+                        manifest,
+                        PartEntry(
+                            part.label, request, FAILED, error=message, finished_at=utc_now()
+                        ),
+                    )
                 self._write(manifest)
                 continue
             _replace_part(manifest, entry)
