@@ -306,10 +306,9 @@ class CdsService:
             except Exception as exc:
                 raise classify(exc, f"polling request {request_id}") from exc
             now = time.monotonic()
+            shown = "queued" if status == "accepted" else status
             if status != last_status or now - last_report >= self.poll.report_every:
-                waited = _duration(now - start)
-                shown = "queued" if status == "accepted" else status
-                say(f"request {request_id} {shown} ({waited})")
+                say(f"request {request_id} {shown} ({_duration(now - start)})")
                 last_status, last_report = status, now
             if status == "successful":
                 break
