@@ -389,7 +389,7 @@ class CdsService:
             if problem is None and got == result.size:
                 seconds = time.monotonic() - start
                 speed = human_bytes(got / max(seconds, 1e-9))
-                say(f"downloaded {human_bytes(got)} in {seconds:.1f} s ({speed}/s)")
+                say(f"downloaded {human_bytes(got)} in {seconds:.2f} s ({speed}/s)")
                 return seconds
             if problem is None:
                 problem = TransientError(
