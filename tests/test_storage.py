@@ -116,3 +116,16 @@ def test_endpoint_override_reaches_boto3(monkeypatch):
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         storage._local.s3 = None
+
+
+def test_a_changed_endpoint_gets_a_new_client(monkeypatch):
+    """A process that meets a second S3 endpoint (another moto server) stops using the first."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    try:
+        first = storage.s3_client()
+        assert storage.s3_client() is first
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:10")
+        assert storage.s3_client().meta.endpoint_url == "http://127.0.0.1:10"
+    finally:
+        storage._local.s3 = None
