@@ -123,9 +123,11 @@ def test_a_changed_endpoint_gets_a_new_client(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
     try:
-        first = storage.s3_client()
+        first, exclusive = storage.s3_client(), storage._exclusive_s3_client()
         assert storage.s3_client() is first
+        assert storage._exclusive_s3_client() is exclusive
         monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:10")
         assert storage.s3_client().meta.endpoint_url == "http://127.0.0.1:10"
+        assert storage._exclusive_s3_client().meta.endpoint_url == "http://127.0.0.1:10"
     finally:
-        storage._local.s3 = None
+        storage._local.s3 = storage._local.s3_exclusive = None

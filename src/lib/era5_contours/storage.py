@@ -187,12 +187,16 @@ def _exclusive_s3_client():
     The header goes in through botocore's event hook rather than the ``IfNoneMatch``
     parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
     """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client = getattr(_local, "s3_exclusive", None)
-    if client is None or getattr(_local, "pid_exclusive", None) != os.getpid():
+    if (
+        client is None
+        or getattr(_local, "pid_exclusive", None) != os.getpid()
+        or getattr(_local, "endpoint_exclusive", None) != endpoint
+    ):  # a changed endpoint gets a new client, as in s3_client
         import boto3
         from botocore.config import Config
 
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         client = boto3.session.Session().client(
             "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
         )
@@ -202,6 +206,7 @@ def _exclusive_s3_client():
 
         client.meta.events.register("before-sign.s3.PutObject", if_none_match)
         _local.s3_exclusive, _local.pid_exclusive = client, os.getpid()
+        _local.endpoint_exclusive = endpoint
     return client
 
 
