@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Deploy the contour pipeline to the AWS account and region of .env (or the shell):
-# uploads the job script, the library zip, the state machine's definition and the locked
+# uploads the job scripts, the library zips, the state machine's definition and the locked
 # wheels to S3, then deploys the CloudFormation stack deploy/cloudformation/stack.yaml
-# (Glue database, IAM roles, Glue job(s), state machine and its log group) through a
-# change set, and follows it to the end. A run without changes says so and changes nothing.
+# (Glue database, IAM roles, the contour Glue job(s) and the CDS ingest job, state machine
+# and its log group) through a change set, and follows it to the end. A run without
+# changes says so and changes nothing.
 #
 # Usage: sh/deploy.sh [--dry-run] [--env-file FILE] [--poll-seconds N]
 #   --dry-run    show the change set (resource, action, replacement) and delete it;

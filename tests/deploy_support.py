@@ -33,6 +33,9 @@ def settings_for(**env: str) -> d.Settings:
 def fake_external_libs(folder: Path, tags: str = "py3-none-any") -> Path:
     """Lock and provided files of the repo, with a tiny stand-in for each shipped wheel."""
     folder.mkdir(parents=True, exist_ok=True)
+    for target in d.PYTHON_SHELL_LOCKS.values():  # installed by name: no wheels
+        for suffix in ("-requirements.lock", "-provided.txt"):
+            shutil.copy(ROOT / "external_libs" / f"{target}{suffix}", folder)
     for target in d.GLUE_VERSIONS.values():
         for suffix in ("-requirements.lock", "-provided.txt"):
             shutil.copy(ROOT / "external_libs" / f"{target}{suffix}", folder)

@@ -36,9 +36,10 @@ def test_settings_defaults_and_derived_names():
     )
     assert (s.input_bucket, s.input_prefix) == ("era5-bucket", "era5-contours/input")
     assert (s.database, s.create_database, s.athena_workgroup) == ("climate", True, "primary")
-    assert (s.glue_role_arn, s.state_machine_role_arn) == (None, None)
+    assert (s.glue_role_arn, s.ingest_role_arn, s.state_machine_role_arn) == (None, None, None)
     assert s.job_name("4.0") == "era5-contours-glue4"
     assert s.job_name("5.0") == "era5-contours-glue5"
+    assert s.ingest_job_name == "era5-contours-ingest"
     assert s.artifacts_prefix == "era5-contours/artifacts"
 
 
@@ -100,6 +101,18 @@ def test_shipped_pins_skip_exactly_the_provided_versions():
     lock = "numpy==1.23.5\npandas==1.5.2\nxarray==2024.3.0\n"
     provided = "numpy==1.23.5\npandas==1.5.1\n"
     assert d.shipped_pins(lock, provided) == [("pandas", "1.5.2"), ("xarray", "2024.3.0")]
+
+
+def test_locked_requirements_keep_the_lock_spelling_and_skip_the_provided():
+    lock = (
+        "# the ingest\nnetCDF4==1.7.2  # HDF5 inside\n\ntyping_extensions==4.16.0\nboto3==1.26.0\n"
+    )
+    provided = "# the runtime\nboto3==1.26.0\n"
+    assert d.locked_requirements(lock, provided) == ["netCDF4==1.7.2", "typing_extensions==4.16.0"]
+    # Another version than the runtime's is shipped; a floating line is an error.
+    assert d.locked_requirements(lock, "boto3==1.34.0\n")[-1] == "boto3==1.26.0"
+    with pytest.raises(ValueError, match="exact"):
+        d.locked_requirements("numpy>=1.26\n", "")
 
 
 def test_wheel_pin():
@@ -378,16 +391,29 @@ def test_artifacts_are_keyed_by_their_content(tmp_path):
     script = (ROOT / "src/jobs/extract_contours.py").read_bytes()
     asl = (ROOT / "deploy/state_machines/contours.asl.json").read_bytes()
     zipped = d.build_library_zip(ROOT / "src/lib/era5_contours")
+    ingest_script = (ROOT / "src/jobs/ingest_era5.py").read_bytes()
+    ingest_zipped = d.build_library_zip(ROOT / "src/lib/era5_ingest")
     assert built.keys == {
         "JobScript": f"scripts/{sha12(script)}/extract_contours.py",
+        "IngestScript": f"scripts/{sha12(ingest_script)}/ingest_era5.py",
         "StateMachineDefinition": f"state_machines/{sha12(asl)}/contours.asl.json",
         "LibraryZip": f"lib/{sha12(zipped)}/era5_contours.zip",
+        "IngestLibraryZip": f"lib/{sha12(ingest_zipped)}/era5_ingest.zip",
     }
     bodies = {item.key: item.body for item in built.items}
     prefix = settings.artifacts_prefix
     assert bodies[f"{prefix}/{built.keys['JobScript']}"] == script
+    assert bodies[f"{prefix}/{built.keys['IngestScript']}"] == ingest_script
     assert bodies[f"{prefix}/{built.keys['LibraryZip']}"] == zipped
+    assert bodies[f"{prefix}/{built.keys['IngestLibraryZip']}"] == ingest_zipped
     assert bodies[f"{prefix}/{built.keys['StateMachineDefinition']}"] == asl
+    # The ingest job installs its lock's pins by name: nothing of it is uploaded.
+    pins = [
+        line.split("#")[0].strip()
+        for line in (libs / "pyshell-requirements.lock").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert built.modules == {"IngestPythonModules": pins}
     for version, folder in d.GLUE_VERSIONS.items():
         wheels = sorted((libs / folder).glob("*.whl"))
         uris = built.wheels[version]
@@ -397,13 +423,14 @@ def test_artifacts_are_keyed_by_their_content(tmp_path):
         for uri in uris:
             key = uri.removeprefix("s3://era5-bucket/")
             assert bodies[key] == (libs / folder / uri.rsplit("/", 1)[1]).read_bytes()
-    assert len(bodies) == 3 + sum(len(u) for u in built.wheels.values())
+    assert len(bodies) == 5 + sum(len(u) for u in built.wheels.values())
 
 
 def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_path):
     libs = fake_external_libs(tmp_path / "libs")
     root = tmp_path / "repo"
-    for part in ("src/jobs", "src/lib/era5_contours", "deploy/state_machines"):
+    parts = ("src/jobs", "src/lib/era5_contours", "src/lib/era5_ingest", "deploy/state_machines")
+    for part in parts:
         shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     settings = settings_for(EXTERNAL_LIBS_DIR=str(libs))
     before = d.build_artifacts(root, settings)
@@ -411,9 +438,16 @@ def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_p
     with (root / "src/lib/era5_contours/daily.py").open("a") as f:
         f.write("\n# changed\n")
     after = d.build_artifacts(root, settings)
-    assert after.keys["LibraryZip"] != before.keys["LibraryZip"]
-    assert after.keys["JobScript"] == before.keys["JobScript"]
-    assert after.keys["StateMachineDefinition"] == before.keys["StateMachineDefinition"]
+    changed = {k for k in before.keys if after.keys[k] != before.keys[k]}
+    assert changed == {"LibraryZip"}
+    with (root / "src/lib/era5_ingest/cds.py").open("a") as f:
+        f.write("\n# changed\n")
+    again = d.build_artifacts(root, settings)
+    assert {k for k in after.keys if again.keys[k] != after.keys[k]} == {"IngestLibraryZip"}
+    # A package folder that is not there stops the build instead of zipping nothing.
+    shutil.rmtree(root / "src/lib/era5_ingest")
+    with pytest.raises(FileNotFoundError, match="era5_ingest"):
+        d.build_artifacts(root, settings)
 
 
 def test_missing_wheels_stop_the_build_naming_them(tmp_path):
@@ -463,6 +497,8 @@ def test_stack_parameters_fill_every_parameter_of_the_template(tmp_path):
     assert (values["DatabaseName"], values["AthenaWorkGroup"]) == ("db", "wg")
     assert (values["DeployGlue4Job"], values["DeployGlue5Job"]) == ("true", "true")
     assert (values["GlueJobRoleArn"], values["StateMachineRoleArn"]) == ("", "")
+    assert values["IngestJobRoleArn"] == ""
+    assert values["IngestPythonModules"] == ",".join(built.modules["IngestPythonModules"])
     assert values["CreateDatabase"] == "true"
     for parameter, key in built.keys.items():
         assert values[parameter] == key
@@ -476,6 +512,7 @@ def test_stack_parameters_of_one_job_and_given_roles(tmp_path):
     settings, built = artifacts_for(
         settings_for(
             GLUE_ROLE_ARN="arn:aws:iam::1:role/g",
+            INGEST_ROLE_ARN="arn:aws:iam::1:role/i",
             STATE_MACHINE_ROLE_ARN="arn:aws:iam::1:role/s",
             ERA5_CREATE_DATABASE="no",
         ),
@@ -486,6 +523,7 @@ def test_stack_parameters_of_one_job_and_given_roles(tmp_path):
     assert values["Glue5Wheels1"] == values["Glue5Wheels2"] == values["Glue5Wheels3"] == ""
     assert values["GlueJobRoleArn"] == "arn:aws:iam::1:role/g"
     assert values["StateMachineRoleArn"] == "arn:aws:iam::1:role/s"
+    assert values["IngestJobRoleArn"] == "arn:aws:iam::1:role/i"
     assert values["CreateDatabase"] == "false"
 
 
@@ -544,11 +582,17 @@ def test_stack_parameters_refuse_what_the_template_cannot_take(tmp_path):
         d.stack_parameters(settings, built, unknown)
 
 
-def test_every_job_script_and_state_machine_is_a_parameter_of_the_template():
+def test_every_job_script_zip_lock_and_state_machine_is_a_parameter_of_the_template():
     declared = d.load_template(ROOT).parameters
     for parameter, path in {**d.JOB_SCRIPTS, **d.STATE_MACHINES}.items():
         assert parameter in declared, parameter
         assert (ROOT / path).is_file(), path
+    for parameter, path in d.LIBRARY_ZIPS.items():
+        assert parameter in declared, parameter
+        assert (ROOT / path / "__init__.py").is_file(), path
+    for parameter, target in d.PYTHON_SHELL_LOCKS.items():
+        assert parameter in declared, parameter
+        assert (ROOT / "external_libs" / f"{target}-requirements.lock").is_file(), target
 
 
 # --------------------------------------------------------------------------------------

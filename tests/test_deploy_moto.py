@@ -1,7 +1,7 @@
 """The deploy against moto's server: artifacts to S3, the real stack through change sets.
 
-moto's CloudFormation creates the IAM roles, the log group and the state machine of
-deploy/cloudformation/stack.yaml. It has no AWS::Glue::Job nor AWS::Glue::Database: it
+moto's CloudFormation creates the IAM roles (the contour jobs', the ingest job's, the state
+machine's), the log group and the state machine of deploy/cloudformation/stack.yaml. It has no AWS::Glue::Job nor AWS::Glue::Database: it
 lists them in change sets like any resource but creates nothing for them (it warns and
 skips them, moto/cloudformation/parsing.py ``parse_resource``), and it keeps no state
 machine definition given by ``DefinitionS3Location``. Those are checked by
@@ -175,7 +175,7 @@ def test_first_deploy_creates_the_stack_and_the_second_changes_nothing(aws_env, 
         assert s3.get_object(Bucket=settings.bucket, Key=item.key)["Body"].read() == item.body
     stack = d.find_stack(clients["cloudformation"], "first")
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
-    for parameter in (*d.JOB_SCRIPTS, *d.STATE_MACHINES, "LibraryZip"):
+    for parameter in (*d.JOB_SCRIPTS, *d.STATE_MACHINES, *d.LIBRARY_ZIPS):
         assert f"{settings.artifacts_prefix}/{parameters[parameter]}" in keys
     wheels = "".join(parameters[f"Glue4Wheels{i}"] for i in (1, 2, 3)).split(",")
     assert {w.removeprefix(f"s3://{settings.bucket}/") for w in wheels} <= keys
@@ -189,12 +189,14 @@ def test_first_deploy_creates_the_stack_and_the_second_changes_nothing(aws_env, 
         account=account,
         attributes={
             "GlueJobRole.Arn": f"arn:aws:iam::{account}:role/first-glue-job",
+            "IngestJobRole.Arn": f"arn:aws:iam::{account}:role/first-ingest-job",
             "StateMachineRole.Arn": f"arn:aws:iam::{account}:role/first-state-machine",
             "StateMachineLogGroup.Arn": "(not compared)",
         },
     ).resources()
     after = snapshot(settings, clients)
-    for logical in ("GlueJobRole", "StateMachineRole"):
+    assert set(after["roles"]) == {"first-glue-job", "first-ingest-job", "first-state-machine"}
+    for logical in ("GlueJobRole", "IngestJobRole", "StateMachineRole"):
         role = resolved[logical]
         made = after["roles"][role["RoleName"]]
         assert made["trust"] == role["AssumeRolePolicyDocument"]
@@ -248,9 +250,11 @@ def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(aws_env, tmp
         f.write("\n# a change\n")
     outcome, lines = run(settings, clients, root=root, dry_run=True)
     assert [p[0] for p in outcome.parameters] == ["LibraryZip"]
+    # The ingest job ships era5_contours.zip too (it writes through its storage module).
     assert {(r.action, r.logical_id) for r in outcome.changes} == {
         ("Modify", "Glue4Job"),
         ("Modify", "Glue5Job"),
+        ("Modify", "IngestJob"),
     }
     (would,) = [line for line in lines if line.startswith("would upload")]
     assert "/lib/" in would and would.split()[2] not in {o[0] for o in before["objects"]}
@@ -262,6 +266,21 @@ def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(aws_env, tmp
     after = snapshot(settings, clients)
     assert len(after["objects"]) == len(before["objects"]) + 1
     assert after["stack"]["StackStatus"] == "UPDATE_COMPLETE"
+
+
+def test_a_changed_ingest_lock_modifies_the_ingest_job_only(aws_env, tmp_path):
+    _env, settings, clients = moto_setup(tmp_path, aws_env, "ingestlock")
+    run(settings, clients)
+    before = snapshot(settings, clients)
+    lock = settings.external_libs / "pyshell-requirements.lock"
+    lock.write_text(lock.read_text().replace("\ntqdm==", "\ntqdm==9"))
+    outcome, lines = run(settings, clients, dry_run=True)
+    ((name, old, new),) = outcome.parameters
+    assert name == "IngestPythonModules"
+    assert ",tqdm==9" in new and ",tqdm==9" not in old
+    assert [(r.action, r.logical_id) for r in outcome.changes] == [("Modify", "IngestJob")]
+    assert all(line.startswith("unchanged ") for line in lines)  # nothing is uploaded for it
+    assert snapshot(settings, clients) == before
 
 
 def test_dry_run_of_a_new_stack_leaves_no_trace(aws_env, tmp_path):
@@ -282,6 +301,7 @@ def test_given_roles_and_an_existing_database_are_not_created(aws_env, tmp_path)
         "fifth",
         GLUE_JOB_VERSIONS="",
         GLUE_ROLE_ARN="arn:aws:iam::123456789012:role/existing-glue",
+        INGEST_ROLE_ARN="arn:aws:iam::123456789012:role/existing-ingest",
         STATE_MACHINE_ROLE_ARN="arn:aws:iam::123456789012:role/existing-sfn",
         ERA5_CREATE_DATABASE="false",
     )
@@ -326,7 +346,7 @@ def test_deploy_script_plans_and_the_command_deploys(aws_env, tmp_path, monkeypa
     out = result.stdout.splitlines()
     add = ["Add", "StateMachine", "AWS::StepFunctions::StateMachine"]
     assert any(line.split() == add for line in out)
-    assert out[-1].startswith("dry run: 7 resource change(s); change set dry-run-")
+    assert out[-1].startswith("dry run: 9 resource change(s); change set dry-run-")
     assert d.find_stack(clients["cloudformation"], "seventh") is None
     # The same command, in this process: deploy, then again.
     for key in env:
@@ -334,7 +354,7 @@ def test_deploy_script_plans_and_the_command_deploys(aws_env, tmp_path, monkeypa
     args = ["--env-file", str(tmp_path / "deploy.env"), "--poll-seconds", "0"]
     assert d.main(args) == 0
     out = capsys.readouterr().out.splitlines()
-    assert out[-1] == "done: stack seventh created, 7 resource change(s)"
+    assert out[-1] == "done: stack seventh created, 9 resource change(s)"
     assert d.main(args) == 0
     assert capsys.readouterr().out.splitlines()[-1] == "no changes: stack seventh is up to date"
 

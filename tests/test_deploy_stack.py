@@ -2,8 +2,9 @@
 
 The template (deploy/cloudformation/stack.yaml) is the one description of the resources:
 these tests resolve it as CloudFormation would (tests/cfn_support.py) and hold its Glue
-jobs to the job's options, the artifact keys the deploy uploads and each other; its roles
-to the jobs, tables and state machine they serve (and parliament); the whole to cfn-lint.
+jobs (the contour jobs and the CDS ingest) to their scripts' options, the artifact keys
+the deploy uploads and each other; its roles to the jobs, prefixes, secret, tables and
+state machine they serve (and parliament); the whole to cfn-lint.
 The state machine's definition (deploy/state_machines/contours.asl.json) is checked with
 asl-validator and its JSONata evaluated against ``chunk_dates``. Tests marked
 ``integration`` need npm (asl-validator and jsonata, installed with ``npm ci --prefix
@@ -12,6 +13,8 @@ deploy`` by the fixture when node_modules is absent).
 
 from __future__ import annotations
 
+import fnmatch
+import importlib.util
 import json
 import os
 import re
@@ -36,6 +39,7 @@ from deploy_support import (
 
 from era5_contours.config import OPTIONS
 from era5_contours.schema import TABLES
+from era5_ingest.config import IngestConfig
 from era5_tools import deploy as d
 
 NODE_MODULES = DEPLOY / "node_modules"
@@ -63,6 +67,7 @@ def resolved(settings: d.Settings, tmp_path: Path) -> tuple[Resolver, d.Artifact
         account=ACCOUNT,
         attributes={
             "GlueJobRole.Arn": role_arn(f"{settings.stack_name}-glue-job"),
+            "IngestJobRole.Arn": role_arn(f"{settings.stack_name}-ingest-job"),
             "StateMachineRole.Arn": role_arn(f"{settings.stack_name}-state-machine"),
             "StateMachineLogGroup.Arn": "log-group-arn",
             "StateMachine": f"arn:aws:states:eu-west-1:{ACCOUNT}:stateMachine:x",
@@ -138,13 +143,15 @@ def test_only_the_deployed_jobs_and_the_asked_for_roles_and_database_exist(tmp_p
     settings = settings_for(
         GLUE_VERSION="5",
         GLUE_ROLE_ARN="arn:aws:iam::1:role/glue",
+        INGEST_ROLE_ARN="arn:aws:iam::1:role/ingest",
         STATE_MACHINE_ROLE_ARN="arn:aws:iam::1:role/sfn",
         ERA5_CREATE_DATABASE="false",
     )
     resolver, _ = resolved(settings, tmp_path)
     resources = resolver.resources()
-    assert set(resources) == {"Glue5Job", "StateMachineLogGroup", "StateMachine"}
+    assert set(resources) == {"Glue5Job", "IngestJob", "StateMachineLogGroup", "StateMachine"}
     assert resources["Glue5Job"]["Role"] == "arn:aws:iam::1:role/glue"
+    assert resources["IngestJob"]["Role"] == "arn:aws:iam::1:role/ingest"
     assert resources["StateMachine"]["RoleArn"] == "arn:aws:iam::1:role/sfn"
     assert resources["StateMachine"]["DefinitionSubstitutions"]["GLUE_JOB_NAME"] == (
         "era5-contours-glue5"
@@ -152,6 +159,81 @@ def test_only_the_deployed_jobs_and_the_asked_for_roles_and_database_exist(tmp_p
     outputs = {k: resolver.value(v["Value"]) for k, v in template()["Outputs"].items()}
     assert outputs["GlueJobName"] == "era5-contours-glue5"
     assert outputs["GlueJobRoleArn"] == "arn:aws:iam::1:role/glue"
+    assert outputs["IngestJobRoleArn"] == "arn:aws:iam::1:role/ingest"
+    assert outputs["IngestJobName"] == "era5-contours-ingest"
+
+
+def ingest_script_parser():
+    """``parse_args`` of src/jobs/ingest_era5.py: what the job really reads from its argv."""
+    spec = importlib.util.spec_from_file_location(
+        "ingest_era5_script", ROOT / "src" / "jobs" / "ingest_era5.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.parse_args
+
+
+def lock_lines(target: str) -> list[str]:
+    """The ``name==version`` lines of external_libs/<target>-requirements.lock, as written."""
+    text = (ROOT / "external_libs" / f"{target}-requirements.lock").read_text()
+    return [line.strip() for line in text.splitlines() if line.strip() and line[0] != "#"]
+
+
+def test_ingest_job_runs_the_uploaded_code_with_the_ingest_options(tmp_path):
+    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_INPUT_PATH="s3://raw/hourly/era5/")
+    resolver, built = resolved(settings, tmp_path)
+    job = resolver.resources()["IngestJob"]
+    args = job["DefaultArguments"]
+    artifacts = f"s3://era5-bucket/{settings.artifacts_prefix}"
+    uploaded = {f"s3://era5-bucket/{item.key}": item.body for item in built.items}
+    assert job["Name"] == settings.ingest_job_name == "contours-ingest"
+    assert job["Role"] == role_arn("contours-ingest-job")
+    # A Python shell job on Python 3.9 with the analytics library set, 1/16 DPU.
+    assert job["GlueVersion"] == "3.0"
+    assert job["Command"]["Name"] == "pythonshell"
+    assert job["Command"]["PythonVersion"] == "3.9"
+    assert args["library-set"] == "analytics"
+    assert job["MaxCapacity"] == 0.0625
+    assert "WorkerType" not in job and "NumberOfWorkers" not in job
+    assert job["MaxRetries"] == 0
+    # The script and the two zips are the uploaded objects, keyed by their content.
+    script = (ROOT / "src/jobs/ingest_era5.py").read_bytes()
+    assert job["Command"]["ScriptLocation"] == (
+        f"{artifacts}/{d.content_key('scripts', 'ingest_era5.py', script)}"
+    )
+    assert uploaded[job["Command"]["ScriptLocation"]] == script
+    ingest_zip, contours_zip = args["--extra-py-files"].split(",")
+    assert ingest_zip.startswith(f"{artifacts}/lib/") and ingest_zip.endswith("/era5_ingest.zip")
+    assert uploaded[ingest_zip] == d.build_library_zip(ROOT / "src/lib/era5_ingest")
+    assert contours_zip.endswith("/" + d.LIBRARY_ZIP_NAME)
+    assert uploaded[contours_zip] == d.build_library_zip(ROOT / "src/lib/era5_contours")
+    # Its modules are the lock's pins as written (Python shell provides none of them),
+    # installed exactly: no dependency resolution, no SDK of its own.
+    assert args["--additional-python-modules"].split(",") == lock_lines("pyshell")
+    assert args["--python-modules-installer-option"] == "--no-deps"
+    names = {line.split("==")[0].lower() for line in lock_lines("pyshell")}
+    assert {"ecmwf-datastores-client", "multiurl", "netcdf4"} <= names
+    assert not {"boto3", "botocore", "s3transfer"} & names
+    # Every option set here is one the job script takes; the run-specific ones are not set.
+    glue_own = {k for k in args if not k.startswith("--") or "-" in k[2:]}
+    options = {k[2:] for k in set(args) - glue_own}
+    parse_args = ingest_script_parser()
+    known = set(parse_args([]))
+    assert options <= known, options - known
+    run_specific = {"dataset", "area", "start_month", "end_month"}
+    assert not run_specific & options
+    # With what the state machine adds for a month, the script accepts the whole.
+    argv = [x for k in sorted(set(args) - glue_own) for x in (k, args[k])]
+    month = ["--dataset", "era5", "--start_month", "2020-07", "--end_month", "2020-07"]
+    config = IngestConfig.from_args(parse_args([*argv, *month, "--area", "52,-6,40,10"]))
+    # It writes the contour jobs' input prefix and reads the key from <stack>/cds-api-key.
+    assert args["--output_path"] == "s3://raw/hourly/era5/"
+    assert config.output_path.rstrip("/") == "s3://raw/hourly/era5"
+    assert config.cds_secret_id == "contours/cds-api-key"
+    assert config.variables == ("t2m", "tp")
+    assert config.max_parallel_requests <= job["ExecutionProperty"]["MaxConcurrentRuns"]
+    # A request still queued gives up before Glue stops the run (Timeout is in minutes).
+    assert config.poll.timeout < job["Timeout"] * 60
 
 
 # --------------------------------------------------------------------------------------
@@ -182,6 +264,65 @@ def test_roles_grant_what_the_jobs_and_the_state_machine_use(tmp_path):
     tables = statements["AthenaIcebergCommits"]["Resource"]
     for table in TABLES:
         assert f"arn:aws:glue:eu-west-1:{ACCOUNT}:table/climate/{table}" in tables
+    ingest_arn = f"arn:aws:glue:eu-west-1:{ACCOUNT}:job/{resources['IngestJob']['Name']}"
+    assert statements["RunIngestJobSync"]["Resource"] == ingest_arn
+
+
+def resources_of(statement: dict) -> list[str]:
+    value = statement["Resource"]
+    return [value] if isinstance(value, str) else value
+
+
+def test_the_ingest_role_covers_its_job_and_nothing_more(tmp_path):
+    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_INPUT_PATH="s3://raw/hourly/era5")
+    resolver, _ = resolved(settings, tmp_path)
+    resources = resolver.resources()
+    role, job = resources["IngestJobRole"], resources["IngestJob"]
+    args = job["DefaultArguments"]
+    assert role["RoleName"] == "contours-ingest-job"
+    (policy,) = role["Policies"]
+    statements = policy["PolicyDocument"]["Statement"]
+
+    def allowed(action: str, resource: str) -> bool:
+        return any(
+            s["Effect"] == "Allow"
+            and action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+            and any(fnmatch.fnmatchcase(resource, r) for r in resources_of(s))
+            for s in statements
+        )
+
+    # Glue reads the script and the zips with the job's role.
+    for uri in [job["Command"]["ScriptLocation"], *args["--extra-py-files"].split(",")]:
+        assert allowed("s3:GetObject", "arn:aws:s3:::" + uri.removeprefix("s3://")), uri
+    # The months, their manifests and multipart uploads, under --output_path only.
+    output = args["--output_path"]
+    assert output == "s3://raw/hourly/era5/"
+    month = "arn:aws:s3:::raw/hourly/era5/era5/2020/07/"
+    for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"):
+        assert allowed(action, month + "era5_2020-07_t2m.nc"), action
+        assert allowed(action, month + "_manifest.json"), action
+        assert not allowed(action, "arn:aws:s3:::raw/hourly/other.nc"), action
+    (listing,) = [s for s in statements if s["Action"] == "s3:ListBucket"]
+    assert listing["Resource"] == "arn:aws:s3:::raw"
+    assert listing["Condition"]["StringLike"]["s3:prefix"] == ["hourly/era5", "hourly/era5/*"]
+    # No way into the contour outputs, the warehouse or the catalog.
+    for key in ("era5-contours/output/x.geojson", "era5-contours/warehouse/t/data/x.parquet"):
+        assert not allowed("s3:PutObject", f"arn:aws:s3:::era5-bucket/{key}")
+        assert not allowed("s3:GetObject", f"arn:aws:s3:::era5-bucket/{key}")
+    assert not any("glue:" in str(s["Action"]) for s in statements)
+    # One secret: the one --cds_secret_id names (its ARN ends in six random characters).
+    secret = args["--cds_secret_id"]
+    arn = f"arn:aws:secretsmanager:eu-west-1:{ACCOUNT}:secret:{secret}-"
+    assert allowed("secretsmanager:GetSecretValue", arn + "AbC123")
+    assert not allowed("secretsmanager:GetSecretValue", arn + "2-AbC123")
+    assert not allowed("secretsmanager:GetSecretValue", arn.replace("contours/", "x/") + "AbC123")
+    (reading,) = [s for s in statements if "secretsmanager" in str(s["Action"])]
+    assert reading["Action"] == "secretsmanager:GetSecretValue"
+    # Its logs go where Glue writes them.
+    assert allowed(
+        "logs:PutLogEvents",
+        f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:/aws-glue/python-jobs/output:log-stream:jr_1",
+    )
 
 
 def test_trust_policies_name_the_service_and_guard_against_confused_deputies(tmp_path):
@@ -189,6 +330,7 @@ def test_trust_policies_name_the_service_and_guard_against_confused_deputies(tmp
     resources = resolver.resources()
     for logical, service in [
         ("GlueJobRole", "glue.amazonaws.com"),
+        ("IngestJobRole", "glue.amazonaws.com"),
         ("StateMachineRole", "states.amazonaws.com"),
     ]:
         (statement,) = resources[logical]["AssumeRolePolicyDocument"]["Statement"]
@@ -213,6 +355,8 @@ def test_the_state_machine_definition_is_the_uploaded_file_with_every_placeholde
         "DATABASE": "db1",
         "ATHENA_WORKGROUP": "primary",
         "ATHENA_OUTPUT_LOCATION": "s3://era5-bucket/era5-contours/athena-results/",
+        "INGEST_JOB_NAME": "era5-contours-ingest",
+        "INPUT_PATH": "s3://era5-bucket/era5-contours/input/",
     }
     assert machine["StateMachineName"] == "era5-contours"
     assert machine["LoggingConfiguration"]["Level"] == "ERROR"
@@ -416,7 +560,7 @@ ACCEPTED_FINDINGS = {
 }
 
 
-@pytest.mark.parametrize("logical", ["GlueJobRole", "StateMachineRole"])
+@pytest.mark.parametrize("logical", ["GlueJobRole", "IngestJobRole", "StateMachineRole"])
 def test_parliament_finds_nothing_above_low_in_the_role_policies(tmp_path, logical):
     resolver, _ = resolved(settings_for(GLUE_JOB_VERSIONS="4,5"), tmp_path)
     (policy,) = resolver.resources()[logical]["Policies"]

@@ -59,18 +59,26 @@ _local = threading.local()
 
 
 def s3_client():
-    """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe)."""
+    """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe).
+
+    A new one is made when the endpoint in the environment changed since (one process
+    may talk to several S3 endpoints in turn, as the tests' moto servers do).
+    """
+    # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
+    # Glue 4.0 ships boto3 1.24.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client = getattr(_local, "s3", None)
-    if client is None or getattr(_local, "pid", None) != os.getpid():
+    if (
+        client is None
+        or getattr(_local, "pid", None) != os.getpid()
+        or getattr(_local, "endpoint", None) != endpoint
+    ):
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 10, "mode": "adaptive"})
-        # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
-        # Glue 4.0 ships boto3 1.24.
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         client = boto3.session.Session().client("s3", config=config, endpoint_url=endpoint or None)
-        _local.s3, _local.pid = client, os.getpid()
+        _local.s3, _local.pid, _local.endpoint = client, os.getpid(), endpoint
     return client
 
 
@@ -182,12 +190,16 @@ def _exclusive_s3_client():
     The header goes in through botocore's event hook rather than the ``IfNoneMatch``
     parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
     """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client = getattr(_local, "s3_exclusive", None)
-    if client is None or getattr(_local, "pid_exclusive", None) != os.getpid():
+    if (
+        client is None
+        or getattr(_local, "pid_exclusive", None) != os.getpid()
+        or getattr(_local, "endpoint_exclusive", None) != endpoint
+    ):  # a changed endpoint gets a new client, as in s3_client
         import boto3
         from botocore.config import Config
 
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         client = boto3.session.Session().client(
             "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
         )
@@ -197,6 +209,7 @@ def _exclusive_s3_client():
 
         client.meta.events.register("before-sign.s3.PutObject", if_none_match)
         _local.s3_exclusive, _local.pid_exclusive = client, os.getpid()
+        _local.endpoint_exclusive = endpoint
     return client
 
 

@@ -1,12 +1,12 @@
-"""Deploy the contour job to an AWS account: artifacts to S3, then one CloudFormation stack.
+"""Deploy the pipeline to an AWS account: artifacts to S3, then one CloudFormation stack.
 
 ``deploy/cloudformation/stack.yaml`` describes every resource; this package builds and
 uploads what the stack refers to and deploys the stack through a change set. Split by
 concern: :mod:`.settings` (what and where, from the environment), :mod:`.artifacts`
-(script, library zip, state machine definition, wheels), :mod:`.stack` (template,
-parameters, change set requests and the printed diff; pure), :mod:`.aws` (the calls),
-:mod:`.chunks` (the state machine's date chunks), :mod:`.cli` (``python -m
-era5_tools.deploy``). The names below are the public API.
+(scripts, library zips, state machine definition, wheels, the ingest job's pins),
+:mod:`.stack` (template, parameters, change set requests and the printed diff; pure),
+:mod:`.aws` (the calls), :mod:`.chunks` (the state machine's date chunks), :mod:`.cli`
+(``python -m era5_tools.deploy``). The names below are the public API.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from .artifacts import (
     HASH_LENGTH,
     JOB_SCRIPTS,
     LIBRARY_ZIP_NAME,
+    LIBRARY_ZIPS,
+    PYTHON_SHELL_LOCKS,
     STATE_MACHINES,
     ZIP_TIMESTAMP,
     Artifact,
@@ -22,6 +24,7 @@ from .artifacts import (
     build_artifacts,
     build_library_zip,
     content_key,
+    locked_requirements,
     locked_wheels,
     normalise_name,
     parse_pins,
@@ -59,9 +62,11 @@ __all__ = [
     "GLUE_VERSIONS",
     "HASH_LENGTH",
     "JOB_SCRIPTS",
+    "LIBRARY_ZIPS",
     "LIBRARY_ZIP_NAME",
     "MAX_PARAMETER_BYTES",
     "MAX_TEMPLATE_BODY_BYTES",
+    "PYTHON_SHELL_LOCKS",
     "STATE_MACHINES",
     "TEMPLATE",
     "ZIP_TIMESTAMP",
@@ -85,6 +90,7 @@ __all__ = [
     "find_stack",
     "is_no_changes",
     "load_template",
+    "locked_requirements",
     "locked_wheels",
     "main",
     "normalise_name",

@@ -83,7 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not argv or argv[0] not in (*commands, "-h", "--help"):
         argv.insert(0, "deploy")
     parser = argparse.ArgumentParser(
-        prog="python -m era5_tools.deploy", description="Deploy the contour job to AWS."
+        prog="python -m era5_tools.deploy",
+        description="Deploy the pipeline (jobs, roles, state machine) to AWS.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser(

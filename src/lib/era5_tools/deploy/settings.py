@@ -65,6 +65,7 @@ class Settings:
     create_database: bool = True
     athena_workgroup: str = "primary"
     glue_role_arn: str | None = None
+    ingest_role_arn: str | None = None
     state_machine_role_arn: str | None = None
     endpoint_url: str | None = None
     #: Where the lock files and wheels are (default: the checkout's external_libs/).
@@ -85,8 +86,8 @@ class Settings:
         machine runs, default 4), ``GLUE_JOB_VERSIONS`` (comma list of the jobs to deploy,
         default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
         true; false when the database exists already), ``ATHENA_WORKGROUP``,
-        ``GLUE_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles; the stack creates
-        them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
+        ``GLUE_ROLE_ARN`` / ``INGEST_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles;
+        the stack creates them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
         """
 
         def get(name: str, default: str = "") -> str:
@@ -128,6 +129,7 @@ class Settings:
             create_database=parse_bool(get("ERA5_CREATE_DATABASE", "true"), "ERA5_CREATE_DATABASE"),
             athena_workgroup=get("ATHENA_WORKGROUP", "primary"),
             glue_role_arn=get("GLUE_ROLE_ARN") or None,
+            ingest_role_arn=get("INGEST_ROLE_ARN") or None,
             state_machine_role_arn=get("STATE_MACHINE_ROLE_ARN") or None,
             endpoint_url=get("AWS_ENDPOINT_URL") or None,
             external_libs=Path(libs) if libs else None,
@@ -142,6 +144,11 @@ class Settings:
     def job_name(self, glue_version: str) -> str:
         """Name of the Glue job of one Glue version (the stack names it so)."""
         return f"{self.stack_name}-{GLUE_VERSIONS[glue_version]}"
+
+    @property
+    def ingest_job_name(self) -> str:
+        """Name of the CDS ingest job (Glue Python shell)."""
+        return f"{self.stack_name}-ingest"
 
     @property
     def state_machine_name(self) -> str:

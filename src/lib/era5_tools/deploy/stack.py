@@ -125,9 +125,11 @@ def stack_parameters(
         "AthenaWorkGroup": s.athena_workgroup,
         "GlueVersion": s.glue_version,
         "GlueJobRoleArn": s.glue_role_arn or "",
+        "IngestJobRoleArn": s.ingest_role_arn or "",
         "StateMachineRoleArn": s.state_machine_role_arn or "",
         "LogRetentionDays": str(s.log_retention_days),
         **artifacts.keys,
+        **{name: ",".join(pins) for name, pins in artifacts.modules.items()},
     }
     for version, folder in GLUE_VERSIONS.items():
         values[f"Deploy{folder.capitalize()}Job"] = str(version in s.job_versions).lower()
