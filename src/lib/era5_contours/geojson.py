@@ -9,7 +9,6 @@ fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet s
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from datetime import date
@@ -121,50 +120,6 @@ def _properties(
     return band_props, line_props
 
 
-def feature_collection(
-    bands: Sequence[Band],
-    lines: Sequence[Isoline],
-    *,
-    levels: np.ndarray,
-    cmap: str,
-    variable: str,
-    units: str,
-    day: date,
-    dataset: str,
-    precision: int | None = 4,
-    fill_opacity: float = 0.9,
-    stroke_width: float = 1.0,
-    extra_properties: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the FeatureCollection of one variable and day (bands first, then lines).
-
-    Plain Python lists throughout (``json`` can write it); :func:`geojson_bytes` writes
-    the same collection as text straight from the coordinate arrays, many times faster.
-    """
-    band_props, line_props = _properties(
-        bands,
-        lines,
-        levels=levels,
-        cmap=cmap,
-        variable=variable,
-        units=units,
-        day=day,
-        dataset=dataset,
-        fill_opacity=fill_opacity,
-        stroke_width=stroke_width,
-        extra_properties=extra_properties,
-    )
-    features: list[dict[str, Any]] = [
-        {
-            "type": "Feature",
-            "geometry": geometry_to_geojson(item.geometry, precision),
-            "properties": props,
-        }
-        for item, props in zip([*bands, *lines], [*band_props, *line_props], strict=True)
-    ]
-    return {"type": "FeatureCollection", "features": features}
-
-
 def _array_geometry(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:
     """GeoJSON geometry whose positions are ``(n, 2)`` numpy arrays, one per ring or line."""
     gtype, coords, offsets = shapely.to_ragged_array([geom])
@@ -209,12 +164,13 @@ def geojson_bytes(
     stroke_width: float = 1.0,
     extra_properties: dict[str, Any] | None = None,
 ) -> bytes:
-    """The text of :func:`feature_collection` (UTF-8, compact), written from the arrays.
+    """The FeatureCollection of one variable and day (bands first, then lines), as text.
 
-    orjson writes numpy coordinate arrays directly with the shortest round-trip repr of
-    each rounded float, so no Python list of the collection's hundreds of thousands of
-    positions is ever built (the stdlib path spends most of its time there). NaN is
-    refused, as in :func:`dumps`. ``precision`` may be coarser than the geometry's.
+    UTF-8, compact. orjson writes numpy coordinate arrays directly with the shortest
+    round-trip repr of each rounded float, so no Python list of the collection's hundreds
+    of thousands of positions is ever built (the stdlib ``json`` spends most of its time
+    there). NaN is refused (RFC 8259 has none). ``precision`` may be coarser than the
+    geometry's.
     """
     band_props, line_props = _properties(
         bands,
@@ -236,11 +192,6 @@ def geojson_bytes(
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     collection = {"type": "FeatureCollection", "features": features}
     return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def dumps(collection: dict[str, Any]) -> str:
-    """Compact JSON; NaN is refused (RFC 8259 has no NaN)."""
-    return json.dumps(collection, separators=(",", ":"), allow_nan=False)
 
 
 #: Default GeoJSON simplification, as a share of the grid spacing: a tenth of a cell is
