@@ -15,7 +15,7 @@ from era5_contours import days, reading
 from era5_contours.config import JobConfig
 from era5_contours.months import read_rows
 from era5_contours.planning import DayTask
-from era5_contours.report import OK
+from era5_contours.report import FAILED, OK
 from era5_tools.sample import generate_sample
 
 DAY = date(2024, 7, 1)
@@ -112,3 +112,27 @@ def test_geojson_options_reach_the_file(land_files, tmp_path):
         # The rows do not follow the GeoJSON's settings.
         wkt = [read_rows(o[v].rows).column("geometry_wkt") for o in (coarse, fine)]
         assert wkt[0].equals(wkt[1])
+
+
+def test_an_unreadable_file_fails_its_variable_naming_file_day_and_variable(land_files, tmp_path):
+    # A file that became unreadable after planning (replaced, truncated in place).
+    broken = tmp_path / "in" / "era5land_2024-07_t2m.nc"
+    broken.parent.mkdir()
+    broken.write_bytes(b"not a NetCDF file")
+    config = JobConfig.from_args(
+        {
+            "input_path": str(broken.parent),
+            "output_path": str(tmp_path / "out"),
+            "start_date": DAY.isoformat(),
+            "end_date": DAY.isoformat(),
+            "plots": "false",
+        }
+    )
+    ctx = days.RunContext(config=config, staging=str(tmp_path / "out" / "_staging"), attempt="a")
+    task = DayTask(day=DAY, files={"t2m": (str(broken),), "tp": (str(land_files[0]),)})
+    outcomes = {o.variable: o for o in days.process_day(task, ctx)}
+    assert outcomes["tp"].status == OK
+    t2m = outcomes["t2m"]
+    assert t2m.status == FAILED and t2m.geojson is None and t2m.rows is None
+    assert t2m.error.startswith(f"file {broken}, day {DAY}, variable t2m: cannot read NetCDF")
+    assert t2m.summary["error"] == t2m.error

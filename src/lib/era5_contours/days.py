@@ -188,7 +188,16 @@ def contour_outputs(
 
 def _error_text(exc: BaseException, day: date, variable: str) -> str:
     if isinstance(exc, InputError):
-        return str(exc)
+        # A file's own problem (unreadable, bad layout) is told without the day and
+        # variable it was read for: the row's message names all three.
+        return str(
+            InputError(
+                exc.message,
+                file=exc.file,
+                day=exc.day or day,
+                variable=exc.variable or variable,
+            )
+        )
     return f"day {day}, variable {variable}: {type(exc).__name__}: {exc}"
 
 
