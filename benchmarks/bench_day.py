@@ -8,6 +8,9 @@ script measure side by side:
   of hours at a time), product detection and the daily rule, ``contour_field``
   (bands and isolines) at full precision, ``feature_rows``, ``geojson.web_geojson`` (the
   file for browsers, defaults from the grid) and ``plots.render_map_png``;
+- ``job``: the job's own work for the day, ``days.process_day`` (every variable, product
+  detection, GeoJSON, PNG, staged rows), in one process as an executor's Python worker
+  runs it: its VmHWM holds both variables' accumulators;
 - ``in-memory``: the previous reading path, ``reading.load_day`` + ``detect_dataset`` +
   ``daily_field`` (the whole day in memory), for its peak memory;
 - ``floor``: what no implementation avoids: reading the day's samples with netCDF4
@@ -46,7 +49,7 @@ CASES = {
     "era5-0.25": ("era5", (-180.0, -90.0, 179.75, 90.0), 0.25),
 }
 VARIABLES = ("t2m", "tp")
-MODES = ("floor", "task", "in-memory")
+MODES = ("floor", "task", "in-memory")  # per variable; "job" once per case
 
 
 def vm_hwm_mib() -> float | None:
@@ -250,7 +253,37 @@ def child_in_memory(files: list[Path], variable: str) -> dict[str, Any]:
             "total_s": time.perf_counter() - t0, "vm_hwm_mib": vm_hwm_mib()}  # fmt: skip
 
 
-CHILDREN = {"floor": child_floor, "task": child_task, "in-memory": child_in_memory}
+def child_job(files: list[Path], variables: str) -> dict[str, Any]:
+    """``days.process_day`` for the day, every variable in this one process."""
+    import tempfile
+
+    from era5_contours import days
+    from era5_contours.config import JobConfig
+    from era5_contours.planning import DayTask
+
+    names = tuple(str(f) for f in files)
+    wanted = tuple(variables.split(","))
+    with tempfile.TemporaryDirectory() as out:
+        config = JobConfig.from_args(
+            {"input_path": str(files[0].parent), "output_path": out, "run_id": "bench",
+             "start_date": DAY.isoformat(), "end_date": DAY.isoformat(),
+             "variables": ",".join(wanted)}
+        )  # fmt: skip
+        ctx = days.RunContext(config=config, staging=f"{out}/_staging", attempt="bench")
+        t0 = time.perf_counter()
+        outcomes = days.process_day(DayTask(day=DAY, files=dict.fromkeys(wanted, names)), ctx)
+        total = time.perf_counter() - t0
+    return {"total_s": total, "vm_hwm_mib": vm_hwm_mib(),
+            "status": {o.variable: o.status for o in outcomes},
+            "seconds": {o.variable: o.seconds for o in outcomes}}  # fmt: skip
+
+
+CHILDREN = {
+    "floor": child_floor,
+    "task": child_task,
+    "in-memory": child_in_memory,
+    "job": child_job,
+}
 
 
 def spawn(mode: str, case: str, variable: str, data_dir: Path) -> dict[str, Any]:
@@ -317,6 +350,14 @@ def render(report: dict[str, Any]) -> str:
                 f"{task['stages_s']['PNG']:.2f} s (first map of the process), "
                 f"{task['png_second_s']:.2f} s (the next one); {task['rows']} feature rows"
             )
+        job = report["jobs"].get(case)
+        if job:
+            per = ", ".join(f"{v} {s:.1f} s {job['status'][v]}" for v, s in job["seconds"].items())
+            out.append(
+                f"  job: days.process_day, {len(job['seconds'])} variable(s) in one process "
+                f"({per}): {job['total_s']:.1f} s, peak {job['vm_hwm_mib']:.0f} MiB "
+                "[goal <= 1.5 GB per variable]"
+            )
         out.append("")
     out.append(
         "task/floor: the worker's time over the floor measured in the same run (floor = "
@@ -342,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=ROOT / "benchmarks" / ".data",
                         help="where the samples are generated once (default benchmarks/.data)")  # fmt: skip
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
-    parser.add_argument("--child", choices=MODES, help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
     parser.add_argument("--case", help=argparse.SUPPRESS)
     parser.add_argument("--variable", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -358,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown cases {sorted(unknown)}")
     started = time.perf_counter()
-    report: dict[str, Any] = {"load_start": _load(), "cases": {}}
+    report: dict[str, Any] = {"load_start": _load(), "cases": {}, "jobs": {}}
     for case in cases:
         ensure_sample(case, args.data_dir)
         report["cases"][case] = {}
@@ -368,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"... {case} {variable}: {mode}", file=sys.stderr, flush=True)
                 entry[mode] = spawn(mode, case, variable, args.data_dir)
             report["cases"][case][variable] = entry
+        print(f"... {case}: job", file=sys.stderr, flush=True)
+        report["jobs"][case] = spawn("job", case, ",".join(variables), args.data_dir)
     report["wall_s"] = time.perf_counter() - started
     report["load_end"] = _load()
     print(render(report))
