@@ -4,9 +4,9 @@
 (:func:`read_inputs`: a couple of hours in memory at a time, never the day's 24 or 25),
 decides ERA5 or ERA5-Land from what the samples showed, and runs :func:`process_variable`
 per variable: daily field, contours, GeoJSON for browsers, PNG and feature rows, all
-staged under the run's staging folder. It
-never raises for anything about one (day, variable): the :class:`VariableOutcome` says
-``failed`` and why, with its ``daily_summary`` row. The rows go into the tables later,
+staged under the run's staging folder. It never raises for anything about one (day,
+variable): the :class:`VariableOutcome` says ``failed`` and why, with its
+``daily_summary`` row. The rows go into the tables later,
 one (variable, month) at a time (:mod:`~era5_contours.months`).
 """
 
