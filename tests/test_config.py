@@ -144,3 +144,15 @@ def test_local_arguments_read_environment(monkeypatch, tmp_path):
     assert args["input_path"] == "/data/in"
     assert args["database"] == "cli"  # the command line wins over the environment
     assert args["variables"] == "t2m,tp"
+
+
+def test_geojson_precision_and_tolerance_default_to_the_grid():
+    c = JobConfig.from_args(BASE)
+    assert (c.geojson_precision, c.geojson_simplify_tolerance) == (None, None)
+    assert (c.precision, c.simplify_tolerance) == (4, 0.0)  # the rows keep full precision
+    c = JobConfig.from_args({**BASE, "geojson_precision": "5", "geojson_simplify_tolerance": "0"})
+    assert (c.geojson_precision, c.geojson_simplify_tolerance) == (5, 0.0)
+    for bad in ({"geojson_precision": "11"}, {"geojson_precision": "x"},
+                {"geojson_simplify_tolerance": "-1"}):  # fmt: skip
+        with pytest.raises(ValueError, match="geojson_"):
+            JobConfig.from_args({**BASE, **bad})

@@ -358,3 +358,84 @@ def test_band_areas_match_geojsoncontour_real_day(era5_file):
     z = field.values
     levels = np.arange(np.ceil(np.nanmin(z)) + 1.0, np.nanmax(z), 2.0)
     _compare_with_geojsoncontour(field["longitude"].values, field["latitude"].values, z, levels)
+
+
+def _raw_areas(x, y, z, levels) -> dict[int, float]:
+    """Each band's planar area from raw contourpy polygons (shapely area, holes out)."""
+    gen = contourpy.contour_generator(
+        x, y, np.ma.masked_invalid(z), name="serial", corner_mask=True,
+        fill_type=contourpy.FillType.OuterCode,
+    )  # fmt: skip
+    edges = [-np.inf, *levels, np.inf]
+    out = {}
+    for i, (lower, upper) in enumerate(itertools.pairwise(edges)):
+        points, codes = gen.filled(lower, upper)
+        area = 0.0
+        for pts, code in zip(points, codes, strict=True):
+            starts = [*np.flatnonzero(code == 1), len(pts)]
+            rings = [pts[a:b] for a, b in itertools.pairwise(starts)]
+            outer, holes = rings[0], rings[1:]
+            area += shapely.Polygon(outer, holes).area
+        if area:
+            out[i] = area
+    return out
+
+
+def test_global_band_areas_equal_raw_contourpy_at_four_decimals():
+    lat = np.linspace(-90.0, 90.0, 181)
+    lon = np.arange(360) - 180.0
+    rlat, rlon = np.deg2rad(lat)[:, None], np.deg2rad(lon)[None, :]
+    rng = np.random.default_rng(11)
+    z = 30 * np.cos(rlat) + 8 * np.sin(5 * rlon) * np.cos(3 * rlat) + rng.normal(0, 1.0, (181, 360))
+    levels = np.arange(-10.0, 31.0, 4.0)
+    bands = contour_bands(lon, lat, z, levels, precision=4)
+    # The raw polygons on the grid closed at the antimeridian, as the library contours it.
+    x, zc = close_longitude(lon, z)
+    raw = _raw_areas(x, lat, zc, levels)
+    assert sorted(b.band_index for b in bands) == sorted(raw)
+    for b in bands:
+        assert b.geometry.is_valid
+        # Rounding moves a vertex by at most 0.5e-4 * sqrt(2) degrees, so an area by at
+        # most that times the perimeter; the large bands agree to 1e-5 relative.
+        bound = b.geometry.length * 0.5e-4 * np.sqrt(2)
+        assert abs(b.geometry.area - raw[b.band_index]) <= bound, b.band_index
+        if raw[b.band_index] > 1000.0:
+            assert b.geometry.area == pytest.approx(raw[b.band_index], rel=1e-5)
+    assert sum(len(b.geometry.geoms) for b in bands) > 200  # many small polygons
+
+
+def test_rounding_never_leaves_invalid_bands_or_non_simple_lines():
+    """Values at and next to the levels put vertices within a rounding step of grid points."""
+    rng = np.random.default_rng(0)
+    for trial in range(25):
+        ny, nx = rng.integers(5, 25, 2)
+        x = np.round(np.arange(nx) * 0.25 + rng.choice([0.0, -180.0]), 4)
+        y = np.round(np.arange(ny) * 0.25 - 40.0, 4)
+        z = rng.integers(-1, 4, (ny, nx)).astype(float)
+        z += rng.choice([0.0, 1e-9, -1e-9, 1e-5, -1e-5, 3e-4], (ny, nx)) * rng.random((ny, nx))
+        if trial % 3 == 0:
+            z[rng.random((ny, nx)) < 0.1] = np.nan
+        if not np.isfinite(z).any():
+            continue
+        for precision in (4, 1):
+            for band in contour_bands(x, y, z, [0.0, 1.0, 2.0], precision=precision):
+                assert band.geometry.is_valid, (trial, precision, band.band_index)
+                for poly in band.geometry.geoms:
+                    assert LinearRing(poly.exterior.coords).is_ccw
+            for line in contour_lines(x, y, z, [0.0, 1.0, 2.0], precision=precision):
+                assert shapely.is_simple(shapely.get_parts(line.geometry)).all()
+
+
+def test_contour_field_is_bands_and_lines_from_one_generator():
+    x, y, z = _smooth_field()
+    levels = np.arange(-6.0, 12.0, 3.0)
+    from era5_contours.contours import contour_field
+
+    bands, lines = contour_field(x, y, z, levels)
+    assert [(b.band_index, b.geometry.wkt) for b in bands] == [
+        (b.band_index, b.geometry.wkt) for b in contour_bands(x, y, z, levels)
+    ]
+    assert [(ln.level, ln.geometry.wkt) for ln in lines] == [
+        (ln.level, ln.geometry.wkt) for ln in contour_lines(x, y, z, levels)
+    ]
+    assert contour_field(x, y, z, levels, lines=False)[1] == []

@@ -123,6 +123,10 @@ def test_glue_jobs_run_the_uploaded_code_with_the_job_options(tmp_path, version,
     assert not {"--start_date", "--end_date", "--run_id"} & set(args)
     # The job's variables default is the one config.OPTIONS documents.
     assert args["--variables"] == OPTIONS["variables"]
+    # The GeoJSON's precision and simplification show in the console, derived from the
+    # grid unless a run says otherwise.
+    for name in ("geojson_precision", "geojson_simplify_tolerance"):
+        assert args[f"--{name}"] == OPTIONS[name] == "auto"
 
 
 def test_the_two_glue_jobs_differ_only_where_the_glue_version_does():

@@ -11,6 +11,7 @@ sphere of radius 6371 km would give ~12,364 kmÂ² for the equatorial cell, 55 kmÂ
 from __future__ import annotations
 
 import math
+import re
 from datetime import date
 
 import numpy as np
@@ -225,3 +226,69 @@ def test_real_band_areas_cover_the_grid(france_rows):
     # so geodesic and parallel-bounded areas agree closely.
     expected = _cell_area(lon.min(), lat.min(), lon.max(), lat.max())
     assert total == pytest.approx(expected, rel=1e-4)
+
+
+def test_vectorised_areas_and_lengths_match_pyproj_geodesics_on_a_global_field():
+    """Every polygon's area and line's length against pyproj's geodesic, one by one."""
+    from pyproj import Geod
+
+    from era5_contours.features import line_lengths_km, polygon_areas_km2
+
+    geod = Geod(ellps="WGS84")
+    lat = np.linspace(-90.0, 90.0, 181)
+    lon = np.arange(360) - 180.0
+    rlat, rlon = np.deg2rad(lat)[:, None], np.deg2rad(lon)[None, :]
+    z = 30 * np.cos(rlat) + (6 * np.sin(5 * rlon) * np.cos(3 * rlat) + np.sin(17 * rlon)) * np.cos(
+        rlat
+    )
+    levels = np.linspace(-5.0, 30.0, 15)
+    polys = np.concatenate(
+        [shapely.get_parts(b.geometry) for b in contour_bands(lon, lat, z, levels)]
+    )
+    parts = np.concatenate(
+        [shapely.get_parts(x.geometry) for x in contour_lines(lon, lat, z, levels)]
+    )
+    assert polys.size > 15 and parts.size > 15
+    # The polygons' edges are straight in lon/lat: densified, pyproj's geodesics follow
+    # them (to ~2e-7 at 0.01 degree steps). Polygons holding a pole have edges along the
+    # pole itself, which geodesics cannot follow, and a ring around the globe is
+    # ambiguous to pyproj (it gives the complement); the total below covers both.
+    bounds = shapely.bounds(polys)
+    polar = (np.abs(bounds[:, [1, 3]]).max(axis=1) >= 90.0) | (bounds[:, 2] - bounds[:, 0] >= 359)
+    assert (~polar).sum() > 10
+    dense = shapely.segmentize(polys[~polar], 0.01)
+    expected = np.array([abs(geod.geometry_area_perimeter(p)[0]) / 1e6 for p in dense])
+    np.testing.assert_allclose(polygon_areas_km2(polys[~polar]), expected, rtol=1e-6)
+    total = polygon_areas_km2(polys).sum()
+    assert total == pytest.approx(4 * math.pi * 6371.0072**2, rel=1e-4)  # the whole Earth
+    lengths = np.array([geod.geometry_length(g) / 1e3 for g in shapely.segmentize(parts, 0.01)])
+    np.testing.assert_allclose(line_lengths_km(parts), lengths, rtol=1e-6)
+
+
+def test_equal_area_y_is_procs_cea():
+    from pyproj import Transformer
+
+    from era5_contours.features import _authalic_y
+
+    lat = np.linspace(-90.0, 90.0, 721)
+    cea = Transformer.from_crs("EPSG:4326", "+proj=cea +ellps=WGS84", always_xy=True)
+    _, y = cea.transform(np.zeros_like(lat), lat)
+    np.testing.assert_allclose(_authalic_y(lat), y, rtol=1e-12, atol=1e-6)
+
+
+def test_wkt_has_the_precision_whether_or_not_the_geometry_was_rounded():
+    x = np.linspace(0.0, 10.0, 41)
+    y = np.linspace(40.0, 48.0, 33)
+    z = np.sin(x[None, :]) * np.cos(y[:, None] / 2) * 10
+    kwargs = dict(variable="t2m", units="degC", day=DAY, dataset="era5", source_files=["a"],
+                  run_id="r", precision=4)  # fmt: skip
+    rounded = contour_bands(x, y, z, [-2.0, 2.0], precision=4)
+    table = feature_rows(rounded, [], **kwargs)
+    geoms = np.concatenate([shapely.get_parts(b.geometry) for b in rounded])
+    # GEOS's own rounding writer gives the same text for the rounded geometries
+    expected = shapely.to_wkt(geoms, rounding_precision=4, trim=True).tolist()
+    assert table.column("geometry_wkt").to_pylist() == expected
+    raw = contour_bands(x, y, z, [-2.0, 2.0], precision=None)
+    text = " ".join(feature_rows(raw, [], **kwargs).column("geometry_wkt").to_pylist())
+    decimals = [len(d) for d in re.findall(r"\d\.(\d+)", text)]
+    assert decimals and max(decimals) == 4

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import re
@@ -11,7 +12,7 @@ import shapely
 from shapely import LinearRing, MultiLineString, MultiPolygon, Point, Polygon
 
 from era5_contours.contours import Band, contour_bands, contour_lines
-from era5_contours.geojson import band_title, dumps, feature_collection, geometry_to_geojson
+from era5_contours.geojson import band_title, geojson_bytes, geometry_to_geojson
 
 HEX = re.compile(r"^#[0-9a-f]{6}$")
 DAY = date(2021, 3, 1)
@@ -33,7 +34,7 @@ def collection():
     levels = np.array([2.0, 5.0, 8.0])
     bands = contour_bands(x, y, z, levels)
     lines = contour_lines(x, y, z, levels)
-    fc = feature_collection(
+    text = geojson_bytes(
         bands,
         lines,
         levels=levels,
@@ -44,7 +45,7 @@ def collection():
         dataset="era5",
         extra_properties={"run_id": "r1"},
     )
-    return fc, bands, lines, levels
+    return json.loads(text), bands, lines, levels
 
 
 def _rings(geometry: dict):
@@ -141,11 +142,15 @@ def test_line_properties(collection):
         assert p["variable"] == "t2m" and p["day"] == "2021-03-01"
 
 
-def test_round_trip(collection):
-    fc, *_ = collection
-    text = dumps(fc)
+def test_compact_text():
+    x, y, z = _field()
+    levels = np.array([2.0, 5.0, 8.0])
+    text = geojson_bytes(
+        contour_bands(x, y, z, levels), [], levels=levels, cmap="viridis", variable="t2m",
+        units="degC", day=DAY, dataset="era5",
+    ).decode()  # fmt: skip
     assert " " not in text.split('"title"')[0]  # compact separators
-    assert json.loads(text) == fc
+    assert json.loads(text)["type"] == "FeatureCollection"
 
 
 def test_geometry_matches_the_band(collection):
@@ -156,21 +161,18 @@ def test_geometry_matches_the_band(collection):
 
 
 def test_nan_refused():
-    with pytest.raises(ValueError):
-        dumps({"type": "FeatureCollection", "features": [], "x": math.nan})
-    band = Band(0, None, math.nan, MultiPolygon([shapely.box(0, 0, 1, 1)]))
-    fc = feature_collection(
-        [band],
-        [],
-        levels=np.array([1.0]),
-        cmap="viridis",
-        variable="tp",
-        units="mm",
-        day=DAY,
+    # RFC 8259 has no NaN: a NaN property or coordinate fails rather than writing "NaN".
+    kwargs = dict(
+        levels=np.array([1.0]), cmap="viridis", variable="tp", units="mm", day=DAY,
         dataset="era5",
-    )
+    )  # fmt: skip
+    band = Band(0, None, math.nan, MultiPolygon([shapely.box(0, 0, 1, 1)]))
     with pytest.raises(ValueError):
-        dumps(fc)
+        geojson_bytes([band], [], **kwargs)
+    with np.errstate(invalid="ignore"):  # shapely's own warning about the NaN
+        nan_corner = Polygon([(0, 0), (1, 0), (1, math.nan), (0, 0)])
+    with pytest.raises(ValueError):
+        geojson_bytes([Band(0, None, 1.0, MultiPolygon([nan_corner]))], [], **kwargs)
 
 
 def test_geometry_types_and_precision():
@@ -206,19 +208,77 @@ def test_global_collection_stays_in_bounds():
     z = 30 * np.cos(np.deg2rad(lat))[:, None] + np.sin(np.deg2rad(lon))[None, :]
     levels = np.array([0.0, 10.0, 20.0])
     bands = contour_bands(lon, lat, z, levels)
-    fc = feature_collection(
-        bands,
-        [],
-        levels=levels,
-        cmap="viridis",
-        variable="t2m",
-        units="degC",
-        day=DAY,
-        dataset="era5",
-    )
+    fc = json.loads(
+        geojson_bytes(
+            bands, [], levels=levels, cmap="viridis", variable="t2m", units="degC", day=DAY,
+            dataset="era5",
+        )
+    )  # fmt: skip
     coords = np.concatenate(
         [shapely.get_coordinates(shapely.geometry.shape(f["geometry"])) for f in fc["features"]]
     )
     assert coords[:, 0].min() == -180.0 and coords[:, 0].max() == 180.0
     assert coords[:, 1].min() == -90.0 and coords[:, 1].max() == 90.0
     assert all(shapely.geometry.shape(f["geometry"]).is_valid for f in fc["features"])
+
+
+def _raw_band_areas(x, y, z, levels) -> dict[int, float]:
+    """Planar area of each band straight from contourpy (independent of the library)."""
+    import contourpy
+
+    gen = contourpy.contour_generator(
+        x, y, z, name="serial", fill_type=contourpy.FillType.OuterOffset
+    )
+    edges = [-np.inf, *levels, np.inf]
+    out = {}
+    for i in range(len(edges) - 1):
+        points, offsets = gen.filled(edges[i], edges[i + 1])
+        area = 0.0
+        for pts, off in zip(points, offsets, strict=True):
+            for a, b in itertools.pairwise(off):
+                ring = pts[a:b]
+                area += 0.5 * np.sum(ring[:-1, 0] * ring[1:, 1] - ring[1:, 0] * ring[:-1, 1])
+        if area:
+            out[i] = area
+    return out
+
+
+def test_web_geojson_defaults_follow_the_grid_and_keep_band_areas():
+    from era5_contours.geojson import web_geojson, web_settings
+
+    x = np.round(np.arange(0.0, 20.0, 0.1), 4)
+    y = np.round(np.arange(40.0, 52.0, 0.1), 4)
+    xx, yy = np.meshgrid(x, y)
+    rng = np.random.default_rng(3)
+    z = 10 * np.sin(xx / 1.7) * np.cos(yy / 1.3) + 6 * np.sin(xx * 3.1 + yy * 2.3)
+    z += rng.normal(0, 0.4, z.shape)  # small blobs, the kind simplification shrinks
+    levels = np.array([-8.0, -4.0, 0.0, 4.0, 8.0, 12.0])
+    assert web_settings(y, x) == (3, pytest.approx(0.01))
+    assert web_settings(np.arange(0, 10, 0.25), np.arange(0, 10, 0.25)) == (3, 0.025)
+    assert web_settings(y, x, precision=5, tolerance=0.0) == (5, 0.0)
+
+    bands, lines = contour_bands(x, y, z, levels), contour_lines(x, y, z, levels)
+    kwargs = dict(levels=levels, cmap="viridis", variable="t2m", units="degC", day=DAY,
+                  dataset="era5")  # fmt: skip
+    full = geojson_bytes(bands, lines, **kwargs)
+    web = web_geojson(bands, lines, latitude=y, longitude=x, **kwargs)
+    assert len(web) < 0.7 * len(full)
+    fc = json.loads(web)
+    decimals = [len(d) for d in re.findall(r"\d\.(\d+)", web.decode())]
+    assert max(decimals) <= 3
+    geoms = {
+        f["properties"]["band_index"]: shapely.geometry.shape(f["geometry"])
+        for f in fc["features"]
+        if f["properties"]["kind"] == "band"
+    }
+    raw = _raw_band_areas(x, y, z, levels)
+    assert sorted(geoms) == sorted(raw)
+    for i, geom in geoms.items():
+        assert geom.is_valid, shapely.is_valid_reason(geom)
+        assert geom.area == pytest.approx(raw[i], rel=5e-3), i
+    # Simplified as a coverage: still a partition of the grid, no gaps, no overlaps.
+    rect = (x[-1] - x[0]) * (y[-1] - y[0])
+    assert sum(g.area for g in geoms.values()) == pytest.approx(rect, rel=1e-6)
+    assert shapely.union_all(list(geoms.values())).area == pytest.approx(rect, rel=1e-6)
+    lines_fc = [f for f in fc["features"] if f["properties"]["kind"] == "line"]
+    assert lines_fc and all(shapely.geometry.shape(f["geometry"]).is_valid for f in lines_fc)

@@ -160,7 +160,7 @@ def test_default_schemes():
     np.testing.assert_array_equal(
         default_scheme("tp").levels_for(), [0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
     )
-    assert default_scheme("t2m").cmap == "turbo" and default_scheme("tp").cmap == "YlGnBu"
+    assert default_scheme("t2m").cmap == "turbo_stepped" and default_scheme("tp").cmap == "YlGnBu"
     with pytest.raises(ValueError):
         default_scheme("u10")
 
@@ -174,3 +174,30 @@ def test_isolines_are_darker_than_both_neighbouring_bands():
 
     for i, line in enumerate(lines):
         assert lum(line) < min(lum(bands[i]), lum(bands[i + 1]))
+
+
+def _lab(hex_color: str) -> np.ndarray:
+    """CIELAB (D65) of an sRGB hex colour, from the CIE formulas (no colour library)."""
+    rgb = np.array([int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)])
+    lin = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    m = np.array(
+        [[0.4124564, 0.3575761, 0.1804375], [0.2126729, 0.7151522, 0.0721750],
+         [0.0193339, 0.1191920, 0.9503041]]
+    )  # fmt: skip
+    xyz = m @ lin / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
+
+
+def test_default_t2m_palette_tells_neighbouring_bands_apart():
+    scheme = default_scheme("t2m")
+    colors = band_colors(scheme.levels_for(), scheme.cmap)
+    assert len(colors) == 52 and len(set(colors)) == 52
+    delta = [np.linalg.norm(_lab(a) - _lab(b)) for a, b in itertools.pairwise(colors)]
+    # CIE76 delta E: about 2 is a just noticeable difference; plain turbo gives ~3 here.
+    plain = band_colors(scheme.levels_for(), "turbo")
+    plain_delta = [np.linalg.norm(_lab(a) - _lab(b)) for a, b in itertools.pairwise(plain)]
+    assert min(plain_delta) < 5.0  # the problem is real
+    assert min(delta) >= 9.0
+    # The hue still follows the value: the even bands are plain turbo's colours.
+    assert colors[::2] == plain[::2]

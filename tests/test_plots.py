@@ -158,7 +158,7 @@ def test_boundary_segments_are_clipped_and_follow_the_coast():
 
 def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, caplog):
     monkeypatch.setattr(borders, "_ne_zip_path", lambda: None)
-    borders._boundary_lines.cache_clear()
+    borders.clear_caches()
     try:
         with caplog.at_level(logging.INFO, logger="era5_contours.borders"):
             kwargs = dict(cmap="YlGnBu", figsize=(4.0, 3.0), dpi=50)
@@ -170,7 +170,7 @@ def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, capl
         plain = render_map_png(western_europe(), levels, coastlines=False, **kwargs)
         assert np.array_equal(decode(first), decode(plain))
     finally:
-        borders._boundary_lines.cache_clear()
+        borders.clear_caches()
 
 
 def test_title_from_attributes():
@@ -198,7 +198,7 @@ def test_title_is_drawn_by_default(three_regions):
 def test_colorbar_shows_only_bands_present():
     levels = np.arange(-50.0, 50.1, 2.0)
     bounds, colors, extend = colorbar_bands(levels, np.array([19.0, 25.0, 31.0, np.nan]))
-    # 19 lies in [18, 20), 31 in [30, 32): bands bounded by 18..32, none open.
+    # 19 lies in (18, 20], 31 in (30, 32]: bands bounded by 18..32, none open.
     assert np.array_equal(bounds, np.arange(18.0, 32.1, 2.0))
     assert extend == "neither"
     assert colors.stop - colors.start == len(bounds) - 1
@@ -282,3 +282,60 @@ def test_real_era5land_day(tmp_path):
         assert pixel(img, fig, lon, lat) == rgb8(cm((band + 0.5) / n_bands)), (lon, lat, value)
         checked += 1
     assert checked >= 3
+
+
+def test_colorbar_puts_a_value_on_a_level_in_the_band_below():
+    levels = np.arange(-50.0, 50.1, 2.0)
+    # 20 and 30 exactly: bands (18, 20] and (28, 30], as contourpy and the GeoJSON have it
+    bounds, colors, extend = colorbar_bands(levels, np.array([20.0, 30.0]))
+    assert np.array_equal(bounds, np.arange(18.0, 30.1, 2.0))
+    assert colors.start == int(np.flatnonzero(levels == 18.0)[0]) + 1
+    assert extend == "neither"
+
+
+def test_band_image_colours_cells_by_band_with_levels_in_the_band_below():
+    from era5_contours.levels import band_colors
+    from era5_contours.plots import band_image
+
+    levels = np.array([1.0, 2.0])
+    colors = band_colors(levels, "viridis")
+    img = band_image(np.array([[0.5, 1.0, 1.5], [2.0, 2.5, np.nan]]), levels, colors)
+    hexes = [[matplotlib_hex(px) for px in row] for row in img]
+    assert hexes[0] == [colors[0], colors[0], colors[1]]
+    assert hexes[1][:2] == [colors[1], colors[2]]
+    assert img[1, 2, 3] == 0.0  # NaN: transparent
+
+
+def matplotlib_hex(rgba) -> str:
+    from matplotlib.colors import to_hex
+
+    return to_hex(rgba[:3])
+
+
+def test_fine_grid_drawn_as_an_image_looks_like_the_filled_contours(monkeypatch):
+    """A grid finer than the pixels is drawn as an image: the same picture as contourf."""
+    from era5_contours import plots
+
+    lon = np.round(np.arange(-10.0, 20.0, 0.05), 4)
+    lat = np.round(np.arange(35.0, 60.0, 0.05), 4)
+    x, y = np.meshgrid(np.radians(lon), np.radians(lat))
+    values = 20 * np.cos(3 * x) * np.sin(4 * y) + 10 * np.cos(y)
+    values[:40, :60] = np.nan
+    field = make_field(values, lon, lat, units="degC")
+    levels = np.arange(-30.0, 31.0, 4.0)
+    kwargs = dict(cmap="turbo_stepped", coastlines=False, dpi=60, figsize=(6.0, 4.5))
+    fig = map_figure(field, levels, **kwargs)
+    assert fig.axes[0].images, "the fine grid should be drawn as an image"
+    raster = decode(figure_png(fig))[..., :3]
+    monkeypatch.setattr(plots, "_map_pixels", lambda fig, ax: (1e9, 1e9))
+    fig2 = map_figure(field, levels, **kwargs)
+    assert not fig2.axes[0].images
+    contoured = decode(figure_png(fig2))[..., :3]
+    assert raster.shape == contoured.shape
+    # Inside the map axes, pixels agree but along band edges (anti-aliasing, half cells).
+    box = fig.axes[0].get_window_extent()
+    h = raster.shape[0]
+    rows = slice(int(h - box.y1) + 2, int(h - box.y0) - 2)
+    cols = slice(int(box.x0) + 2, int(box.x1) - 2)
+    same = np.all(np.abs(raster[rows, cols] - contoured[rows, cols]) < 2 / 255, axis=-1)
+    assert same.mean() > 0.97

@@ -392,3 +392,130 @@ def test_layout_matches_real_cds_file(default_sample, era5_file, real_name, inde
         assert r["expver"].dtype is o["expver"].dtype is str
         assert r[name].chunking() == list(r[name].shape)
         assert o[name].chunking() == list(o[name].shape)
+
+
+# --- ERA5-Land ---------------------------------------------------------------------------
+
+LAND_BOUNDS = (-6.0, 42.0, 0.0, 46.0)  # Bay of Biscay and south-west France: sea and land
+
+
+@pytest.fixture(scope="module")
+def land_sample(tmp_path_factory) -> dict[str, object]:
+    """ERA5-Land and ERA5 samples of the same seed and grid, over a month boundary."""
+    base = tmp_path_factory.mktemp("land")
+    kwargs = {"bounds": LAND_BOUNDS, "start": "2024-07-30", "end": "2024-07-31"}
+    land = generate_sample(base / "land", dataset="era5-land", **kwargs)
+    era5 = generate_sample(base / "era5", resolution=0.1, **kwargs)
+    return {"land": land, "era5": era5}
+
+
+def _concat(paths: list[Path], name: str) -> xr.DataArray:
+    return xr.concat([_open(p)[name] for p in paths if name in p.stem], "valid_time")
+
+
+def test_land_files_hold_both_variables_on_a_tenth_degree_grid(land_sample):
+    land = land_sample["land"]
+    assert [p.name for p in land] == [
+        "era5land_sample_2024-07_t2m_tp.nc",
+        "era5land_sample_2024-08_t2m_tp.nc",
+    ]
+    ds = _open(land[0])
+    assert list(ds.data_vars) == ["t2m", "tp"]
+    np.testing.assert_allclose(np.diff(ds["latitude"].values), -0.1, atol=1e-9)
+    np.testing.assert_allclose(np.diff(ds["longitude"].values), 0.1, atol=1e-9)
+    assert ds["tp"].attrs["GRIB_stepType"] == "accum"
+    assert "ERA5-Land" in ds.attrs["history"]
+    # The next month's file holds only the D+1 00 UTC step closing July 31.
+    times = _open(land[1])["valid_time"].values
+    np.testing.assert_array_equal(times, [np.datetime64("2024-08-01T00:00", "ns")])
+
+
+def test_land_layout_matches_real_era5_land_file(land_sample, era5_file):
+    real = _open(era5_file("era5land_kerala_2025-09-11_hourly_t2m_tp.nc"), decode_times=False)
+    ours = _open(land_sample["land"][0], decode_times=False)
+    assert set(ours.dims) == set(real.dims)
+    assert set(ours.coords) == set(real.coords)
+    for name in ("t2m", "tp"):
+        assert ours[name].dims == real[name].dims
+        assert ours[name].dtype == real[name].dtype
+        for key in ("units", "GRIB_stepType", "GRIB_shortName", "GRIB_paramId"):
+            assert ours[name].attrs[key] == real[name].attrs[key], (name, key)
+
+
+def test_land_sea_is_nan_where_natural_earth_has_no_land(land_sample):
+    """Independent: shapely point-in-polygon on the countries read straight from the zip."""
+    import shapefile
+    import shapely
+    from shapely.geometry import shape
+
+    from era5_contours.borders import _ne_zip_path
+
+    ds = _open(land_sample["land"][0])
+    lat, lon = ds["latitude"].values, ds["longitude"].values
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(_ne_zip_path()) as zf:
+        stem = "ne_10m_admin_0_countries_deu"
+        reader = shapefile.Reader(
+            shp=io.BytesIO(zf.read(f"{stem}.shp")), shx=io.BytesIO(zf.read(f"{stem}.shx"))
+        )
+        box = shapely.box(lon.min() - 1, lat.min() - 1, lon.max() + 1, lat.max() + 1)
+        countries = [shape(s.__geo_interface__) for s in reader.iterShapes()]
+        reader.close()
+    land = shapely.union_all([c for c in countries if c.intersects(box)])
+    lon2, lat2 = np.meshgrid(lon, lat)
+    on_land = shapely.contains_xy(land, lon2, lat2)
+    near_coast = shapely.distance(land.boundary, shapely.points(lon2, lat2)) < 1e-6
+    for name in ("t2m", "tp"):
+        nan = np.isnan(ds[name].values).all(axis=0)
+        assert np.array_equal(nan[~near_coast], ~on_land[~near_coast]), name
+        assert not np.isnan(ds[name].values[:, ~nan]).any()  # land has every hour
+    assert 0.2 < nan.mean() < 0.8  # both sea and land in this box
+
+
+def test_land_tp_is_accumulated_since_00_utc(land_sample):
+    """Independent: ERA5's hourly values of the same seed, summed by hand."""
+    land = _concat(land_sample["land"], "tp")
+    hourly = _concat(land_sample["era5"], "tp")
+    np.testing.assert_array_equal(land["valid_time"].values, hourly["valid_time"].values)
+    wet = ~np.isnan(land.values[0])
+    for day in ("2024-07-30", "2024-07-31"):
+        d0 = np.datetime64(day, "h")
+        window = (hourly.valid_time > d0) & (hourly.valid_time <= d0 + np.timedelta64(24, "h"))
+        total = hourly.sel(valid_time=window).sum("valid_time").values
+        closing = land.sel(valid_time=d0 + np.timedelta64(24, "h")).values
+        np.testing.assert_allclose(closing[wet], total[wet], rtol=1e-6, atol=1e-9)
+        # 01 UTC starts the accumulation again: the first hour alone
+        first = d0 + np.timedelta64(1, "h")
+        np.testing.assert_allclose(
+            land.sel(valid_time=first).values[wet],
+            hourly.sel(valid_time=first).values[wet],
+            rtol=1e-6,
+        )
+        steps = np.diff(land.sel(valid_time=window).values[:, wet], axis=0)
+        assert steps.min() >= 0.0  # never decreases within the day
+    assert np.nanmax(land.values) > 0.005  # some rain, so the checks above can fail
+
+
+def test_land_sample_through_the_library(land_sample):
+    from era5_contours.daily import read_daily
+
+    acc = read_daily(land_sample["land"], date(2024, 7, 31), "tp")
+    detection = acc.detect()
+    assert detection.dataset == "era5-land", detection
+    field = acc.field(detection.dataset)
+    assert field.complete and np.isnan(field.data.values).any()
+
+
+def test_cli_era5_land_defaults(tmp_path):
+    assert main(
+        [
+            "--output_dir", str(tmp_path), "--dataset", "era5-land",
+            "--start_date", "2024-07-01", "--end_date", "2024-07-01",
+            "--bounds", "0", "42", "1", "43",
+        ]
+    ) == 0  # fmt: skip
+    (path,) = tmp_path.glob("*.nc")
+    assert path.name == "era5land_sample_2024-07_t2m_tp.nc"
+    assert _open(path).sizes["latitude"] == 11  # 0.1 degree

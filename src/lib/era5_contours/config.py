@@ -39,6 +39,8 @@ OPTIONS: dict[str, str] = {
     **{f"{name}_cmap": v.default_cmap for name, v in VARIABLES.items()},
     "precision": "4",
     "simplify_tolerance": "0",
+    "geojson_precision": "auto",
+    "geojson_simplify_tolerance": "auto",
     "lines": "true",
     "plots": "true",
     "allow_failed_days": "false",
@@ -84,6 +86,17 @@ def _date(text: str, name: str) -> date:
         raise ValueError(f"--{name} must be YYYY-MM-DD, got {text!r}") from None
 
 
+def _auto(text: str, name: str, cast):
+    """``None`` for ``auto``, else ``cast(text)``."""
+    value = str(text).strip().lower()
+    if value in ("auto", ""):
+        return None
+    try:
+        return cast(value)
+    except ValueError:
+        raise ValueError(f"--{name} must be auto or a number, got {text!r}") from None
+
+
 @dataclass(frozen=True)
 class JobConfig:
     """Typed job configuration (see :data:`OPTIONS` for the command-line names)."""
@@ -99,8 +112,13 @@ class JobConfig:
     warehouse_path: str = ""
     database: str = "climate"
     schemes: dict[str, LevelScheme] = field(default_factory=dict)
+    #: Decimals and simplification of the geometries of the feature rows.
     precision: int = 4
     simplify_tolerance: float = 0.0
+    #: The same for the GeoJSON; None derives them from the grid spacing
+    #: (:func:`era5_contours.geojson.web_settings`).
+    geojson_precision: int | None = None
+    geojson_simplify_tolerance: float | None = None
     lines: bool = True
     plots: bool = True
     allow_failed_days: bool = False
@@ -168,6 +186,18 @@ class JobConfig:
         tolerance = float(raw["simplify_tolerance"])
         if tolerance < 0:
             raise ValueError(f"--simplify_tolerance must be >= 0, got {tolerance}")
+        geojson_precision = _auto(raw["geojson_precision"], "geojson_precision", int)
+        if geojson_precision is not None and not 0 <= geojson_precision <= 10:
+            raise ValueError(
+                f"--geojson_precision must be auto or 0..10 decimals, got {geojson_precision}"
+            )
+        geojson_tolerance = _auto(
+            raw["geojson_simplify_tolerance"], "geojson_simplify_tolerance", float
+        )
+        if geojson_tolerance is not None and not geojson_tolerance >= 0:
+            raise ValueError(
+                f"--geojson_simplify_tolerance must be auto or >= 0, got {geojson_tolerance}"
+            )
         run_id = raw["run_id"].strip() or (
             datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
         )
@@ -185,6 +215,8 @@ class JobConfig:
             schemes=schemes,
             precision=precision,
             simplify_tolerance=tolerance,
+            geojson_precision=geojson_precision,
+            geojson_simplify_tolerance=geojson_tolerance,
             lines=parse_bool(raw["lines"], "--lines"),
             plots=parse_bool(raw["plots"], "--plots"),
             allow_failed_days=parse_bool(raw["allow_failed_days"], "--allow_failed_days"),

@@ -3,7 +3,13 @@
 contourpy (matplotlib's own contouring engine) is called directly: no pyplot, no figure,
 and its polygons come with their holes already assigned to the right outer ring
 (``FillType.ChunkCombinedOffsetOffset``), which pyplot-path based converters guess at.
-The polygons are built in one vectorised call with ``shapely.from_ragged_array``.
+
+Clean-up works on contourpy's coordinate arrays in numpy: vertices are rounded to the
+output precision, repeated vertices and collapsed rings dropped and rings oriented
+before any geometry is built (``shapely.from_ragged_array``); GEOS then checks each
+polygon and rebuilds only the few that touch themselves (saddles, folds from rounding),
+instead of snap-rounding whole bands. Validity, areas and orientation are checked
+against raw contourpy output in the tests.
 
 Values are point samples at the grid coordinates (ERA5 convention), NaN cells are masked,
 and a grid that spans 360 degrees of longitude is closed at the antimeridian.
@@ -61,7 +67,7 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
     lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
     if not np.isfinite(values).any():
         raise ValueError("the field has no finite value")
-    z = np.ma.masked_invalid(values)
+    z = np.ma.masked_invalid(values, copy=False)  # values is already this call's copy
     return contourpy.contour_generator(
         lon,
         np.asarray(lat, float),
@@ -73,30 +79,47 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
     )
 
 
-def _polygons(filled) -> np.ndarray:
+def _ragged(filled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """One chunk's ``(points, ring_offsets, polygon_offsets)`` (empty arrays when none)."""
     points, offsets, outer_offsets = filled
-    parts = []
-    for pts, off, outer in zip(points, offsets, outer_offsets, strict=True):
-        if pts is None or len(pts) == 0:
-            continue
-        parts.append(
-            shapely.from_ragged_array(
-                GeometryType.POLYGON, pts, (off.astype(np.int64), outer.astype(np.int64))
-            )
-        )
-    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    parts = [
+        (pts, off.astype(np.int64), outer.astype(np.int64))
+        for pts, off, outer in zip(points, offsets, outer_offsets, strict=True)
+        if pts is not None and len(pts)
+    ]
+    if not parts:
+        return np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    # Several chunks: shift each chunk's offsets past the previous ones.
+    pts_all, rings_all, polys_all = [], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    n_pts = n_rings = 0
+    for pts, off, outer in parts:
+        pts_all.append(pts)
+        rings_all.append(off[1:] + n_pts)
+        polys_all.append(outer[1:] + n_rings)
+        n_pts += len(pts)
+        n_rings += len(off) - 1
+    return np.concatenate(pts_all), np.concatenate(rings_all), np.concatenate(polys_all)
 
 
-def _lines(lines) -> np.ndarray:
+def _line_arrays(lines) -> tuple[np.ndarray, np.ndarray]:
+    """contourpy's lines of all chunks as one ``(points, offsets)`` pair."""
     points, offsets = lines
-    parts = []
-    for pts, off in zip(points, offsets, strict=True):
-        if pts is None or len(pts) == 0:
-            continue
-        parts.append(
-            shapely.from_ragged_array(GeometryType.LINESTRING, pts, (off.astype(np.int64),))
-        )
-    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+    parts = [
+        (pts, off.astype(np.int64))
+        for pts, off in zip(points, offsets, strict=True)
+        if pts is not None and len(pts)
+    ]
+    if not parts:
+        return np.empty((0, 2)), np.zeros(1, np.int64)
+    if len(parts) == 1:
+        return parts[0]
+    shift = np.cumsum([0, *(len(p) for p, _ in parts[:-1])])
+    offsets_all = [np.zeros(1, np.int64)] + [
+        off[1:] + k for (_, off), k in zip(parts, shift, strict=True)
+    ]
+    return np.concatenate([p for p, _ in parts]), np.concatenate(offsets_all)
 
 
 def _only_polygons(geom: shapely.Geometry) -> MultiPolygon:
@@ -111,41 +134,131 @@ def _only_polygons(geom: shapely.Geometry) -> MultiPolygon:
     return MultiPolygon([p for p in polys if not p.is_empty])
 
 
-def clean_polygons(
-    polygons: np.ndarray, *, precision: int | None, simplify_tolerance: float
-) -> MultiPolygon:
-    """Make a band valid, simplified, snapped to ``10**-precision`` degrees, CCW outside.
+def _polygon_parts(geoms: np.ndarray) -> np.ndarray:
+    """The polygons of an array of geometries (of any type), as a flat object array."""
+    parts = shapely.get_parts(geoms)
+    while True:
+        types = shapely.get_type_id(parts)
+        nested = (types == GeometryType.MULTIPOLYGON) | (types == GeometryType.GEOMETRYCOLLECTION)
+        if not nested.any():
+            break
+        parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
+    keep = (shapely.get_type_id(parts) == GeometryType.POLYGON) & ~shapely.is_empty(parts)
+    return parts[keep]
 
-    contourpy rings may touch themselves at saddle points, which OGC validity forbids;
-    ``make_valid`` rebuilds them without moving any vertex.
+
+def _round_rings(
+    pts: np.ndarray, rings: np.ndarray, polys: np.ndarray, precision: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Round vertices, drop repeated ones and collapsed rings, orient rings (numpy only).
+
+    Returns the cleaned ragged arrays and how many rings collapsed. Outer rings come out
+    counter-clockwise and holes clockwise (RFC 7946); a collapsed outer ring takes its
+    holes with it.
     """
-    if polygons.size == 0:
-        return MultiPolygon()
-    invalid = ~shapely.is_valid(polygons)
-    if invalid.any():
-        polygons = polygons.copy()
-        polygons[invalid] = shapely.make_valid(polygons[invalid])
-    geom: shapely.Geometry = _only_polygons(shapely.GeometryCollection(list(polygons)))
-    if precision is None and not geom.is_valid:
-        # Parts of one band only ever touch at points, but be safe: dissolve if needed.
-        # (With a precision, set_precision below returns valid output anyway, and this
-        # check on the whole band cost ~22% of a global field.)
-        geom = _only_polygons(shapely.make_valid(geom))
-    if simplify_tolerance > 0:
-        geom = shapely.simplify(geom, simplify_tolerance, preserve_topology=True)
     if precision is not None:
-        # set_precision snaps to the grid and returns valid output (collapsed slivers go).
-        geom = shapely.set_precision(geom, 10.0**-precision)
-    geom = shapely.orient_polygons(_only_polygons(geom), exterior_cw=False)
-    return _only_polygons(geom)
+        pts = np.round(pts, precision)
+    n_rings = len(rings) - 1
+    ring_of = np.repeat(np.arange(n_rings), np.diff(rings))
+    # A vertex equal to the previous one of its ring says nothing: drop it.
+    same = np.zeros(len(pts), dtype=bool)
+    same[1:] = (pts[1:] == pts[:-1]).all(axis=1) & (ring_of[1:] == ring_of[:-1])
+    if same.any():
+        pts, ring_of = pts[~same], ring_of[~same]
+    counts = np.bincount(ring_of, minlength=n_rings)
+    # A closed ring needs 3 distinct vertices plus the closing one.
+    alive = counts >= 4
+    outer = np.zeros(n_rings, dtype=bool)
+    outer[polys[:-1]] = True
+    poly_of_ring = np.repeat(np.arange(len(polys) - 1), np.diff(polys))
+    poly_alive = alive[polys[:-1]]
+    keep_ring = alive & poly_alive[poly_of_ring]
+    collapsed = int((~alive).sum())
+    if not keep_ring.all():
+        keep_pt = keep_ring[ring_of]
+        pts, ring_of = pts[keep_pt], ring_of[keep_pt]
+        remap = np.cumsum(keep_ring) - 1
+        ring_of = remap[ring_of]
+        outer = outer[keep_ring]
+        counts = counts[keep_ring]
+        poly_of_ring = poly_of_ring[keep_ring]
+    n_rings = len(counts)
+    rings = np.zeros(n_rings + 1, dtype=np.int64)
+    np.cumsum(counts, out=rings[1:])
+    polys = np.flatnonzero(outer)
+    polys = np.append(polys, n_rings).astype(np.int64)
+    if n_rings:
+        # Shoelace sign per ring; reverse the rings turning the wrong way.
+        x, y = pts[:, 0], pts[:, 1]
+        cross = np.zeros(len(pts))
+        cross[:-1] = x[:-1] * y[1:] - x[1:] * y[:-1]
+        last = rings[1:] - 1
+        cross[last] = 0.0
+        area2 = np.add.reduceat(cross, rings[:-1])
+        wrong = np.where(outer, area2 < 0, area2 > 0)
+        if wrong.any():
+            index = np.arange(len(pts))
+            flip = wrong[ring_of]
+            start, end = rings[:-1][ring_of], rings[1:][ring_of] - 1
+            index[flip] = (start + end - index)[flip]
+            pts = pts[index]
+    return pts, rings, polys, collapsed
+
+
+def _clean_polygons(
+    polygons: np.ndarray, precision: int | None, simplify_tolerance: float
+) -> tuple[np.ndarray, int]:
+    """Simplified, rounded, oriented, valid polygons, and how many needed repair."""
+    if simplify_tolerance > 0:
+        polygons = shapely.simplify(polygons, simplify_tolerance, preserve_topology=True)
+        polygons = _polygon_parts(polygons)
+    if polygons.size == 0:
+        return polygons, 0
+    _, pts, (rings, polys) = shapely.to_ragged_array(polygons)
+    return _clean_ragged(pts, rings, polys, precision)
+
+
+def _clean_ragged(
+    pts: np.ndarray, rings: np.ndarray, polys: np.ndarray, precision: int | None
+) -> tuple[np.ndarray, int]:
+    """Polygons from ragged arrays: rounded, oriented, valid; and how many needed repair."""
+    pts, rings, polys, collapsed = _round_rings(pts, rings, polys, precision)
+    if len(polys) < 2:
+        return np.empty(0, dtype=object), collapsed
+    out = shapely.from_ragged_array(GeometryType.POLYGON, pts, (rings, polys))
+    # contourpy rings touch themselves at saddles and rounding can fold a spike or make a
+    # hole touch its shell along an edge; GEOS rebuilds only those polygons. Every such
+    # polygon has rings that touch or cross (a boundary that is not simple), so the full
+    # validity check runs on those alone: half the cost of checking every polygon.
+    invalid = np.zeros(out.size, dtype=bool)
+    suspect = ~shapely.is_simple(shapely.boundary(out))
+    if suspect.any():
+        invalid[suspect] = ~shapely.is_valid(out[suspect])
+    repaired = int(invalid.sum())
+    if repaired:
+        fixed = shapely.make_valid(out[invalid])
+        if precision is not None:
+            # make_valid keeps the vertices; snapping its output keeps the grid.
+            fixed = shapely.set_precision(fixed, 10.0**-precision)
+        fixed = shapely.orient_polygons(_polygon_parts(fixed), exterior_cw=False)
+        out = np.concatenate([out[~invalid], fixed])
+    return out, repaired + collapsed
+
+
+def _repair_band(geom: MultiPolygon, precision: int | None) -> MultiPolygon:
+    """Dissolve a band whose parts overlap or share edges, keeping the precision grid."""
+    fixed = shapely.make_valid(geom)
+    if precision is not None:
+        fixed = shapely.set_precision(fixed, 10.0**-precision)
+    return _only_polygons(shapely.orient_polygons(_only_polygons(fixed), exterior_cw=False))
 
 
 def clean_lines(
     lines: np.ndarray, *, precision: int | None, simplify_tolerance: float
 ) -> MultiLineString:
-    """Simplify and snap isolines into simple parts; drop parts shorter than the grid.
+    """Simplify and round isolines into simple parts; drop parts shorter than the grid.
 
-    Snapping can fold a line back on itself (a spike of one grid step) or shrink a tiny
+    Rounding can fold a line back on itself (a spike of one grid step) or shrink a tiny
     loop to a back-and-forth; Athena assumes simple geometries, so a part that is no
     longer simple is re-noded (``unary_union``) and merged back into simple pieces.
     """
@@ -153,25 +266,48 @@ def clean_lines(
         return MultiLineString()
     if simplify_tolerance > 0:
         lines = shapely.simplify(lines, simplify_tolerance, preserve_topology=True)
+    _, pts, (offsets,) = shapely.to_ragged_array(lines)
+    return _clean_line_arrays(pts, offsets, precision)
+
+
+def _clean_line_arrays(
+    pts: np.ndarray, offsets: np.ndarray, precision: int | None
+) -> MultiLineString:
+    """:func:`clean_lines` on ragged arrays (contourpy's own, or shapely's)."""
+    if len(pts) == 0:
+        return MultiLineString()
     min_length = 0.0
     if precision is not None:
-        grid = 10.0**-precision
-        lines = shapely.remove_repeated_points(shapely.set_precision(lines, grid, mode="pointwise"))
-        min_length = 2 * grid
-    simple = shapely.is_simple(lines)
+        pts = np.round(pts, precision)
+        min_length = 2 * 10.0**-precision
+    line_of = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    same = np.zeros(len(pts), dtype=bool)
+    same[1:] = (pts[1:] == pts[:-1]).all(axis=1) & (line_of[1:] == line_of[:-1])
+    pts, line_of = pts[~same], line_of[~same]
+    # Planar length per part in numpy: drop what is not longer than two grid steps.
+    seg = np.zeros(len(pts))
+    seg[1:] = np.hypot(*(pts[1:] - pts[:-1]).T)
+    seg[1:][line_of[1:] != line_of[:-1]] = 0.0
+    counts = np.bincount(line_of, minlength=len(offsets) - 1)
+    length = np.bincount(line_of, weights=seg, minlength=len(offsets) - 1)
+    keep = (counts >= 2) & (length > min_length)
+    pts = pts[keep[line_of]]
+    counts = counts[keep]
+    if counts.size == 0:
+        return MultiLineString()
+    offsets = np.zeros(counts.size + 1, dtype=np.int64)
+    np.cumsum(counts, out=offsets[1:])
+    parts = shapely.from_ragged_array(GeometryType.LINESTRING, pts, (offsets,))
+    simple = shapely.is_simple(parts)
     if not simple.all():
         repaired = [
             piece
-            for g in lines[~simple]
+            for g in parts[~simple]
             for piece in shapely.get_parts(shapely.line_merge(shapely.unary_union(g)))
+            if shapely.get_num_coordinates(piece) >= 2 and piece.length > min_length
         ]
-        lines = np.concatenate([lines[simple], np.array(repaired, dtype=object)])
-    keep = [
-        g
-        for g in lines
-        if not g.is_empty and shapely.get_num_coordinates(g) >= 2 and g.length > min_length
-    ]
-    return MultiLineString(keep)
+        parts = np.concatenate([parts[simple], np.array(repaired, dtype=object)])
+    return shapely.multilinestrings(parts)
 
 
 def contour_bands(
@@ -189,16 +325,35 @@ def contour_bands(
     band ``len(levels)`` (``v > levels[-1]``) are open-ended and present only when the data
     reach them. Empty bands are left out.
     """
-    levels = np.asarray(levels, dtype=float)
     gen = _generator(lon, lat, values)
+    return _bands(gen, np.asarray(levels, dtype=float), precision, simplify_tolerance)
+
+
+def _bands(gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float) -> list[Band]:
     edges = [-np.inf, *levels.tolist(), np.inf]
-    bands: list[Band] = []
+    found: list[tuple[int, MultiPolygon, int]] = []
     for i in range(len(edges) - 1):
-        lower, upper = edges[i], edges[i + 1]
-        polygons = _polygons(gen.filled(lower, upper))
-        geom = clean_polygons(polygons, precision=precision, simplify_tolerance=simplify_tolerance)
-        if geom.is_empty:
+        pts, rings, polys = _ragged(gen.filled(edges[i], edges[i + 1]))
+        if len(pts) == 0:
             continue
+        if simplify_tolerance > 0:
+            raw = shapely.from_ragged_array(GeometryType.POLYGON, pts, (rings, polys))
+            parts, repaired = _clean_polygons(raw, precision, simplify_tolerance)
+        else:
+            parts, repaired = _clean_ragged(pts, rings, polys, precision)
+        if parts.size:
+            found.append((i, shapely.multipolygons(parts), repaired))
+    # Two parts of one band can only come to share an edge where a sliver of a
+    # neighbouring band between them collapsed: check the bands next to any repair.
+    repaired_at = {i for i, _, n in found if n}
+    suspects = {j for i in repaired_at for j in (i - 1, i, i + 1)}
+    bands: list[Band] = []
+    for i, geom, _ in found:
+        if i in suspects and not geom.is_valid:
+            geom = _repair_band(geom, precision)
+            if geom.is_empty:
+                continue
+        lower, upper = edges[i], edges[i + 1]
         bands.append(
             Band(
                 band_index=i,
@@ -220,13 +375,78 @@ def contour_lines(
     simplify_tolerance: float = 0.0,
 ) -> list[Isoline]:
     """Isolines of ``values`` at each level the data cross; empty levels are left out."""
-    levels = np.asarray(levels, dtype=float)
     gen = _generator(lon, lat, values)
+    return _isolines(gen, np.asarray(levels, dtype=float), precision, simplify_tolerance)
+
+
+def _isolines(
+    gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float
+) -> list[Isoline]:
     out: list[Isoline] = []
     for i, level in enumerate(levels.tolist()):
-        geom = clean_lines(
-            _lines(gen.lines(level)), precision=precision, simplify_tolerance=simplify_tolerance
-        )
+        pts, offsets = _line_arrays(gen.lines(level))
+        if simplify_tolerance > 0 and len(pts):
+            raw = shapely.from_ragged_array(GeometryType.LINESTRING, pts, (offsets,))
+            geom = clean_lines(raw, precision=precision, simplify_tolerance=simplify_tolerance)
+        else:
+            geom = _clean_line_arrays(pts, offsets, precision)
         if not geom.is_empty:
             out.append(Isoline(level_index=i, level=float(level), geometry=geom))
     return out
+
+
+def contour_field(
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    *,
+    lines: bool = True,
+    precision: int | None = 4,
+    simplify_tolerance: float = 0.0,
+) -> tuple[list[Band], list[Isoline]]:
+    """:func:`contour_bands` and :func:`contour_lines` (when ``lines``) from one generator.
+
+    Building contourpy's generator (closing the grid, masking NaN, its cache) is paid
+    once instead of twice: ~10% of the contour step on a global 0.25 degree field.
+    """
+    gen = _generator(lon, lat, values)
+    levels = np.asarray(levels, dtype=float)
+    bands = _bands(gen, levels, precision, simplify_tolerance)
+    return bands, _isolines(gen, levels, precision, simplify_tolerance) if lines else []
+
+
+def simplify_coverage(
+    bands: list[Band], lines: list[Isoline], *, tolerance: float, precision: int | None
+) -> tuple[list[Band], list[Isoline]]:
+    """Bands and isolines simplified together for the web, then rounded to ``precision``.
+
+    The bands tile the grid, so they are simplified as one coverage
+    (``shapely.coverage_simplify``, Visvalingam-Whyatt on the edges the bands share):
+    neighbouring bands keep a common boundary, with neither gaps nor overlaps, and areas
+    move far less than simplifying each polygon alone (which shrinks every small blob).
+    Isolines are simplified on their own (Douglas-Peucker, topology kept). The input is
+    left as it is (the feature rows keep it).
+    """
+    out_bands: list[Band] = []
+    if bands:
+        geoms = np.array([b.geometry for b in bands], dtype=object)
+        if tolerance > 0:
+            geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True)
+        for band, geom in zip(bands, geoms, strict=True):
+            parts, repaired = _clean_polygons(shapely.get_parts(geom), precision, 0.0)
+            if not parts.size:
+                continue
+            multi = shapely.multipolygons(parts)
+            if repaired and not multi.is_valid:
+                multi = _repair_band(multi, precision)
+            if not multi.is_empty:
+                out_bands.append(Band(band.band_index, band.lower, band.upper, multi))
+    out_lines: list[Isoline] = []
+    for line in lines:
+        geom = clean_lines(
+            shapely.get_parts(line.geometry), precision=precision, simplify_tolerance=tolerance
+        )
+        if not geom.is_empty:
+            out_lines.append(Isoline(line.level_index, line.level, geom))
+    return out_bands, out_lines

@@ -10,7 +10,7 @@ model); the grid spacing (0.1 degrees native for ERA5-Land, 0.25 for ERA5).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import xarray as xr
@@ -45,13 +45,99 @@ def normalise_name(name: str) -> str:
     raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)} or auto")
 
 
-def _metadata_hint(ds: xr.Dataset) -> str | None:
+class GrowthCounter:
+    """Whether ``tp`` accumulates through the day, fed one hourly field at a time.
+
+    Counts, over the rainy cells (more than 0.1 mm at some hour), the hourly steps in
+    which ``tp`` decreased: hourly ERA5 values go up and down, ERA5-Land's accumulation
+    since 00 UTC never decreases. Holds the previous field and three per-cell counters,
+    never the day.
+    """
+
+    def __init__(self) -> None:
+        self.samples = 0
+        self._prev: np.ndarray | None = None
+        self._max: np.ndarray | None = None
+        self._decreases: np.ndarray | None = None
+        self._finite_steps: np.ndarray | None = None
+
+    def add(self, values: np.ndarray) -> None:
+        """The next hourly field (metres), in time order."""
+        values = np.asarray(values)
+        filled = np.where(np.isnan(values), -np.inf, values)
+        if self._prev is None:
+            self._max = filled
+            self._decreases = np.zeros(values.shape, dtype=np.uint16)
+            self._finite_steps = np.zeros(values.shape, dtype=np.uint16)
+        else:
+            np.maximum(self._max, filled, out=self._max)
+            step = values.astype(float) - self._prev.astype(float)
+            self._decreases += step < -_GROWTH_TOLERANCE_M
+            self._finite_steps += np.isfinite(step)
+        self._prev = values
+        self.samples += 1
+
+    def hint(self) -> tuple[str | None, str]:
+        """The product the growth points to (or None) and why."""
+        if self.samples < 4:
+            return None, "fewer than 4 tp samples"
+        assert self._max is not None and self._decreases is not None
+        rainy = self._max.astype(float) > _RAIN_THRESHOLD_M
+        if rainy.sum() < 3:
+            return None, "too few rainy cells"
+        decreases = int(self._decreases[rainy].sum(dtype=np.int64))
+        steps = int(self._finite_steps[rainy].sum(dtype=np.int64))
+        share = decreases / max(steps, 1)
+        if share == 0:
+            return (
+                ERA5_LAND,
+                f"tp never decreases within the day over {int(rainy.sum())} rainy cells",
+            )
+        if share > 0.02:
+            return ERA5, f"tp decreases in {share:.0%} of hourly steps of rainy cells"
+        return None, f"tp decreases in {share:.1%} of steps: inconclusive"
+
+
+@dataclass
+class Evidence:
+    """What tells the products apart, gathered from a day's samples (whole or streamed).
+
+    ``metadata`` is the product named in attributes, ``growth`` the tp accumulation
+    test, ``nan_share`` the share of NaN cells in each variable's first sample, and
+    ``spacing`` the latitude step of the grid.
+    """
+
+    metadata: str | None = None
+    growth: tuple[str | None, str] | None = None
+    nan_share: dict[str, float] = field(default_factory=dict)
+    spacing: float | None = None
+
+    def decide(self, override: str | None = None) -> Detection:
+        """ERA5 or ERA5-Land, the strongest evidence first (see the module docstring)."""
+        if override and override != "auto":
+            return Detection(normalise_name(override), "given explicitly")
+        if self.metadata:
+            return Detection(self.metadata, "named in the file metadata")
+        if self.growth is not None:
+            found, why = self.growth
+            if found:
+                return Detection(found, why)
+            logger.debug("accumulation test inconclusive: %s", why)
+        for name in ("t2m", "tp"):
+            share = self.nan_share.get(name)
+            if share is not None and 0.0 < share < 1.0:
+                return Detection(ERA5_LAND, f"{name} is NaN over {share:.0%} of cells (sea)")
+        spacing = self.spacing
+        if spacing is not None and abs(spacing - 0.1) < 1e-3:
+            return Detection(ERA5_LAND, "0.1 degree grid")
+        return Detection(ERA5, f"{spacing} degree grid, no NaN over sea")
+
+
+def metadata_hint(attrs: list[dict]) -> str | None:
+    """The product named in attribute dictionaries (file names excluded), if any."""
     # File names are the user's choice, not metadata: leave source_file(s) out.
     skip = ("source_file", "source_files")
-    texts = [str(v) for k, v in ds.attrs.items() if k not in skip]
-    for var in ds.data_vars.values():
-        texts.extend(str(v) for k, v in var.attrs.items() if k not in skip)
-    blob = " ".join(texts).lower()
+    blob = " ".join(str(v) for a in attrs for k, v in a.items() if k not in skip).lower()
     if "era5-land" in blob or "era5_land" in blob or "era5land" in blob:
         return ERA5_LAND
     if "reanalysis-era5-single-levels" in blob or "era5 hourly data on single levels" in blob:
@@ -59,30 +145,16 @@ def _metadata_hint(ds: xr.Dataset) -> str | None:
     return None
 
 
-def _growth_hint(tp: xr.DataArray) -> tuple[str | None, str]:
-    """Cumulative or hourly, from how rainy cells evolve over (D 00, D+1 00]."""
-    if tp.sizes.get("time", 0) < 4:
-        return None, "fewer than 4 tp samples"
-    values = tp.values.astype(float)
-    rainy = np.nan_to_num(values, nan=-np.inf).max(axis=0) > _RAIN_THRESHOLD_M
-    if rainy.sum() < 3:
-        return None, "too few rainy cells"
-    series = values[:, rainy]
-    steps = np.diff(series, axis=0)
-    decreases = np.nansum(steps < -_GROWTH_TOLERANCE_M)
-    share = decreases / max(np.isfinite(steps).sum(), 1)
-    if share == 0:
-        return ERA5_LAND, f"tp never decreases within the day over {int(rainy.sum())} rainy cells"
-    if share > 0.02:
-        return ERA5, f"tp decreases in {share:.0%} of hourly steps of rainy cells"
-    return None, f"tp decreases in {share:.1%} of steps: inconclusive"
+def nan_share(values: np.ndarray) -> float:
+    """Share of NaN cells in a field."""
+    return float(np.isnan(values).mean())
 
 
-def _grid_spacing(ds: xr.Dataset) -> float | None:
-    lat = ds["latitude"].values
-    if lat.size < 2:
+def grid_spacing(latitude: np.ndarray) -> float | None:
+    """The latitude step of a grid (rounded to 0.001 degrees), None for one row."""
+    if latitude.size < 2:
         return None
-    return float(np.round(np.median(np.abs(np.diff(lat))), 3))
+    return float(np.round(np.median(np.abs(np.diff(latitude))), 3))
 
 
 def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
@@ -98,9 +170,10 @@ def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
     """
     if override and override != "auto":
         return Detection(normalise_name(override), "given explicitly")
-    hint = _metadata_hint(ds)
-    if hint:
-        return Detection(hint, "named in the file metadata")
+    evidence = Evidence(
+        metadata=metadata_hint([ds.attrs, *(v.attrs for v in ds.data_vars.values())]),
+        spacing=grid_spacing(ds["latitude"].values),
+    )
     if "tp" in ds:
         tp = ds["tp"]
         times = tp["time"].values
@@ -108,17 +181,11 @@ def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
             # The D 00 UTC sample closes the previous day in both products: skip it.
             day_start = times.min().astype("datetime64[D]")
             tp = tp.isel(time=np.flatnonzero(times > day_start))
-        found, why = _growth_hint(tp)
-        if found:
-            return Detection(found, why)
-        logger.debug("accumulation test inconclusive: %s", why)
+        counter = GrowthCounter()
+        for i in range(tp.sizes.get("time", 0)):
+            counter.add(tp.values[i])
+        evidence.growth = counter.hint()
     for name in ("t2m", "tp"):
-        if name in ds:
-            field = ds[name].isel(time=0).values
-            nan_share = float(np.isnan(field).mean())
-            if 0.0 < nan_share < 1.0:
-                return Detection(ERA5_LAND, f"{name} is NaN over {nan_share:.0%} of cells (sea)")
-    spacing = _grid_spacing(ds)
-    if spacing is not None and abs(spacing - 0.1) < 1e-3:
-        return Detection(ERA5_LAND, "0.1 degree grid")
-    return Detection(ERA5, f"{spacing} degree grid, no NaN over sea")
+        if name in ds and ds[name].sizes.get("time", 0):
+            evidence.nan_share[name] = nan_share(ds[name].isel(time=0).values)
+    return evidence.decide()

@@ -1,10 +1,12 @@
 """The work of one day, on an executor: read, daily fields, contours, staged outputs.
 
-:func:`process_day` reads the day's samples of every variable (:func:`read_inputs`),
-decides ERA5 or ERA5-Land, and runs :func:`process_variable` per variable: daily field,
-contours, GeoJSON, PNG and feature rows, all staged under the run's staging folder. It
-never raises for anything about one (day, variable): the :class:`VariableOutcome` says
-``failed`` and why, with its ``daily_summary`` row. The rows go into the tables later,
+:func:`process_day` streams the day's samples of every variable into the daily rules
+(:func:`read_inputs`: a couple of hours in memory at a time, never the day's 24 or 25),
+decides ERA5 or ERA5-Land from what the samples showed, and runs :func:`process_variable`
+per variable: daily field, contours, GeoJSON for browsers, PNG and feature rows, all
+staged under the run's staging folder. It never raises for anything about one (day,
+variable): the :class:`VariableOutcome` says ``failed`` and why, with its
+``daily_summary`` row. The rows go into the tables later,
 one (variable, month) at a time (:mod:`~era5_contours.months`).
 """
 
@@ -24,15 +26,14 @@ import xarray as xr
 
 from . import layout, storage
 from .config import JobConfig
-from .contours import contour_bands, contour_lines
-from .daily import DailyField, daily_field
-from .datasets import detect_dataset
+from .contours import contour_field
+from .daily import DailyAccumulator, DailyField, read_daily
 from .errors import IncompleteDayError, InputError
 from .features import feature_rows
-from .geojson import dumps, feature_collection
+from .geojson import web_geojson
 from .months import write_rows
 from .planning import DayTask, unreadable_note
-from .reading import NamedSource, load_day
+from .reading import NamedSource
 from .report import FAILED, INCOMPLETE, OK
 from .variables import get
 
@@ -124,7 +125,13 @@ def summary_record(
 def contour_outputs(
     field_: DailyField, config: JobConfig, source_files: Sequence[str]
 ) -> tuple[pa.Table, bytes, bytes | None]:
-    """Feature rows, GeoJSON bytes and PNG bytes of one daily field (no IO)."""
+    """Feature rows, GeoJSON bytes and PNG bytes of one daily field (no IO).
+
+    Bands and isolines come from one contourpy generator at ``--precision``; the feature
+    rows keep them so, and the GeoJSON gets them simplified as a coverage and rounded
+    (``--geojson_precision``, ``--geojson_simplify_tolerance``; from the grid spacing by
+    default, :func:`~era5_contours.geojson.web_settings`).
+    """
     data = field_.data
     if not np.isfinite(data.values).any():
         raise InputError(
@@ -136,21 +143,30 @@ def contour_outputs(
     scheme = config.schemes[field_.variable]
     levels = scheme.levels_for(data.values)
     lon, lat, values = data["longitude"].values, data["latitude"].values, data.values
-    opts = {"precision": config.precision, "simplify_tolerance": config.simplify_tolerance}
-    bands = contour_bands(lon, lat, values, levels, **opts)
-    lines = contour_lines(lon, lat, values, levels, **opts) if config.lines else []
+    bands, lines = contour_field(
+        lon,
+        lat,
+        values,
+        levels,
+        lines=config.lines,
+        precision=config.precision,
+        simplify_tolerance=config.simplify_tolerance,
+    )
     common = {
         "variable": field_.variable,
         "units": field_.units,
         "day": field_.day,
         "dataset": field_.dataset,
     }
-    collection = feature_collection(
+    geojson = web_geojson(
         bands,
         lines,
+        latitude=lat,
+        longitude=lon,
+        precision=config.geojson_precision,
+        tolerance=config.geojson_simplify_tolerance,
         levels=levels,
         cmap=scheme.cmap,
-        precision=config.precision,
         extra_properties={"complete": field_.complete, "samples": field_.samples},
         **common,
     )
@@ -167,27 +183,41 @@ def contour_outputs(
         from .plots import render_map_png  # matplotlib only where plots are wanted
 
         png = render_map_png(data, levels, cmap=scheme.cmap)
-    return rows, dumps(collection).encode(), png
+    return rows, geojson, png
 
 
 def _error_text(exc: BaseException, day: date, variable: str) -> str:
     if isinstance(exc, InputError):
-        return str(exc)
+        # A file's own problem (unreadable, bad layout) is told without the day and
+        # variable it was read for: the row's message names all three.
+        return str(
+            InputError(
+                exc.message,
+                file=exc.file,
+                day=exc.day or day,
+                variable=exc.variable or variable,
+            )
+        )
     return f"day {day}, variable {variable}: {type(exc).__name__}: {exc}"
 
 
 @dataclass
 class _Inputs:
-    """One variable's samples for the day, or why there are none."""
+    """One variable's day streamed into its daily rule, or why it could not be."""
 
-    data: xr.Dataset | None
+    #: The rule's accumulators (a field or two), released once the field is made.
+    acc: DailyAccumulator | None
     error: str | None
     files: tuple[str, ...]
     seconds: float
 
 
 def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
-    """Each variable's samples of the day (never raises: failures become errors)."""
+    """Each variable's samples of the day, streamed into its daily rule.
+
+    Never raises: failures become errors. With ``--dataset auto`` the accumulators keep
+    what both products' rules and the product detection need.
+    """
     out: dict[str, _Inputs] = {}
     for v in ctx.config.variables:
         t0 = time.time()
@@ -199,8 +229,14 @@ def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
             continue
         try:
             sources = [_fetch(f, task.day, v) for f in files]
-            data = load_day(sources, task.day, [v], assume_units=ctx.config.assume_units)
-            out[v] = _Inputs(data, None, files, time.time() - t0)
+            acc = read_daily(
+                sources,
+                task.day,
+                v,
+                dataset=ctx.config.dataset,
+                assume_units=ctx.config.assume_units,
+            )
+            out[v] = _Inputs(acc, None, files, time.time() - t0)
         except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
             out[v] = _Inputs(None, _error_text(exc, task.day, v), files, time.time() - t0)
     return out
@@ -220,18 +256,15 @@ def _fetch(path: str, day: date, variable: str) -> NamedSource:
 def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
     """ERA5 or ERA5-Land, asked of the day's variables by their probe rank.
 
-    tp's accumulation decides best; t2m has the sea NaN and the grid.
+    tp's accumulation decides best; t2m has the sea NaN and the grid. Each accumulator
+    gathered its evidence while its samples streamed by.
     """
     for v in sorted(inputs, key=lambda name: get(name).probe_rank):
-        data = inputs[v].data if v in inputs else None
-        if data is None:
+        acc = inputs[v].acc
+        if acc is None:
             continue
-        try:
-            detection = detect_dataset(data, ctx.config.dataset)
-        except Exception as exc:  # noqa: BLE001 - undecidable here: try the other variable
-            logger.warning("%s: dataset detection from %s failed: %s", task.day, v, exc)
-            continue
-        logger.info("%s: %s (%s)", task.day, detection.dataset, detection.reason)
+        detection = acc.detect(ctx.config.dataset)
+        logger.info("%s: %s from %s (%s)", task.day, detection.dataset, v, detection.reason)
         return detection.dataset
     return ctx.config.dataset if ctx.config.dataset != "auto" else "era5"
 
@@ -250,12 +283,14 @@ def process_variable(
     sources: Sequence[str] = inputs.files
     field_: DailyField | None = None
     try:
-        if inputs.data is None:
+        acc = inputs.acc
+        if acc is None:
             raise _AlreadyFailed(inputs.error or "no input")
-        sources = list(inputs.data.attrs.get("source_files", inputs.files))
-        field_ = daily_field(
-            inputs.data, variable, task.day, dataset, min_samples=config.min_samples_per_day
-        )
+        sources = acc.source_files
+        # The accumulators go as soon as the field is made: contouring needs the memory.
+        inputs.acc = None
+        field_ = acc.field(dataset, min_samples=config.min_samples_per_day)
+        del acc
         rows, geojson_bytes, png = contour_outputs(field_, config, sources)
         out.geojson = storage.write_bytes(
             layout.geojson_path(ctx.staging, variable, task.day), geojson_bytes

@@ -24,6 +24,7 @@ class InputError(Exception):
         day: date | None = None,
         variable: str | None = None,
     ) -> None:
+        self.message = message
         self.file = file
         self.day = day
         self.variable = variable

@@ -2,23 +2,24 @@
 
 One feature per band (MultiPolygon) and per isoline level (MultiLineString), WGS84
 lon/lat, exteriors counter-clockwise (right-hand rule), coordinates rounded to the
-precision the geometry was snapped to. Properties carry the numeric facts (variable,
+precision the geometry was snapped to (or coarser, see :func:`geojson_bytes`). Properties carry the numeric facts (variable,
 units, day, levels, band_index) and the styling keys geojsoncontour emits (fill,
 fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet styles work.
 """
 
 from __future__ import annotations
 
-import json
+import math
 from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
 import numpy as np
+import orjson
 import shapely
 from shapely import GeometryType
 
-from .contours import Band, Isoline
+from .contours import Band, Isoline, simplify_coverage
 from .levels import band_colors, line_colors
 
 
@@ -65,7 +66,90 @@ def band_title(band: Band, units: str) -> str:
     return f"{label} {units}"
 
 
-def feature_collection(
+def _properties(
+    bands: Sequence[Band],
+    lines: Sequence[Isoline],
+    *,
+    levels: np.ndarray,
+    cmap: str,
+    variable: str,
+    units: str,
+    day: date,
+    dataset: str,
+    fill_opacity: float,
+    stroke_width: float,
+    extra_properties: dict[str, Any] | None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The properties of each band's and each isoline's feature."""
+    fills = band_colors(levels, cmap)
+    strokes = line_colors(levels, cmap)
+    common = {"variable": variable, "units": units, "day": day.isoformat(), "dataset": dataset}
+    if extra_properties:
+        common.update(extra_properties)
+    band_props = []
+    for band in bands:
+        color = fills[band.band_index]
+        band_props.append(
+            {
+                **common,
+                "kind": "band",
+                "level_lower": band.lower,
+                "level_upper": band.upper,
+                "band_index": band.band_index,
+                "fill": color,
+                "fill-opacity": fill_opacity,
+                "stroke": color,
+                "stroke-width": stroke_width,
+                "stroke-opacity": 1,
+                "title": band_title(band, units),
+            }
+        )
+    line_props = [
+        {
+            **common,
+            "kind": "line",
+            "level": line.level,
+            "level_index": line.level_index,
+            "stroke": strokes[line.level_index],
+            "stroke-width": stroke_width,
+            "stroke-opacity": 1,
+            "title": f"{_fmt(line.level)} {units}",
+        }
+        for line in lines
+    ]
+    return band_props, line_props
+
+
+def _array_geometry(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:
+    """GeoJSON geometry whose positions are ``(n, 2)`` numpy arrays, one per ring or line."""
+    gtype, coords, offsets = shapely.to_ragged_array([geom])
+    if not np.isfinite(coords).all():
+        raise ValueError("Out of range float values are not JSON compliant: NaN in a geometry")
+    pts = np.round(coords, precision) if precision is not None else np.ascontiguousarray(coords)
+
+    def spans(off: np.ndarray) -> list[tuple[int, int]]:
+        return list(zip(off[:-1].tolist(), off[1:].tolist(), strict=True))
+
+    if gtype == GeometryType.MULTIPOLYGON:
+        rings, polys, _ = offsets
+        ring_spans = spans(rings)
+        return {
+            "type": "MultiPolygon",
+            "coordinates": [[pts[a:b] for a, b in ring_spans[p0:p1]] for p0, p1 in spans(polys)],
+        }
+    if gtype == GeometryType.MULTILINESTRING:
+        parts, _ = offsets
+        return {"type": "MultiLineString", "coordinates": [pts[a:b] for a, b in spans(parts)]}
+    return geometry_to_geojson(geom, precision)
+
+
+def _check_finite(props: dict[str, Any]) -> None:
+    for key, value in props.items():
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {key}={value}")
+
+
+def geojson_bytes(
     bands: Sequence[Band],
     lines: Sequence[Isoline],
     *,
@@ -79,55 +163,97 @@ def feature_collection(
     fill_opacity: float = 0.9,
     stroke_width: float = 1.0,
     extra_properties: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Build the FeatureCollection of one variable and day (bands first, then lines)."""
-    fills = band_colors(levels, cmap)
-    strokes = line_colors(levels, cmap)
-    common = {"variable": variable, "units": units, "day": day.isoformat(), "dataset": dataset}
-    if extra_properties:
-        common.update(extra_properties)
-    features: list[dict[str, Any]] = []
-    for band in bands:
-        color = fills[band.band_index]
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry_to_geojson(band.geometry, precision),
-                "properties": {
-                    **common,
-                    "kind": "band",
-                    "level_lower": band.lower,
-                    "level_upper": band.upper,
-                    "band_index": band.band_index,
-                    "fill": color,
-                    "fill-opacity": fill_opacity,
-                    "stroke": color,
-                    "stroke-width": stroke_width,
-                    "stroke-opacity": 1,
-                    "title": band_title(band, units),
-                },
-            }
-        )
-    for line in lines:
-        features.append(
-            {
-                "type": "Feature",
-                "geometry": geometry_to_geojson(line.geometry, precision),
-                "properties": {
-                    **common,
-                    "kind": "line",
-                    "level": line.level,
-                    "level_index": line.level_index,
-                    "stroke": strokes[line.level_index],
-                    "stroke-width": stroke_width,
-                    "stroke-opacity": 1,
-                    "title": f"{_fmt(line.level)} {units}",
-                },
-            }
-        )
-    return {"type": "FeatureCollection", "features": features}
+) -> bytes:
+    """The FeatureCollection of one variable and day (bands first, then lines), as text.
+
+    UTF-8, compact. orjson writes numpy coordinate arrays directly with the shortest
+    round-trip repr of each rounded float, so no Python list of the collection's hundreds
+    of thousands of positions is ever built (the stdlib ``json`` spends most of its time
+    there). NaN is refused (RFC 8259 has none). ``precision`` may be coarser than the
+    geometry's.
+    """
+    band_props, line_props = _properties(
+        bands,
+        lines,
+        levels=levels,
+        cmap=cmap,
+        variable=variable,
+        units=units,
+        day=day,
+        dataset=dataset,
+        fill_opacity=fill_opacity,
+        stroke_width=stroke_width,
+        extra_properties=extra_properties,
+    )
+    features = []
+    for item, props in zip([*bands, *lines], [*band_props, *line_props], strict=True):
+        _check_finite(props)
+        geometry = _array_geometry(item.geometry, precision)
+        features.append({"type": "Feature", "geometry": geometry, "properties": props})
+    collection = {"type": "FeatureCollection", "features": features}
+    return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
-def dumps(collection: dict[str, Any]) -> str:
-    """Compact JSON; NaN is refused (RFC 8259 has no NaN)."""
-    return json.dumps(collection, separators=(",", ":"), allow_nan=False)
+#: Default GeoJSON simplification, as a share of the grid spacing: a tenth of a cell is
+#: invisible at the data's own resolution and keeps every band's area within ~0.1%.
+WEB_TOLERANCE_CELLS = 0.1
+#: Default GeoJSON rounding: the coarsest decimals that keep positions within a
+#: fiftieth of a cell (3 decimals, ~100 m, for both 0.25 and 0.1 degree grids).
+WEB_PRECISION_CELLS = 0.02
+
+
+def grid_spacing(latitude: np.ndarray, longitude: np.ndarray) -> float:
+    """The finer of the two axes' median steps, in degrees."""
+    steps = [
+        float(np.median(np.abs(np.diff(np.asarray(a, dtype=float)))))
+        for a in (latitude, longitude)
+        if len(a) > 1
+    ]
+    if not steps or min(steps) <= 0:
+        raise ValueError("the grid needs two distinct coordinates along some axis")
+    return min(steps)
+
+
+def web_settings(
+    latitude: np.ndarray,
+    longitude: np.ndarray,
+    precision: int | None = None,
+    tolerance: float | None = None,
+) -> tuple[int, float]:
+    """The GeoJSON's ``(precision, simplify tolerance)``, by default from the grid spacing.
+
+    Defaults: the tolerance is :data:`WEB_TOLERANCE_CELLS` of a cell (0.01 degrees on
+    ERA5-Land's 0.1 degree grid, 0.025 on ERA5's 0.25), the precision the fewest decimals
+    whose step is at most :data:`WEB_PRECISION_CELLS` of a cell (3 for both). Given
+    values win.
+    """
+    spacing = grid_spacing(latitude, longitude)
+    if tolerance is None:
+        tolerance = WEB_TOLERANCE_CELLS * spacing
+    if precision is None:
+        precision = min(10, max(0, int(np.ceil(-np.log10(WEB_PRECISION_CELLS * spacing)))))
+    return precision, tolerance
+
+
+def web_geojson(
+    bands: Sequence[Band],
+    lines: Sequence[Isoline],
+    *,
+    latitude: np.ndarray,
+    longitude: np.ndarray,
+    precision: int | None = None,
+    tolerance: float | None = None,
+    **collection: Any,
+) -> bytes:
+    """The GeoJSON file of a day: bands and isolines simplified for browsers.
+
+    ``bands`` and ``lines`` are the full-precision ones (the feature rows'); the file
+    gets them simplified as a coverage and rounded (:func:`web_settings`), so that a
+    global 0.1 degree day stays a few MB. ``collection`` is passed to
+    :func:`geojson_bytes` (levels, cmap, variable, units, day, dataset, ...).
+    """
+    precision, tolerance = web_settings(latitude, longitude, precision, tolerance)
+    web_bands, web_lines = simplify_coverage(
+        list(bands), list(lines), tolerance=tolerance, precision=precision
+    )
+    return geojson_bytes(web_bands, web_lines, precision=precision, **collection)

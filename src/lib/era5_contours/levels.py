@@ -120,15 +120,46 @@ class LevelScheme:
         return np.round(levels, 10)
 
 
-def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
-    """Hex colours for bands 0..len(levels), sampled evenly from ``cmap``."""
-    n_bands = len(levels) + 1
+#: A colour map name ending in this draws every other band darker (``turbo_stepped``).
+STEPPED = "_stepped"
+#: Brightness of the darker bands of a stepped palette, and how far the dark end's
+#: bands are lifted towards white instead (darkening near-black blues shows little):
+#: neighbouring bands of turbo_stepped then differ by CIELAB delta E >= 9.6, which a
+#: reader sees at once, while the hue follows the value across the whole scale.
+STEP_SHADE = 0.8
+STEP_LIFT = 0.2
+_DARK = 0.3  # relative luminance below which a band is lifted rather than darkened
+
+
+def _colormap(cmap: str):
     # matplotlib only here: its colour maps are the palettes (imported when colours are asked).
     from matplotlib import colormaps
+
+    return colormaps[cmap.removesuffix(STEPPED)]
+
+
+def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
+    """Hex colours for bands 0..len(levels), sampled evenly from ``cmap``.
+
+    With ``cmap`` ending in ``_stepped`` (the t2m default ``turbo_stepped``), odd bands
+    are drawn darker (:data:`STEP_SHADE`), or lighter where the map is dark: over a fixed
+    scale of 51 levels neighbouring 2 degC bands are only a 52nd of the colour map apart,
+    too close to tell apart on a regional map, and alternating the lightness separates
+    them.
+    """
     from matplotlib.colors import to_hex
 
-    cm = colormaps[cmap]
-    return [to_hex(cm((i + 0.5) / n_bands)) for i in range(n_bands)]
+    n_bands = len(levels) + 1
+    cm = _colormap(cmap)
+    stepped = cmap.endswith(STEPPED)
+    out = []
+    for i in range(n_bands):
+        rgb = np.asarray(cm((i + 0.5) / n_bands)[:3])
+        if stepped and i % 2:
+            luminance = float(rgb @ [0.2126, 0.7152, 0.0722])
+            rgb = rgb + (1.0 - rgb) * STEP_LIFT if luminance < _DARK else rgb * STEP_SHADE
+        out.append(to_hex(rgb))
+    return out
 
 
 #: Isolines are drawn at this share of their colour's brightness: in the colour between
@@ -141,11 +172,10 @@ def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
 
     The colour between its two bands, darkened so the line stands out against both fills.
     """
-    from matplotlib import colormaps
     from matplotlib.colors import to_hex
 
     n_bands = len(levels) + 1
-    cm = colormaps[cmap]
+    cm = _colormap(cmap)
     out = []
     for i in range(len(levels)):
         r, g, b, _ = cm((i + 1) / n_bands)

@@ -13,9 +13,10 @@ month-long file is never loaded whole to process one day.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -23,7 +24,7 @@ import numpy as np
 import xarray as xr
 
 from .errors import InputError
-from .units import to_canonical
+from .units import CANONICAL, canonical_conversion, to_canonical
 from .variables import ALIASES, in_window, sample_window
 
 logger = logging.getLogger(__name__)
@@ -63,18 +64,29 @@ def _as_named(source: NamedSource | str | os.PathLike[str] | bytes) -> NamedSour
     return NamedSource.from_path(source)
 
 
-def _open_raw(src: NamedSource) -> xr.Dataset:
-    """Open lazily with CF decoding (packing, fill values, times)."""
-    if src.path is not None:
-        # The netCDF4 library reads NetCDF3 and NetCDF4 alike.
-        return xr.open_dataset(src.path, engine="netcdf4", cache=False)
-    assert src.data is not None
+def _open_nc(src: NamedSource):
+    """The netCDF4 handle of a source (a file or bytes in memory)."""
     import netCDF4
 
+    if src.path is not None:
+        # The netCDF4 library reads NetCDF3 and NetCDF4 alike.
+        return netCDF4.Dataset(src.path, mode="r")
+    assert src.data is not None
     # netCDF4 opens NetCDF3 and NetCDF4/HDF5 buffers in place: no temp file, one engine
     # for both formats (h5netcdf would need h5py and reads NetCDF4 only).
-    nc = netCDF4.Dataset("in-memory.nc", mode="r", memory=src.data)
-    return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), cache=False)
+    return netCDF4.Dataset("in-memory.nc", mode="r", memory=src.data)
+
+
+def _open_raw(src: NamedSource, nc=None) -> xr.Dataset:
+    """Open lazily with CF decoding (packing, fill values, times)."""
+    if src.path is not None and nc is None:
+        return xr.open_dataset(src.path, engine="netcdf4", cache=False)
+    nc = _open_nc(src) if nc is None else nc
+    try:
+        return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), cache=False)
+    except BaseException:
+        nc.close()
+        raise
 
 
 def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dataset:
@@ -120,7 +132,7 @@ def _find(names: Sequence[str], available: Iterable[str], what: str, file: str) 
     raise InputError(f"no {what} coordinate (looked for {', '.join(names)})", file=file)
 
 
-def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
+def _normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
     keep = {v: ALIASES[v] for v in ds.data_vars if v in ALIASES}
     if not keep:
         raise InputError(
@@ -160,8 +172,9 @@ def _normalise(ds: xr.Dataset, file: str) -> xr.Dataset:
     ds = ds.assign_coords(longitude=lon, latitude=lat)
     if np.unique(lon).size != lon.size:
         raise InputError("duplicate longitudes after wrapping to [-180, 180)", file=file)
-    # Lazy outer indexing: sorting reorders what is read, it does not read.
-    ds = ds.sortby(["latitude", "longitude"])
+    if sort:
+        # Lazy outer indexing: sorting reorders what is read, it does not read.
+        ds = ds.sortby(["latitude", "longitude"])
     ds.attrs = {**ds.attrs, "source_file": file}
     return ds
 
@@ -230,13 +243,7 @@ def _read_parts(
 
 
 def _grid_text(arr: xr.DataArray) -> str:
-    lat, lon = arr["latitude"].values, arr["longitude"].values
-
-    def axis(values: np.ndarray) -> str:
-        step = f" step {abs(float(np.diff(values).mean())):g}" if values.size > 1 else ""
-        return f"{values[0]:g}..{values[-1]:g}{step}"
-
-    return f"{lat.size}x{lon.size} (lat {axis(lat)}, lon {axis(lon)})"
+    return _axes_text(arr["latitude"].values, arr["longitude"].values)
 
 
 def _same_grid(a: xr.DataArray, b: xr.DataArray) -> bool:
@@ -417,3 +424,357 @@ def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> dic
         }
     finally:
         ds.close()
+
+
+# --------------------------------------------------------------------------- streaming
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One hourly field of one variable: 2-D ``(latitude, longitude)`` in canonical units."""
+
+    time: np.datetime64
+    values: np.ndarray
+    source: str
+
+
+@dataclass
+class _StreamPart:
+    """One file's samples of the window, open, with what reading them needs."""
+
+    source: str
+    nc: object  # netCDF4.Dataset, closed by DaySamples.close
+    data: xr.DataArray  # normalised but not sorted: sorting happens in numpy per read
+    index: np.ndarray  # positions in the file's time axis, in window
+    times: np.ndarray  # their times (datetime64[ns])
+    lat: np.ndarray  # sorted grid
+    lon: np.ndarray
+    lat_order: np.ndarray
+    lon_order: np.ndarray
+    scale: float
+    offset: float
+
+
+#: Hours read per netCDF call: the reader holds this many fields (times the copies of a
+#: duplicated hour), not the day's 24 or 25.
+HOURS_PER_READ = 2
+
+
+class DaySamples:
+    """One variable's samples in one window, read a few hours at a time.
+
+    The streaming counterpart of :func:`load_windows` for one variable: the same files,
+    window, unit conversion, duplicate and grid checks and error messages, but iterating
+    yields one :class:`Sample` at a time in time order, reading ``hours_per_read`` hours per
+    netCDF call, so that memory holds a couple of fields instead of the whole day. Opening
+    reads only coordinates and attributes.
+
+    Parameters
+    ----------
+    sources
+        Files or bytes, in the order duplicates are resolved (the first copy of an hour
+        is kept when the copies agree).
+    variable
+        ``t2m`` or ``tp``.
+    window
+        ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
+    day
+        The day the samples serve, for error messages.
+    assume_units
+        ``{variable: units}`` for files whose ``units`` attribute is missing or unknown.
+    hours_per_read
+        Hours read per netCDF call.
+
+    Raises
+    ------
+    InputError
+        A file is unreadable or no file holds the variable in the window.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+        variable: str,
+        window: Window,
+        *,
+        day: date | None = None,
+        assume_units: Mapping[str, str] | None = None,
+        hours_per_read: int = HOURS_PER_READ,
+    ) -> None:
+        if hours_per_read < 1:
+            raise ValueError(f"hours_per_read must be at least 1, got {hours_per_read}")
+        self.variable = variable
+        self.window = window
+        self.day = day
+        self.hours_per_read = hours_per_read
+        self._assume = (assume_units or {}).get(variable)
+        self._parts: list[_StreamPart] = []
+        self._names = _names(sources)
+        try:
+            for source in sources:
+                part = self._open_part(_as_named(source))
+                if part is not None:
+                    self._parts.append(part)
+        except BaseException:
+            self.close()
+            raise
+        if not self._parts:
+            start, end, _ = window
+            raise InputError(
+                f"no file holds this variable between {start:%Y-%m-%d %H:%M} and "
+                f"{end:%Y-%m-%d %H:%M} UTC (files: {', '.join(self._names) or 'none'})",
+                day=day,
+                variable=variable,
+            )
+        first = self._parts[0]
+        #: The grid of the first file in the window (every sample read is on it).
+        self.latitude: np.ndarray = first.lat
+        self.longitude: np.ndarray = first.lon
+        #: The variable's attributes in the first file (product names for detection).
+        self.attrs: dict = dict(first.data.attrs)
+        #: Files that hold any time of the window, as :func:`load_windows` names them.
+        self.source_files: list[str] = sorted({p.source for p in self._parts})
+
+    def _open_part(self, src: NamedSource) -> _StreamPart | None:
+        try:
+            nc = _open_nc(src)
+        except Exception as exc:  # netCDF4 raises OSError, ValueError, KeyError...
+            raise InputError(
+                f"cannot read NetCDF ({type(exc).__name__}: {exc})", file=src.name
+            ) from exc
+        try:
+            raw = _open_raw(src, nc)
+            ds = _normalise(raw, src.name, sort=False)
+        except InputError:
+            nc.close()
+            raise
+        except Exception as exc:
+            nc.close()
+            raise InputError(f"unexpected layout ({exc})", file=src.name) from exc
+        v = self.variable
+        index = (
+            np.flatnonzero(in_window(ds["time"].values, *self.window))
+            if v in ds.data_vars
+            else np.empty(0, dtype=int)
+        )
+        if index.size == 0:
+            nc.close()
+            return None
+        data = ds[v]
+        scale, offset, _ = canonical_conversion(
+            data.attrs, v, file=src.name, day=self.day, assume=self._assume
+        )
+        _cache_one_time_slab(nc, v)
+        lat = data["latitude"].values
+        lon = data["longitude"].values
+        lat_order = np.argsort(lat, kind="stable")
+        lon_order = np.argsort(lon, kind="stable")
+        return _StreamPart(
+            source=src.name,
+            nc=nc,
+            data=data.assign_attrs(source_file=src.name),
+            index=index,
+            times=ds["time"].values[index].astype("datetime64[ns]"),
+            lat=lat[lat_order],
+            lon=lon[lon_order],
+            lat_order=lat_order,
+            lon_order=lon_order,
+            scale=scale,
+            offset=offset,
+        )
+
+    def close(self) -> None:
+        """Close every file (iteration is over or abandoned)."""
+        for part in self._parts:
+            # A handle already closed by netCDF4 raises; closing is all that matters here.
+            with contextlib.suppress(Exception):
+                part.nc.close()  # type: ignore[attr-defined]
+        self._parts = []
+
+    def __enter__(self) -> DaySamples:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def times(self) -> np.ndarray:
+        """Every distinct time of the window the files hold (some may be all NaN)."""
+        return np.unique(np.concatenate([p.times for p in self._parts]))
+
+    def _read(self, part: _StreamPart, positions: np.ndarray) -> np.ndarray:
+        """Samples at ``positions`` of ``part.index``: one netCDF read per contiguous run."""
+        out = []
+        file_index = part.index[positions]
+        runs = np.split(file_index, np.flatnonzero(np.diff(file_index) != 1) + 1)
+        for run in runs:
+            try:
+                block = part.data.isel(time=slice(int(run[0]), int(run[-1]) + 1)).values
+            except Exception as exc:  # truncated files fail here, at the first real read
+                raise InputError(
+                    f"cannot read data ({type(exc).__name__}: {exc})",
+                    file=part.source,
+                    day=self.day,
+                    variable=self.variable,
+                ) from exc
+            block = _reorder(_reorder(block, part.lat_order, 1), part.lon_order, 2)
+            if not np.issubdtype(block.dtype, np.floating):
+                block = block.astype(np.float64)
+            if part.scale != 1.0 or part.offset != 0.0:
+                block = block * block.dtype.type(part.scale)  # a new array: never the file's
+                block += block.dtype.type(part.offset)
+            out.extend(block)
+        return out  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[Sample]:
+        """The samples in time order, each hour once, hours NaN everywhere left out.
+
+        Raises
+        ------
+        InputError
+            Naming both files, when two files are on different grids or hold different
+            values for the same hour; naming the file when it cannot be read.
+        """
+        # Every copy of every hour, in source order within an hour: the first copy with
+        # data is the one kept, as load_windows keeps it.
+        copies: dict[np.datetime64, list[tuple[int, int]]] = {}
+        for p, part in enumerate(self._parts):
+            for k, t in enumerate(part.times):
+                copies.setdefault(t, []).append((p, k))
+        grid_of: _StreamPart | None = None
+        hours = sorted(copies)
+        step = self.hours_per_read
+        for b in range(0, len(hours), step):
+            batch = hours[b : b + step]
+            wanted: dict[int, list[int]] = {}
+            for t in batch:
+                for p, k in copies[t]:
+                    wanted.setdefault(p, []).append(k)
+            read: dict[tuple[int, int], np.ndarray] = {}
+            for p, ks in wanted.items():
+                ks = sorted(ks)
+                for k, values in zip(ks, self._read(self._parts[p], np.asarray(ks)), strict=True):
+                    read[(p, k)] = values
+            for t in batch:
+                kept: tuple[_StreamPart, np.ndarray] | None = None
+                for p, k in copies[t]:
+                    values = read.pop((p, k))
+                    # An hour NaN everywhere is a missing sample (the unpublished tail of
+                    # ERA5T), not a value that could conflict with another copy.
+                    if not np.isfinite(values).any():
+                        continue
+                    part = self._parts[p]
+                    if grid_of is None:
+                        grid_of = part
+                    elif not (
+                        np.array_equal(grid_of.lat, part.lat)
+                        and np.array_equal(grid_of.lon, part.lon)
+                    ):
+                        raise InputError(
+                            f"files on different grids: {grid_of.source} is "
+                            f"{_axes_text(grid_of.lat, grid_of.lon)}, {part.source} is "
+                            f"{_axes_text(part.lat, part.lon)}",
+                            day=self.day,
+                            variable=self.variable,
+                        )
+                    if kept is None:
+                        kept = (part, values)
+                        continue
+                    self._check_copy(t, kept, part, values)
+                if kept is not None:
+                    yield Sample(t, kept[1], kept[0].source)
+                    kept = None
+
+    def _check_copy(
+        self,
+        t: np.datetime64,
+        kept: tuple[_StreamPart, np.ndarray],
+        part: _StreamPart,
+        values: np.ndarray,
+    ) -> None:
+        first, ref = kept
+        if first.source == part.source:
+            raise InputError(
+                f"time {np.datetime_as_string(t, unit='m')} appears twice in the file",
+                file=part.source,
+                day=self.day,
+                variable=self.variable,
+            )
+        if not np.allclose(values, ref, rtol=DUPLICATE_RTOL, atol=0.0, equal_nan=True):
+            diff = np.nanmax(np.abs(values.astype(float) - ref.astype(float)))
+            raise InputError(
+                f"conflicting samples at {np.datetime_as_string(t, unit='m')} UTC: "
+                f"{first.source} and {part.source} hold different values "
+                f"(largest difference {diff:g} {CANONICAL[self.variable]}); remove "
+                "one of them",
+                day=self.day,
+                variable=self.variable,
+            )
+
+
+def _reorder(block: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
+    """``block`` taken in ``order`` along ``axis``: a view for the usual layouts.
+
+    Descending latitude is a reversal and 0..360 longitude a rotation; a general
+    permutation (never seen in CDS files) falls back to a copy.
+    """
+    n = order.size
+    if n < 2 or np.array_equal(order, np.arange(n)):
+        return block
+    index: list[slice] = [slice(None)] * block.ndim
+    if np.array_equal(order, np.arange(n - 1, -1, -1)):
+        index[axis] = slice(None, None, -1)
+        return block[tuple(index)]
+    k = int(order[0])
+    if np.array_equal(order, (np.arange(n) + k) % n):
+        return np.roll(block, -k, axis=axis)
+    return np.take(block, order, axis=axis)
+
+
+def _cache_one_time_slab(nc, variable: str) -> None:
+    """Let the netCDF chunk cache hold the chunks of one time step of ``variable``.
+
+    CDS files often store many hours in one chunk (a small file is one chunk). Reading
+    such a file a couple of hours at a time would decompress the whole chunk at every
+    read unless the chunk stays cached; a cache of the chunks one time step spans keeps
+    each chunk decompressed once. Chunks of one hour need no cache.
+    """
+    for name, var in nc.variables.items():
+        if ALIASES.get(name) != variable or var.ndim < 3:
+            continue
+        chunks = var.chunking()
+        if not isinstance(chunks, list) or chunks[0] <= 1:
+            return
+        slab = int(np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)]))
+        size = slab * int(np.prod(chunks)) * var.dtype.itemsize
+        var.set_var_chunk_cache(size=size + (1 << 20), nelems=max(2 * slab + 1, 521))
+        return
+
+
+def _axes_text(lat: np.ndarray, lon: np.ndarray) -> str:
+    def axis(values: np.ndarray) -> str:
+        step = f" step {abs(float(np.diff(values).mean())):g}" if values.size > 1 else ""
+        return f"{values[0]:g}..{values[-1]:g}{step}"
+
+    return f"{lat.size}x{lon.size} (lat {axis(lat)}, lon {axis(lon)})"
+
+
+def day_samples(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    day: date,
+    variable: str,
+    *,
+    assume_units: Mapping[str, str] | None = None,
+    hours_per_read: int = HOURS_PER_READ,
+) -> DaySamples:
+    """The samples the daily rule of ``variable`` needs for ``day``, streamed.
+
+    The streaming counterpart of :func:`load_day` for one variable (its rule's window).
+    """
+    return DaySamples(
+        sources,
+        variable,
+        sample_window(variable, day),
+        day=day,
+        assume_units=assume_units,
+        hours_per_read=hours_per_read,
+    )

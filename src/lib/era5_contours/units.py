@@ -105,6 +105,48 @@ def linear_conversion(unit: str, variable: str) -> tuple[float, float]:
     return to_target(1.0) - offset, offset
 
 
+def canonical_conversion(
+    attrs: dict,
+    variable: str,
+    *,
+    file: str | None = None,
+    day: date | None = None,
+    assume: str | None = None,
+) -> tuple[float, float, str]:
+    """``(scale, offset, units_used)`` taking values with ``attrs`` to ``CANONICAL[variable]``.
+
+    What :func:`to_canonical` applies, for readers that convert arrays themselves (the
+    streaming reader converts one sample at a time).
+
+    Raises
+    ------
+    InputError
+        As :func:`to_canonical`.
+    """
+    declared = attrs.get("units")
+    declared = None if declared is None or not str(declared).strip() else str(declared).strip()
+    used = declared
+    try:
+        if declared is None:
+            raise ValueError("no units attribute")
+        scale, offset = linear_conversion(declared, variable)
+    except ValueError as exc:
+        recognised = declared is not None and "not recognised" not in str(exc)
+        if assume is None or recognised:
+            raise InputError(
+                _units_problem(exc, attrs, variable), file=file, day=day, variable=variable
+            ) from exc
+        logger.warning(
+            "file %s, variable %s: %s; assuming %s (--assume_units)", file, variable, exc, assume
+        )
+        used = assume
+        try:
+            scale, offset = linear_conversion(assume, variable)
+        except ValueError as exc2:
+            raise InputError(str(exc2), file=file, day=day, variable=variable) from exc2
+    return scale, offset, str(used)
+
+
 def to_canonical(
     arr: xr.DataArray,
     variable: str,
@@ -129,28 +171,10 @@ def to_canonical(
         Naming the file, day and variable and what was found, when the units are missing
         or unknown (and nothing is assumed) or are not units of this variable.
     """
-    declared = arr.attrs.get("units")
-    declared = None if declared is None or not str(declared).strip() else str(declared).strip()
     file = file or arr.attrs.get("source_file")
-    used = declared
-    try:
-        if declared is None:
-            raise ValueError("no units attribute")
-        scale, offset = linear_conversion(declared, variable)
-    except ValueError as exc:
-        recognised = declared is not None and "not recognised" not in str(exc)
-        if assume is None or recognised:
-            raise InputError(
-                _units_problem(exc, arr, variable), file=file, day=day, variable=variable
-            ) from exc
-        logger.warning(
-            "file %s, variable %s: %s; assuming %s (--assume_units)", file, variable, exc, assume
-        )
-        used = assume
-        try:
-            scale, offset = linear_conversion(assume, variable)
-        except ValueError as exc2:
-            raise InputError(str(exc2), file=file, day=day, variable=variable) from exc2
+    scale, offset, used = canonical_conversion(
+        arr.attrs, variable, file=file, day=day, assume=assume
+    )
     attrs = {**arr.attrs, "units": CANONICAL[variable]}
     if used != CANONICAL[variable]:
         attrs["units_read"] = used
@@ -162,9 +186,9 @@ def to_canonical(
     return converted.assign_attrs(attrs)
 
 
-def _units_problem(exc: Exception, arr: xr.DataArray, variable: str) -> str:
+def _units_problem(exc: Exception, attrs: dict, variable: str) -> str:
     hint = ""
-    grib = arr.attrs.get("GRIB_units")
+    grib = attrs.get("GRIB_units")
     if grib is not None:
         hint = f"; the GRIB_units attribute says {grib!r}"
     return (

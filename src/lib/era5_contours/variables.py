@@ -44,11 +44,11 @@ T2M = Variable(
     closed="left",
     # The daily mean stays within 170..340 K (-103..67 degC) anywhere on Earth.
     physical_range=(170.0, 340.0),
-    # 2 degC steps over -50..50 in turbo: over a fixed range a day covers only part of the
-    # colour map, and turbo's hue changes quickly enough that neighbouring 2 degC bands stay
-    # distinguishable (RdYlBu_r left a summer day in near-identical oranges).
+    # 2 degC steps over -50..50, the same colours every day: turbo's hue follows the
+    # value, and "_stepped" draws every other band darker, since a day of one region
+    # spans a few of 52 bands whose neighbours differ by a 52nd of the map.
     default_levels="interval:2:0:-50:50",
-    default_cmap="turbo",
+    default_cmap="turbo_stepped",
     probe_rank=1,
     description="daily mean 2 m temperature",
 )

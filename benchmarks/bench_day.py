@@ -1,0 +1,423 @@
+"""One global day per variable, as a worker runs it: memory, stages, and the floor.
+
+For each case (a global 0.1 degree ERA5-Land day, a global 0.25 degree ERA5 day, both
+written by ``era5_tools.sample``) and each variable, fresh child processes of this
+script measure side by side:
+
+- ``task``: the streaming path of a worker: ``daily.read_daily`` (samples read a couple
+  of hours at a time), product detection and the daily rule, ``contour_field``
+  (bands and isolines) at full precision, ``feature_rows``, ``geojson.web_geojson`` (the
+  file for browsers, defaults from the grid) and ``plots.render_map_png``;
+- ``job``: the job's own work for the day, ``days.process_day`` (every variable, product
+  detection, GeoJSON, PNG, staged rows), in one process as an executor's Python worker
+  runs it: its VmHWM holds both variables' accumulators;
+- ``in-memory``: the previous reading path, ``reading.load_day`` + ``detect_dataset`` +
+  ``daily_field`` (the whole day in memory), for its peak memory;
+- ``floor``: what no implementation avoids: reading the day's samples with netCDF4
+  (one ``var[i]`` per hour, decoded) plus contourpy's bare generation of the same bands
+  and lines (``filled`` and ``lines`` calls, no geometry objects).
+
+Peak memory is each child's own VmHWM (the kernel's RSS high-water mark), read from
+/proc at the end, so it counts everything: Python, numpy, netCDF/HDF5, GEOS, Agg.
+
+Run ``.venv/bin/python benchmarks/bench_day.py --help``; see benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DAY = date(2024, 7, 1)
+CASES = {
+    # name: (dataset, bounds, resolution)
+    "era5-land-0.1": ("era5-land", (-180.0, -90.0, 179.9, 90.0), 0.1),
+    "era5-0.25": ("era5", (-180.0, -90.0, 179.75, 90.0), 0.25),
+}
+VARIABLES = ("t2m", "tp")
+MODES = ("floor", "task", "in-memory")  # per variable; "job" once per case
+
+
+def vm_hwm_mib() -> float | None:
+    """Peak resident memory of this process (VmHWM), MiB; None off Linux."""
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def ensure_sample(case: str, data_dir: Path) -> list[Path]:
+    """The case's files, generated once into ``data_dir/case`` (minutes for 0.1 degree)."""
+    dataset, bounds, resolution = CASES[case]
+    folder = data_dir / case
+    files = sorted(folder.glob("*.nc"))
+    if files:
+        return files
+    from era5_tools.sample import generate_sample
+
+    print(f"... generating the {case} sample into {folder} (once)", file=sys.stderr, flush=True)
+    return generate_sample(folder, DAY, DAY, bounds=bounds, resolution=resolution, dataset=dataset)
+
+
+# --------------------------------------------------------------------------- children
+
+
+def _levels(variable: str, values: np.ndarray) -> tuple[np.ndarray, str]:
+    from era5_contours.levels import default_scheme
+
+    scheme = default_scheme(variable)
+    return scheme.levels_for(values), scheme.cmap
+
+
+def child_floor(files: list[Path], variable: str) -> dict[str, Any]:
+    """netCDF4 reading of the window's samples, then contourpy alone on the daily field."""
+    from era5_contours.daily import read_daily
+
+    # The daily field to contour, made outside the timing.
+    acc = read_daily(files, DAY, variable)
+    field = acc.field(acc.detect().dataset)
+    del acc
+    gc.collect()
+    out = measure_floor(files, variable, field)
+    out["vm_hwm_mib"] = vm_hwm_mib()
+    return out
+
+
+def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
+    """Seconds of the floor: netCDF4 reading of the samples + contourpy on ``field``."""
+    import contourpy
+    import netCDF4
+
+    from era5_contours.contours import close_longitude
+    from era5_contours.reading import ALIASES
+    from era5_contours.variables import in_window, sample_window
+
+    window = sample_window(variable, DAY)
+    t0 = time.perf_counter()
+    n = 0
+    for path in files:
+        with netCDF4.Dataset(path) as nc:
+            name = next((k for k in nc.variables if ALIASES.get(k) == variable), None)
+            if name is None:
+                continue
+            times = netCDF4.num2date(
+                nc["valid_time"][:], nc["valid_time"].units, only_use_cftime_datetimes=False
+            )
+            times = np.array(times, dtype="datetime64[ns]")
+            for i in np.flatnonzero(in_window(times, *window)):
+                nc[name][i]
+                n += 1
+    read_s = time.perf_counter() - t0
+    values = field.data.values
+    lon, lat = field.data["longitude"].values, field.data["latitude"].values
+    levels, _ = _levels(variable, values)
+    t0 = time.perf_counter()
+    lonc, z = close_longitude(lon, values)
+    gen = contourpy.contour_generator(
+        lonc,
+        lat,
+        np.ma.masked_invalid(z),
+        name="serial",
+        corner_mask=True,
+        fill_type=contourpy.FillType.ChunkCombinedOffsetOffset,
+        line_type=contourpy.LineType.ChunkCombinedOffset,
+    )
+    edges = [-np.inf, *levels.tolist(), np.inf]
+    for i in range(len(edges) - 1):
+        gen.filled(edges[i], edges[i + 1])
+    for level in levels.tolist():
+        gen.lines(level)
+    contour_s = time.perf_counter() - t0
+    return {
+        "samples": n,
+        "stages_s": {"read netCDF4": read_s, "contourpy": contour_s},
+        "total_s": read_s + contour_s,
+    }
+
+
+def child_task(files: list[Path], variable: str) -> dict[str, Any]:
+    """The streaming worker path, stage by stage."""
+    from era5_contours.contours import contour_field
+    from era5_contours.daily import read_daily
+    from era5_contours.features import feature_rows
+    from era5_contours.geojson import geojson_bytes, web_geojson, web_settings
+    from era5_contours.plots import render_map_png
+
+    stages: dict[str, float] = {}
+    t0 = time.perf_counter()
+    acc = read_daily(files, DAY, variable)
+    detection = acc.detect()
+    field = acc.field(detection.dataset)
+    sources = acc.source_files
+    del acc
+    t1 = time.perf_counter()
+    stages["read + daily"] = t1 - t0
+    data = field.data
+    values = data.values
+    lon, lat = data["longitude"].values, data["latitude"].values
+    levels, cmap = _levels(variable, values)
+    t0 = time.perf_counter()
+    bands, lines = contour_field(lon, lat, values, levels)
+    t1 = time.perf_counter()
+    rows = feature_rows(
+        bands,
+        lines,
+        variable=variable,
+        units=field.units,
+        day=DAY,
+        dataset=field.dataset,
+        source_files=sources,
+        run_id="bench",
+    )
+    t2 = time.perf_counter()
+    common = dict(
+        levels=levels, cmap=cmap, variable=variable, units=field.units, day=DAY,
+        dataset=field.dataset,
+    )  # fmt: skip
+    web = web_geojson(bands, lines, latitude=lat, longitude=lon, **common)
+    t3 = time.perf_counter()
+    png = render_map_png(data, levels, cmap=cmap)
+    t4 = time.perf_counter()
+    stages.update(
+        {"bands + lines": t1 - t0, "feature rows": t2 - t1, "web GeoJSON": t3 - t2, "PNG": t4 - t3}
+    )
+    peak = vm_hwm_mib()
+    # A second map in the same process: an executor's Python worker renders many days,
+    # and the first map also pays for reading and simplifying the borders once.
+    t0 = time.perf_counter()
+    render_map_png(data, levels, cmap=cmap)
+    png_again = time.perf_counter() - t0
+    # The floor again, right after the task in the same process (after its peak was
+    # read): a changing load on a shared machine hits both alike.
+    gc.collect()
+    floor = measure_floor(files, variable, field)
+    # Untimed: the full-precision GeoJSON, and the web file's band areas against it.
+    full = geojson_bytes(bands, lines, **common)
+    import shapely
+
+    full_area = {b.band_index: b.geometry.area for b in bands}
+    deviation = 0.0
+    for feature in json.loads(web)["features"]:
+        if feature["properties"]["kind"] != "band":
+            continue
+        geom = shapely.geometry.shape(feature["geometry"])
+        ref = full_area[feature["properties"]["band_index"]]
+        deviation = max(deviation, abs(geom.area - ref) / ref)
+    return {
+        "dataset": field.dataset,
+        "detection": detection.reason,
+        "shape": list(values.shape),
+        "stages_s": stages,
+        "total_s": sum(stages.values()),
+        "vm_hwm_mib": peak,
+        "rows": rows.num_rows,
+        "web_geojson_mb": len(web) / 1e6,
+        "full_geojson_mb": len(full) / 1e6,
+        "web_settings": list(web_settings(lat, lon)),
+        "web_band_area_max_dev": deviation,
+        "png_kb": len(png) / 1e3,
+        "floor_same_process_s": floor["total_s"],
+        "png_second_s": png_again,
+    }
+
+
+def child_in_memory(files: list[Path], variable: str) -> dict[str, Any]:
+    """The previous path: the day's samples loaded whole, then the rule."""
+    from era5_contours.daily import daily_field
+    from era5_contours.datasets import detect_dataset
+    from era5_contours.reading import load_day
+
+    t0 = time.perf_counter()
+    ds = load_day(files, DAY, [variable])
+    detection = detect_dataset(ds)
+    daily_field(ds, variable, DAY, detection.dataset)
+    return {"stages_s": {"read + daily": time.perf_counter() - t0},
+            "total_s": time.perf_counter() - t0, "vm_hwm_mib": vm_hwm_mib()}  # fmt: skip
+
+
+def child_job(files: list[Path], variables: str) -> dict[str, Any]:
+    """``days.process_day`` for the day, every variable in this one process."""
+    import tempfile
+
+    from era5_contours import days
+    from era5_contours.config import JobConfig
+    from era5_contours.planning import DayTask
+
+    names = tuple(str(f) for f in files)
+    wanted = tuple(variables.split(","))
+    with tempfile.TemporaryDirectory() as out:
+        config = JobConfig.from_args(
+            {"input_path": str(files[0].parent), "output_path": out, "run_id": "bench",
+             "start_date": DAY.isoformat(), "end_date": DAY.isoformat(),
+             "variables": ",".join(wanted)}
+        )  # fmt: skip
+        ctx = days.RunContext(config=config, staging=f"{out}/_staging", attempt="bench")
+        t0 = time.perf_counter()
+        outcomes = days.process_day(DayTask(day=DAY, files=dict.fromkeys(wanted, names)), ctx)
+        total = time.perf_counter() - t0
+    return {"total_s": total, "vm_hwm_mib": vm_hwm_mib(),
+            "status": {o.variable: o.status for o in outcomes},
+            "seconds": {o.variable: o.seconds for o in outcomes}}  # fmt: skip
+
+
+CHILDREN = {
+    "floor": child_floor,
+    "task": child_task,
+    "in-memory": child_in_memory,
+    "job": child_job,
+}
+
+
+def spawn(mode: str, case: str, variable: str, data_dir: Path) -> dict[str, Any]:
+    """Run one measurement in a fresh interpreter; its JSON report."""
+    cmd = [sys.executable, __file__, "--child", mode, "--case", case, "--variable", variable,
+           "--data-dir", str(data_dir)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{mode} {case} {variable} failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- report
+
+
+def render(report: dict[str, Any]) -> str:
+    """The tables printed to stdout."""
+    out = [
+        f"One day ({DAY}) per variable on global grids; python {platform.python_version()}, "
+        f"{os.cpu_count()} CPUs; load average {report['load_start']} at start, "
+        f"{report['load_end']} at end. Each figure from its own fresh process.",
+        "",
+    ]
+    for case, per_var in report["cases"].items():
+        out.append(f"== {case}")
+        header = (
+            f"{'variable':<9}{'read+daily':>11}{'bands+lines':>12}{'rows':>7}{'web GeoJSON':>12}"
+            f"{'PNG':>7}{'task s':>8}{'floor s':>8}{'task/floor':>11}"
+            f"{'peak MiB':>9}{'in-memory':>10}{'ratio':>7}"
+        )
+        out += [header, "-" * len(header)]
+        for variable, r in per_var.items():
+            task, floor, old = r["task"], r["floor"], r["in-memory"]
+            st = task["stages_s"]
+            out.append(
+                f"{variable:<9}{st['read + daily']:>11.2f}{st['bands + lines']:>12.2f}"
+                f"{st['feature rows']:>7.2f}{st['web GeoJSON']:>12.2f}{st['PNG']:>7.2f}"
+                f"{task['total_s']:>8.2f}{floor['total_s']:>8.2f}"
+                f"{task['total_s'] / floor['total_s']:>10.2f}x"
+                f"{task['vm_hwm_mib']:>9.0f}{old['vm_hwm_mib']:>10.0f}"
+                f"{old['vm_hwm_mib'] / task['vm_hwm_mib']:>6.1f}x"
+            )
+        out.append("")
+        for variable, r in per_var.items():
+            task, floor = r["task"], r["floor"]
+            out.append(
+                f"  {variable}: floor measured again in the task's process right after it: "
+                f"{task['floor_same_process_s']:.2f} s, task/floor "
+                f"x{task['total_s'] / task['floor_same_process_s']:.2f} [goal <= 3]"
+            )
+            fs = floor["stages_s"]
+            p, tol = task["web_settings"]
+            out.append(
+                f"  {variable}: {task['dataset']} ({task['detection']}); floor = netCDF4 read "
+                f"{fs['read netCDF4']:.2f} s ({floor['samples']} samples) + contourpy "
+                f"{fs['contourpy']:.2f} s (peak {floor['vm_hwm_mib']:.0f} MiB); in-memory "
+                f"read+daily {r['in-memory']['total_s']:.2f} s"
+            )
+            out.append(
+                f"  {variable}: GeoJSON {task['web_geojson_mb']:.1f} MB at the defaults "
+                f"(precision {p}, tolerance {tol:g} deg; full precision "
+                f"{task['full_geojson_mb']:.1f} MB), band areas within "
+                f"{100 * task['web_band_area_max_dev']:.3f}% of the full ones; PNG "
+                f"{task['stages_s']['PNG']:.2f} s (first map of the process), "
+                f"{task['png_second_s']:.2f} s (the next one); {task['rows']} feature rows"
+            )
+        job = report["jobs"].get(case)
+        if job:
+            per = ", ".join(f"{v} {s:.1f} s {job['status'][v]}" for v, s in job["seconds"].items())
+            out.append(
+                f"  job: days.process_day, {len(job['seconds'])} variable(s) in one process "
+                f"({per}): {job['total_s']:.1f} s, peak {job['vm_hwm_mib']:.0f} MiB "
+                "[goal <= 1.5 GB per variable]"
+            )
+        out.append("")
+    out.append(
+        "task/floor: the worker's time over the floor measured in the same run (floor = "
+        "netCDF4 reading of the samples + contourpy generation). peak MiB: VmHWM of the "
+        "task's process; in-memory: VmHWM of the previous load_day path (read + daily only)."
+    )
+    out.append(f"wall time of the benchmark: {report['wall_s']:.0f} s")
+    return "\n".join(out)
+
+
+def _load() -> str:
+    try:
+        return "/".join(f"{x:.1f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line of the benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", default=",".join(CASES), help=f"among {', '.join(CASES)}")
+    parser.add_argument("--variables", default=",".join(VARIABLES))
+    parser.add_argument("--data-dir", type=Path, default=ROOT / "benchmarks" / ".data",
+                        help="where the samples are generated once (default benchmarks/.data)")  # fmt: skip
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    parser.add_argument("--child", choices=list(CHILDREN), help=argparse.SUPPRESS)
+    parser.add_argument("--case", help=argparse.SUPPRESS)
+    parser.add_argument("--variable", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        files = ensure_sample(args.case, args.data_dir)
+        print(json.dumps(CHILDREN[args.child](files, args.variable)))
+        return 0
+
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    variables = [v.strip() for v in args.variables.split(",") if v.strip()]
+    unknown = set(cases) - set(CASES)
+    if unknown:
+        parser.error(f"unknown cases {sorted(unknown)}")
+    started = time.perf_counter()
+    report: dict[str, Any] = {"load_start": _load(), "cases": {}, "jobs": {}}
+    for case in cases:
+        ensure_sample(case, args.data_dir)
+        report["cases"][case] = {}
+        for variable in variables:
+            entry = {}
+            for mode in MODES:
+                print(f"... {case} {variable}: {mode}", file=sys.stderr, flush=True)
+                entry[mode] = spawn(mode, case, variable, args.data_dir)
+            report["cases"][case][variable] = entry
+        print(f"... {case}: job", file=sys.stderr, flush=True)
+        report["jobs"][case] = spawn("job", case, ",".join(variables), args.data_dir)
+    report["wall_s"] = time.perf_counter() - started
+    report["load_end"] = _load()
+    print(render(report))
+    if args.json:
+        args.json.write_text(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
