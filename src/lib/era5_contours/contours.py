@@ -13,11 +13,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, cast
 
 import contourpy
 import numpy as np
 import shapely
 from shapely import GeometryType, MultiLineString, MultiPolygon
+from shapely.geometry.base import BaseGeometry
+
+if TYPE_CHECKING:  # contourpy's return shapes exist in its stubs only
+    from contourpy._contourpy import (
+        FillReturn_ChunkCombinedOffsetOffset,
+        LineReturn_ChunkCombinedOffset,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +64,7 @@ def close_longitude(lon: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
     return np.append(lon, lon[0] + 360.0), np.concatenate([values, values[:, :1]], axis=1)
 
 
-def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
+def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray) -> contourpy.ContourGenerator:
     """contourpy generator on the grid (closed at the antimeridian when global)."""
     lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
     if not np.isfinite(values).any():
@@ -73,11 +81,11 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
     )
 
 
-def _polygons(filled) -> np.ndarray:
+def _polygons(filled: FillReturn_ChunkCombinedOffsetOffset) -> np.ndarray:
     points, offsets, outer_offsets = filled
     parts = []
     for pts, off, outer in zip(points, offsets, outer_offsets, strict=True):
-        if pts is None or len(pts) == 0:
+        if pts is None or off is None or outer is None or len(pts) == 0:
             continue
         parts.append(
             shapely.from_ragged_array(
@@ -87,11 +95,11 @@ def _polygons(filled) -> np.ndarray:
     return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
 
-def _lines(lines) -> np.ndarray:
+def _lines(lines: LineReturn_ChunkCombinedOffset) -> np.ndarray:
     points, offsets = lines
     parts = []
     for pts, off in zip(points, offsets, strict=True):
-        if pts is None or len(pts) == 0:
+        if pts is None or off is None or len(pts) == 0:
             continue
         parts.append(
             shapely.from_ragged_array(GeometryType.LINESTRING, pts, (off.astype(np.int64),))
@@ -125,7 +133,7 @@ def clean_polygons(
     if invalid.any():
         polygons = polygons.copy()
         polygons[invalid] = shapely.make_valid(polygons[invalid])
-    geom: shapely.Geometry = _only_polygons(shapely.GeometryCollection(list(polygons)))
+    geom: BaseGeometry = _only_polygons(shapely.GeometryCollection(list(polygons)))
     if precision is None and not geom.is_valid:
         # Parts of one band only ever touch at points, but be safe: dissolve if needed.
         # (With a precision, set_precision below returns valid output anyway, and this
@@ -195,7 +203,8 @@ def contour_bands(
     bands: list[Band] = []
     for i in range(len(edges) - 1):
         lower, upper = edges[i], edges[i + 1]
-        polygons = _polygons(gen.filled(lower, upper))
+        # The fill type _generator asks for fixes the shape of what filled() returns.
+        polygons = _polygons(cast("FillReturn_ChunkCombinedOffsetOffset", gen.filled(lower, upper)))
         geom = clean_polygons(polygons, precision=precision, simplify_tolerance=simplify_tolerance)
         if geom.is_empty:
             continue
@@ -225,7 +234,10 @@ def contour_lines(
     out: list[Isoline] = []
     for i, level in enumerate(levels.tolist()):
         geom = clean_lines(
-            _lines(gen.lines(level)), precision=precision, simplify_tolerance=simplify_tolerance
+            # The line type _generator asks for fixes the shape of what lines() returns.
+            _lines(cast("LineReturn_ChunkCombinedOffset", gen.lines(level))),
+            precision=precision,
+            simplify_tolerance=simplify_tolerance,
         )
         if not geom.is_empty:
             out.append(Isoline(level_index=i, level=float(level), geometry=geom))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -46,10 +47,19 @@ def feature_rows(
     precision: int | None = 4,
 ) -> pa.Table:
     """Rows of one variable and day, typed by :data:`schema.CONTOUR_FEATURES`."""
-    cols: dict[str, list] = {name: [] for name in CONTOUR_FEATURES.column_names}
+    cols: dict[str, list[Any]] = {name: [] for name in CONTOUR_FEATURES.column_names}
     geoms: list[shapely.Geometry] = []
 
-    def add(kind, lower, upper, band_index, part_index, geom, area, length):
+    def add(
+        kind: str,
+        lower: float | None,
+        upper: float | None,
+        band_index: int,
+        part_index: int,
+        geom: shapely.Geometry,
+        area: float | None,
+        length: float | None,
+    ) -> None:
         geoms.append(geom)
         cols["kind"].append(kind)
         cols["level_lower"].append(lower)
@@ -71,8 +81,12 @@ def feature_rows(
     n = len(geoms)
     arr = np.array(geoms, dtype=object)
     bounds = shapely.bounds(arr) if n else np.empty((0, 4))
-    kwargs = {"rounding_precision": precision, "trim": True} if precision is not None else {}
-    cols["geometry_wkt"] = list(shapely.to_wkt(arr, **kwargs)) if n else []
+    if not n:
+        cols["geometry_wkt"] = []
+    elif precision is None:
+        cols["geometry_wkt"] = shapely.to_wkt(arr).tolist()
+    else:
+        cols["geometry_wkt"] = shapely.to_wkt(arr, rounding_precision=precision, trim=True).tolist()
     cols["bbox_min_lon"] = bounds[:, 0].tolist()
     cols["bbox_min_lat"] = bounds[:, 1].tolist()
     cols["bbox_max_lon"] = bounds[:, 2].tolist()

@@ -19,6 +19,11 @@ import tempfile
 import threading
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +60,9 @@ def join(base: str, *parts: str) -> str:
 _local = threading.local()
 
 
-def s3_client():
+def s3_client() -> S3Client:
     """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe)."""
-    client = getattr(_local, "s3", None)
+    client: S3Client | None = getattr(_local, "s3", None)
     if client is None or getattr(_local, "pid", None) != os.getpid():
         import boto3
         from botocore.config import Config
@@ -182,7 +187,9 @@ def delete_prefix(prefix: str) -> int:
         client = s3_client()
         removed = 0
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": obj["Key"]} for obj in page.get("Contents", [])
+            ]
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
                 removed += len(keys)

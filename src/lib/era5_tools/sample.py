@@ -27,10 +27,11 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -179,7 +180,7 @@ def terrain_height(
 ) -> np.ndarray:
     """Smooth synthetic surface height (m) on the grid, shape ``(lat, lon)``."""
     lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
-    height = np.zeros_like(lat2)
+    height: np.ndarray = np.zeros_like(lat2)
     for lat0, lon0, h, s_along, s_across, angle in _RANGES:
         height += h * _ellipse(lat2, lon2, lat0, lon0, s_along, s_across, angle)
     # A few seeded hills so that any domain, not just Europe, has some relief.
@@ -196,7 +197,15 @@ def terrain_height(
     return height
 
 
-def _ellipse(lat, lon, lat0, lon0, s_along, s_across, angle_deg):
+def _ellipse(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    lat0: float,
+    lon0: float,
+    s_along: float,
+    s_across: float,
+    angle_deg: float,
+) -> np.ndarray:
     """Unit-peak Gaussian with its long axis at ``angle_deg`` from east."""
     dx = (lon - lon0) * math.cos(math.radians(lat0))
     dy = lat - lat0
@@ -212,7 +221,9 @@ def _season(day_of_year: np.ndarray | float) -> np.ndarray:
 
 
 def _day_of_year(hours: np.ndarray) -> np.ndarray:
-    return (hours - hours.astype("datetime64[Y]")).astype("timedelta64[h]").astype(float) / 24.0
+    elapsed = (hours - hours.astype("datetime64[Y]")).astype("timedelta64[h]")
+    days: np.ndarray = elapsed.astype(float) / 24.0
+    return days
 
 
 def _epoch_hours(hours: np.ndarray) -> np.ndarray:
@@ -335,7 +346,14 @@ def hourly_precipitation(
     return tp
 
 
-def _add_storm(out, storms: _Storms, i: int, t_mid, lat_asc, lon) -> None:
+def _add_storm(
+    out: np.ndarray,
+    storms: _Storms,
+    i: int,
+    t_mid: np.ndarray,
+    lat_asc: np.ndarray,
+    lon: np.ndarray,
+) -> None:
     """Add storm ``i``'s mean rate (mm/h) over each hour to ``out`` where not negligible.
 
     A Gaussian moving by ``d`` during the hour averages to nearly a Gaussian centred at
@@ -436,7 +454,9 @@ def temperature(
     return np.round(t2m / _T2M_QUANTUM) * _T2M_QUANTUM
 
 
-def _grib_attrs(param: _Param, lat: np.ndarray, lon: np.ndarray, resolution: float) -> dict:
+def _grib_attrs(
+    param: _Param, lat: np.ndarray, lon: np.ndarray, resolution: float
+) -> dict[str, Any]:
     return {
         "GRIB_paramId": np.int64(param.param_id),
         "GRIB_dataType": param.data_type,
@@ -511,7 +531,7 @@ def _dataset(
 def write_netcdf_atomic(ds: xr.Dataset, path: Path) -> None:
     """Write ``ds`` like a CDS file (zlib level 1, shuffle, one chunk) via a temp file."""
     name = next(iter(ds.data_vars))
-    encoding = {
+    encoding: dict[Hashable, dict[str, Any]] = {
         name: {
             "dtype": "float32",
             "_FillValue": np.float32(np.nan),
@@ -544,7 +564,7 @@ def _as_date(value: date | str) -> date:
 
 
 def generate_sample(
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     start: date | str = DEFAULT_START,
     end: date | str = DEFAULT_END,
     *,

@@ -16,13 +16,23 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, cast
 
 from era5_tools import repository_root
 
 from .artifacts import Artifact, artifacts
 from .settings import Settings, deploy_variables
 from .templates import render_job, render_policy, render_state_machine
+
+if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
+    from types_boto3_glue import GlueClient
+    from types_boto3_glue.type_defs import JobUpdateTypeDef
+    from types_boto3_iam import IAMClient
+    from types_boto3_logs import CloudWatchLogsClient
+    from types_boto3_s3 import S3Client
+    from types_boto3_stepfunctions import SFNClient
+    from types_boto3_stepfunctions.type_defs import LoggingConfigurationTypeDef
+    from types_boto3_sts import STSClient
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +82,7 @@ def _same(desired: Any, current: Any, exact: bool = False) -> bool:
         )
     if isinstance(desired, (int, float)) and not isinstance(desired, bool):
         return isinstance(current, (int, float)) and float(desired) == float(current)
-    return desired == current
+    return bool(desired == current)
 
 
 #: Job fields whose value is a whole map: extra keys on AWS's side are a difference.
@@ -89,7 +99,7 @@ def job_differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> l
     ]
 
 
-def sync_object(s3: Any, bucket: str, artifact: Artifact, dry_run: bool) -> Change:
+def sync_object(s3: S3Client, bucket: str, artifact: Artifact, dry_run: bool) -> Change:
     """Put ``artifact`` unless the object already holds the same bytes.
 
     Sameness is the ``sha256`` metadata this function writes, else an ETag equal to the
@@ -136,7 +146,7 @@ def _retry_until_assumable(call: Callable[[], Any], wait_s: float, attempts: int
 
 
 def sync_role(
-    iam: Any,
+    iam: IAMClient,
     name: str,
     trust_policy: Mapping[str, Any],
     policy_name: str,
@@ -194,7 +204,7 @@ def sync_role(
     return Change("iam role", name, "unchanged")
 
 
-def sync_database(glue: Any, name: str, description: str, dry_run: bool) -> Change:
+def sync_database(glue: GlueClient, name: str, description: str, dry_run: bool) -> Change:
     """Create the Glue database when absent (an existing one is left as it is)."""
     try:
         glue.get_database(Name=name)
@@ -207,7 +217,9 @@ def sync_database(glue: Any, name: str, description: str, dry_run: bool) -> Chan
     return Change("glue database", name, "unchanged")
 
 
-def sync_glue_job(glue: Any, definition: Mapping[str, Any], job_arn: str, dry_run: bool) -> Change:
+def sync_glue_job(
+    glue: GlueClient, definition: Mapping[str, Any], job_arn: str, dry_run: bool
+) -> Change:
     """Create the job, or update it when a field of ``definition`` differs on AWS.
 
     Tags in the definition are added or corrected; tags set by others are kept.
@@ -225,7 +237,9 @@ def sync_glue_job(glue: Any, definition: Mapping[str, Any], job_arn: str, dry_ru
     changed = job_differences(definition, current)
     if changed and not dry_run:
         update = {k: v for k, v in definition.items() if k not in ("Name", "Tags")}
-        glue.update_job(JobName=name, JobUpdate=update)
+        # The definition file holds CreateJob's fields; botocore checks them against the
+        # API model before sending.
+        glue.update_job(JobName=name, JobUpdate=cast("JobUpdateTypeDef", update))
     if tags:
         current_tags = glue.get_tags(ResourceArn=job_arn).get("Tags", {})
         stale = {k: v for k, v in tags.items() if current_tags.get(k) != v}
@@ -238,7 +252,9 @@ def sync_glue_job(glue: Any, definition: Mapping[str, Any], job_arn: str, dry_ru
     return Change("glue job", name, "unchanged")
 
 
-def sync_log_group(logs: Any, name: str, retention_days: int, dry_run: bool) -> Change:
+def sync_log_group(
+    logs: CloudWatchLogsClient, name: str, retention_days: int, dry_run: bool
+) -> Change:
     """Create the log group with its retention, or correct the retention."""
     groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
     group = next((g for g in groups if g["logGroupName"] == name), None)
@@ -254,7 +270,7 @@ def sync_log_group(logs: Any, name: str, retention_days: int, dry_run: bool) -> 
     return Change("log group", name, "unchanged")
 
 
-def find_state_machine(sfn: Any, name: str) -> str | None:
+def find_state_machine(sfn: SFNClient, name: str) -> str | None:
     """ARN of the state machine called ``name``, if any."""
     for page in sfn.get_paginator("list_state_machines").paginate():
         for machine in page["stateMachines"]:
@@ -264,11 +280,11 @@ def find_state_machine(sfn: Any, name: str) -> str | None:
 
 
 def sync_state_machine(
-    sfn: Any,
+    sfn: SFNClient,
     name: str,
     definition: Mapping[str, Any],
     role_arn: str,
-    logging_configuration: Mapping[str, Any],
+    logging_configuration: LoggingConfigurationTypeDef,
     dry_run: bool,
     role_is_new: bool = False,
 ) -> Change:
@@ -314,7 +330,18 @@ def sync_state_machine(
     return Change("state machine", name, "updated", ", ".join(changed))
 
 
-def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+class AwsClients(TypedDict):
+    """The boto3 clients a deploy uses, by service name."""
+
+    s3: S3Client
+    glue: GlueClient
+    stepfunctions: SFNClient
+    iam: IAMClient
+    logs: CloudWatchLogsClient
+    sts: STSClient
+
+
+def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
     """boto3 clients with standard retries, pointed at ``AWS_ENDPOINT_URL`` when set."""
     import boto3
     from botocore.config import Config
@@ -322,21 +349,27 @@ def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dic
     env = env if env is not None else os.environ
     # "default" is what boto3 uses anyway; naming it explicitly would fail without ~/.aws.
     profile = (env.get("AWS_PROFILE") or "").strip()
-    profile = None if profile in ("", "default") else profile
-    session = boto3.Session(profile_name=profile, region_name=settings.region)
+    session = boto3.Session(
+        profile_name=None if profile in ("", "default") else profile, region_name=settings.region
+    )
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
         user_agent_extra="era5-contours-deploy",
     )
+    endpoint = settings.endpoint_url
     return {
-        name: session.client(name, endpoint_url=settings.endpoint_url, config=config)
-        for name in ("s3", "glue", "stepfunctions", "iam", "logs", "sts")
+        "s3": session.client("s3", endpoint_url=endpoint, config=config),
+        "glue": session.client("glue", endpoint_url=endpoint, config=config),
+        "stepfunctions": session.client("stepfunctions", endpoint_url=endpoint, config=config),
+        "iam": session.client("iam", endpoint_url=endpoint, config=config),
+        "logs": session.client("logs", endpoint_url=endpoint, config=config),
+        "sts": session.client("sts", endpoint_url=endpoint, config=config),
     }
 
 
 def deploy(
     settings: Settings,
-    clients: Mapping[str, Any],
+    clients: AwsClients,
     root: Path | None = None,
     dry_run: bool = False,
     report: Callable[[Change], None] | None = None,

@@ -32,7 +32,7 @@ class PlaceholderError(KeyError):
         super().__init__(f"no value for placeholder(s): {', '.join(self.names)}")
 
     def __str__(self) -> str:  # KeyError would quote the message
-        return self.args[0]
+        return str(self.args[0])
 
 
 def placeholders(value: Any) -> set[str]:
@@ -98,20 +98,30 @@ def job_definition_path(root: Path, glue_version: str) -> Path:
     return root / "deploy" / "glue_jobs" / f"contours-{GLUE_VERSIONS[glue_version]}.yaml"
 
 
+def _document(value: Any, path: Path, variables: Mapping[str, str]) -> dict[str, Any]:
+    """A parsed deploy file, which must be a mapping, with its placeholders filled in."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{path}: expected a mapping at the top, got {type(value).__name__}")
+    filled: dict[str, Any] = substitute(value, variables)
+    return filled
+
+
 def render_job(root: Path, glue_version: str, variables: Mapping[str, str]) -> dict[str, Any]:
     """The Glue job definition of a version with its placeholders filled in."""
-    return substitute(load_yaml(job_definition_path(root, glue_version)), variables)
+    path = job_definition_path(root, glue_version)
+    return _document(load_yaml(path), path, variables)
 
 
 def render_state_machine(root: Path, variables: Mapping[str, str]) -> dict[str, Any]:
     """The state machine's ASL with its placeholders filled in."""
     path = root / "deploy" / "state_machines" / "contours.asl.json"
-    return substitute(json.loads(path.read_text()), variables)
+    return _document(json.loads(path.read_text()), path, variables)
 
 
 def render_policy(root: Path, name: str, variables: Mapping[str, str]) -> dict[str, Any]:
     """An IAM policy of deploy/iam with its placeholders filled in."""
-    return substitute(json.loads((root / "deploy" / "iam" / name).read_text()), variables)
+    path = root / "deploy" / "iam" / name
+    return _document(json.loads(path.read_text()), path, variables)
 
 
 def chunk_dates(start: date, end: date, chunk_days: int = 7) -> list[tuple[date, date]]:
