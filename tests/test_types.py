@@ -5,7 +5,9 @@ numpy, xarray, pyspark, pyiceberg and the stubs of the dev extras (pyarrow-stubs
 types-boto3, types-shapely, types-PyYAML). It runs for Python 3.10 (pyproject's setting:
 the oldest the library supports, so newer standard-library names are errors) and again for
 3.11, under which xarray's own annotations resolve fully (see pyproject). The cache in
-.mypy_cache makes reruns take seconds.
+.mypy_cache makes reruns take seconds. The check is made against the dev extras' library
+versions: the Glue dev containers, whose numpy 1.x annotates arrays differently, have no
+mypy and skip it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.parametrize("python_version", ["3.10", "3.11"])
 def test_mypy_passes(python_version):
+    pytest.importorskip(
+        "mypy",
+        reason="mypy runs in the project's virtualenv: bash sh/test.sh (the Glue images' "
+        "numpy 1.x annotates ndarray differently)",
+    )
     command = [sys.executable, "-m", "mypy", "--python-version", python_version]
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(command[2:])}:\n{done.stdout}{done.stderr}"
