@@ -2,11 +2,13 @@
 # Download the pinned wheels the Glue job installs with --additional-python-modules, or
 # prove that a lock file resolves for its Glue platform.
 #
-# Usage: sh/build_external_libs.sh [--check] [glue4|glue5|all]      (default: all)
+# Usage: sh/build_external_libs.sh [--check] [glue4|glue5|pyshell|all]   (default: all)
 #
 #   glue4   AWS Glue 4.0: Python 3.10, Amazon Linux 2 (glibc 2.26), manylinux2014_x86_64
 #   glue5   AWS Glue 5.0: Python 3.11, Amazon Linux 2023 (glibc 2.34),
 #           manylinux_2_34 / manylinux_2_28 / manylinux2014 x86_64
+#   pyshell AWS Glue Python shell (the ingest job): Python 3.9, manylinux2014_x86_64;
+#           not in "all": the job installs these pins from PyPI by name
 #
 # Inputs (committed):
 #   external_libs/<target>-requirements.lock  the job's whole runtime closure, exact pins
@@ -41,7 +43,7 @@ for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
     -h | --help) usage ;;
-    glue4 | glue5) targets+=("$arg") ;;
+    glue4 | glue5 | pyshell) targets+=("$arg") ;;
     all) targets+=(glue4 glue5) ;;
     *)
       echo "error: unknown argument '$arg'" >&2
@@ -62,6 +64,10 @@ platform_args() {
       printf '%s\n' --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
         --platform manylinux2014_x86_64 \
         --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:
+      ;;
+    pyshell)
+      printf '%s\n' --platform manylinux2014_x86_64 \
+        --python-version 3.9 --implementation cp --abi cp39 --only-binary=:all:
       ;;
   esac
 }

@@ -19,8 +19,9 @@ import pytest
 import xarray as xr
 from realdata import ERA5_DIR
 
-#: Fixtures of the dev container tests (sandbox), shared by their modules.
-pytest_plugins = ["glue_images"]
+#: Fixtures of the dev container tests (sandbox) and of the commit protocol tests (a
+#: warehouse on each catalog), shared by their modules.
+pytest_plugins = ["glue_images", "commit_support"]
 
 
 def pytest_collection_modifyitems(config, items):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+from typing import Any
+
 
 def reset_moto(endpoint: str) -> None:
     """Empty every moto backend behind a server.
@@ -14,3 +18,109 @@ def reset_moto(endpoint: str) -> None:
     request = urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST")
     with urllib.request.urlopen(request, timeout=10):
         pass
+
+
+CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+    "AWS_EC2_METADATA_DISABLED": "true",
+}
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 and the environment pointing boto3 at it; its endpoint."""
+    import os
+
+    from moto.server import ThreadedMotoServer
+
+    from era5_contours import storage
+
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
+    os.environ.update(CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    storage.use_endpoint(endpoint)
+    reset_moto(endpoint)
+    try:
+        yield endpoint
+    finally:
+        reset_moto(endpoint)
+        server.stop()
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        storage._local.s3 = storage._local.s3_exclusive = None
+
+
+def _refers_to(node: Any, names: set[str]) -> bool:
+    """Whether a template fragment refers to one of ``names`` (``Ref`` or ``Fn::Sub``)."""
+    if isinstance(node, list):
+        return any(_refers_to(x, names) for x in node)
+    if not isinstance(node, dict):
+        return False
+    if node.get("Ref") in names:
+        return True
+    sub = node.get("Fn::Sub")
+    text = sub if isinstance(sub, str) else sub[0] if isinstance(sub, list) else None
+    if text is not None and any("${" + n + "}" in text for n in names):
+        return True
+    return any(_refers_to(v, names) for v in node.values())
+
+
+def change_sets_see_parameters(monkeypatch: Any) -> None:
+    """Make moto's change sets list the resources a parameter change modifies.
+
+    CloudFormation's change set marks Modify every resource whose properties refer to a
+    parameter that changes (ChangeSource ParameterReference). moto 5's ``ChangeSet.diff``
+    (moto/cloudformation/models.py) compares the templates alone, so a change of
+    parameters only shows no change at all, although executing it updates the resources.
+    This adds those resources, found by ``Ref`` and ``Fn::Sub`` as CloudFormation does.
+    The server runs in this process (ThreadedMotoServer), so patching the class reaches it.
+    """
+    from moto.cloudformation import models
+
+    template_diff = models.ChangeSet.diff
+
+    def diff(self: Any) -> list[Any]:
+        changes = template_diff(self)
+        resource_map = self.stack.resource_map
+        applied = getattr(resource_map, "input_parameters", None) or {}
+        changed = {k for k, v in self.parameters.items() if applied.get(k) != v}
+        old = resource_map._resource_json_map
+        listed = {c.logical_resource_id for c in changes}
+        for name, resource in self.template_dict["Resources"].items():
+            if name in old and name not in listed and _refers_to(resource, changed):
+                changes.append(models.Change("Modify", name, resource["Type"]))
+        return changes
+
+    monkeypatch.setattr(models.ChangeSet, "diff", diff)
+
+
+def fail_change_sets(monkeypatch: Any, reason: str) -> None:
+    """Make every change set moto creates end FAILED with ``reason``.
+
+    moto marks a change set FAILED only when it changes nothing; CloudFormation also
+    fails one whose template or parameters it cannot use (an unknown export, a
+    transform), with the reason in ``StatusReason``.
+    """
+    from moto.cloudformation import models
+
+    create = models.CloudFormationBackend.create_change_set
+
+    def failing(self: Any, *args: Any, **kwargs: Any) -> Any:
+        change_set_id, stack_id = create(self, *args, **kwargs)
+        change_set = self.change_sets[change_set_id]
+        change_set.status = "FAILED"
+        change_set.execution_status = "UNAVAILABLE"
+        change_set.status_reason = reason
+        return change_set_id, stack_id
+
+    monkeypatch.setattr(models.CloudFormationBackend, "create_change_set", failing)

@@ -16,45 +16,22 @@ from datetime import date, timedelta
 import pytest
 import shapely
 from independent import era5_daily, field_stats
-from moto_support import reset_moto
+from moto_support import CREDENTIALS, moto_server
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
 
 T2M, TP = FRANCE_T2M, FRANCE_TP
 DAYS = [date(2020, 7, 1) + timedelta(days=i) for i in range(4)]
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 
 
 @pytest.fixture(scope="module")
 def aws():
     """A moto server and the environment that points boto3 and pyarrow at it."""
     require(T2M, TP)
-    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    reset_moto(endpoint)
-    try:
+    pytest.importorskip("moto.server", reason="moto[server] not installed")
+    with moto_server() as endpoint:
         yield endpoint
-    finally:
-        reset_moto(endpoint)
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @pytest.fixture(scope="module")

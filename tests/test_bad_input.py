@@ -411,12 +411,12 @@ def test_failing_rerun_keeps_the_good_result_and_its_maps(spark, tmp_path):
 
 def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
     """The worker processing 07-02 dies (as on an HDF5 crash or the OOM killer)."""
-    from era5_contours import pipeline
+    from era5_contours import days
 
     def dying(task, ctx):
         if task.day == date(2020, 7, 2):
             os._exit(13)
-        return pipeline.process_day(task, ctx)
+        return days.process_day(task, ctx)
 
     inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"

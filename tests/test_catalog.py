@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -284,6 +286,50 @@ def test_two_runs_creating_the_tables_at_once_both_get_them(tmp_path):
     second.load_table = load_before_the_other_creates
     table = catalog.ensure_table(second, "climate", DAILY_SUMMARY)
     assert table.metadata_location == first.load_table("climate.daily_summary").metadata_location
+
+
+def _open_fresh_catalog(folder: str, start: float) -> None:
+    while time.time() < start:  # all processes open the catalog at the same moment
+        time.sleep(0.001)
+    catalog.ensure_table(catalog.load_catalog("sql", folder), "climate", DAILY_SUMMARY)
+
+
+def test_processes_opening_a_new_sql_catalog_at_once_all_get_it(tmp_path):
+    """Every process creates pyiceberg's catalog tables on first use; the losers retry."""
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(3):
+        folder = str(tmp_path / f"wh{round_}")
+        start = time.time() + 3
+        procs = [ctx.Process(target=_open_fresh_catalog, args=(folder, start)) for _ in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        table = catalog.load_catalog("sql", folder).load_table("climate.daily_summary")
+        assert table.schema().find_field("day")
+
+
+def test_a_catalog_whose_tables_appear_meanwhile_opens(tmp_path, monkeypatch):
+    """The deterministic form of that race: another process creates the catalog tables
+    between our check and our CREATE, which then fails; we open the catalog anyway."""
+    from pyiceberg.catalog.sql import SqlCatalog
+    from sqlalchemy.exc import OperationalError
+
+    real = SqlCatalog.create_tables
+    calls = []
+
+    def losing_create(self):
+        calls.append(1)
+        real(self)  # the other process's CREATE wins...
+        raise OperationalError(  # ...and ours fails as SQLite says
+            "CREATE TABLE iceberg_tables", {}, Exception("table iceberg_tables already exists")
+        )
+
+    monkeypatch.setattr(SqlCatalog, "create_tables", losing_create)
+    opened = catalog.load_catalog("sql", str(tmp_path / "wh"))
+    assert calls == [1]
+    assert opened.list_namespaces() == []
 
 
 def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):

@@ -127,6 +127,21 @@ def test_timestamps_can_be_created_by_athena():
 # --------------------------------------------------------------------------- queries
 
 
+VIEW = DB / "create_view_contour_features_agreed.sql"
+
+
+def test_the_agreed_view_parses_and_joins_on_the_run():
+    statements = [s for s in sqlglot.parse(VIEW.read_text(), read="athena") if s is not None]
+    (create,) = statements
+    assert isinstance(create, exp.Create) and create.kind == "VIEW"
+    assert create.this.sql() == "climate.contour_features_agreed"
+    tables = {t.name for t in create.expression.find_all(exp.Table)}
+    assert tables == {CONTOUR_FEATURES.name, DAILY_SUMMARY.name}
+    join = create.find(exp.Join)
+    on = {c.name for c in join.args["on"].find_all(exp.Column)}
+    assert on == {"day", "variable", "run_id"}
+
+
 def test_there_are_queries():
     assert len(QUERY_FILES) >= 5
 

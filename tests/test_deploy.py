@@ -1,81 +1,29 @@
-"""Tests of era5_tools.deploy and the deploy files (deploy/, sh/, external_libs/).
-
-Pure parts run everywhere. Tests marked ``integration`` need more: npm (asl-validator and
-jsonata, installed with ``npm ci --prefix deploy`` by the fixture when node_modules is
-absent), PyPI (the lock check), moto's server (on 127.0.0.1, a free port), parliament,
-cfn-lint; each skips with the reason when its tool is missing.
-"""
+"""Tests of era5_tools.deploy that need no AWS: settings, locks and wheels, the library
+zip, artifacts, stack parameters, change set requests, the printed diff, and the deploy's
+decisions against a recorded CloudFormation (tests/test_deploy_moto.py deploys to moto's
+server; tests/test_deploy_stack.py checks the template and the state machine)."""
 
 from __future__ import annotations
 
-import copy
+import hashlib
 import json
-import logging
 import os
-import re
 import shutil
-import socket
 import subprocess
 import sys
 import zipfile
-from datetime import date
+from datetime import date, datetime, timezone
 from pathlib import Path
 
 import pytest
-import yaml
+from botocore.exceptions import ClientError
+from deploy_support import LONG_TAGS, ROOT, fake_external_libs, settings_for
 
-from era5_contours.config import OPTIONS
 from era5_tools import deploy as d
 
-ROOT = Path(__file__).resolve().parents[1]
-DEPLOY = ROOT / "deploy"
-ASL_PATH = DEPLOY / "state_machines" / "contours.asl.json"
-STACK_PATH = DEPLOY / "cloudformation" / "stack.yaml"
-NODE_MODULES = DEPLOY / "node_modules"
-
-
-def asl() -> dict:
-    return json.loads(ASL_PATH.read_text())
-
-
-def job_yaml(version: str) -> dict:
-    return yaml.safe_load(d.job_definition_path(ROOT, version).read_text())
-
-
-def settings_for(**env: str) -> d.Settings:
-    base = {"ERA5_BUCKET": "era5-bucket", "AWS_REGION": "eu-west-1"}
-    base.update(env)
-    return d.Settings.from_env(base)
-
-
 # --------------------------------------------------------------------------------------
-# Placeholders, .env, settings
+# Settings
 # --------------------------------------------------------------------------------------
-
-
-def test_substitute_fills_nested_strings_and_keys_and_keeps_other_values():
-    value = {"${K}": ["s3://${B}/x", 3, True, None], "n": {"deep": "${B}-${B}"}}
-    out = d.substitute(value, {"K": "key", "B": "bkt"})
-    assert out == {"key": ["s3://bkt/x", 3, True, None], "n": {"deep": "bkt-bkt"}}
-    assert value["n"]["deep"] == "${B}-${B}"  # input untouched
-
-
-def test_substitute_escape_gives_a_literal_placeholder():
-    assert d.substitute("$${KEEP} and ${X}", {"X": "1"}) == "${KEEP} and 1"
-    assert d.placeholders("$${KEEP} ${X}") == {"X"}
-
-
-def test_substitute_names_every_missing_placeholder():
-    with pytest.raises(d.PlaceholderError) as info:
-        d.substitute({"a": "${ONE}", "b": ["${TWO}", "${OK}"]}, {"OK": "x"})
-    assert info.value.names == ["ONE", "TWO"]
-    assert "ONE, TWO" in str(info.value)
-
-
-def test_jsonata_and_dollar_text_are_not_placeholders():
-    text = "{% $states.input.start_date & $string($i) %} costs $5 {not} ${"
-    assert d.placeholders(text) == set()
-    assert d.substitute(text, {}) == text
 
 
 def test_settings_defaults_and_derived_names():
@@ -87,32 +35,28 @@ def test_settings_defaults_and_derived_names():
         ("4.0",),
     )
     assert (s.input_bucket, s.input_prefix) == ("era5-bucket", "era5-contours/input")
+    assert (s.database, s.create_database, s.athena_workgroup) == ("climate", True, "primary")
+    assert (s.glue_role_arn, s.ingest_role_arn, s.state_machine_role_arn) == (None, None, None)
     assert s.job_name("4.0") == "era5-contours-glue4"
     assert s.job_name("5.0") == "era5-contours-glue5"
+    assert s.ingest_job_name == "era5-contours-ingest"
     assert s.artifacts_prefix == "era5-contours/artifacts"
-    v = d.deploy_variables(s, "111122223333", {"4.0": ["s3://b/w1.whl", "s3://b/w2.whl"]})
-    assert v["GLUE4_WHEELS"] == "s3://b/w1.whl,s3://b/w2.whl"
-    assert "GLUE5_WHEELS" not in v
-    assert v["GLUE_ROLE_ARN"] == "arn:aws:iam::111122223333:role/era5-contours-glue-job"
-    assert v["WAREHOUSE_PATH"] == "s3://era5-bucket/era5-contours/warehouse"
-    assert v["GLUE_JOB_NAME"] == "era5-contours-glue4"
 
 
-def test_settings_glue_version_5_and_given_roles():
+def test_settings_glue_version_5_given_roles_and_an_existing_database():
     s = settings_for(
         GLUE_VERSION="5",
         GLUE_JOB_VERSIONS="4.0",
         GLUE_ROLE_ARN="arn:aws:iam::1:role/r",
         GLUE_INPUT_PATH="s3://other/raw/era5/",
         ERA5_PREFIX="/p/q/",
+        ERA5_CREATE_DATABASE="false",
     )
     assert s.glue_version == "5.0"
     assert s.job_versions == ("5.0", "4.0")  # the state machine's job is always deployed
     assert (s.input_bucket, s.input_prefix, s.prefix) == ("other", "raw/era5", "p/q")
-    v = d.deploy_variables(s, "1")
-    assert v["GLUE_ROLE_ARN"] == "arn:aws:iam::1:role/r"
-    assert v["GLUE_JOB_NAME"] == "era5-contours-glue5"
-    assert v["INPUT_PATH"] == "s3://other/raw/era5/"
+    assert s.glue_role_arn == "arn:aws:iam::1:role/r"
+    assert s.create_database is False
 
 
 @pytest.mark.parametrize(
@@ -124,6 +68,11 @@ def test_settings_glue_version_5_and_given_roles():
         ({"GLUE_INPUT_PATH": "data/era5"}, "s3://"),
         ({"GLUE_INPUT_PATH": "s3://bucket-only"}, "key prefix"),
         ({"ERA5_STACK_NAME": "bad name"}, "ERA5_STACK_NAME"),
+        ({"ERA5_STACK_NAME": "1stack"}, "start with a letter"),
+        ({"ERA5_STACK_NAME": "s" * 42}, "ERA5_STACK_NAME"),
+        ({"ERA5_CREATE_DATABASE": "maybe"}, "ERA5_CREATE_DATABASE must be true or false"),
+        ({"AWS_MAX_ATTEMPTS": "many"}, "AWS_MAX_ATTEMPTS must be a whole number"),
+        ({"AWS_MAX_ATTEMPTS": "0"}, "AWS_MAX_ATTEMPTS must be a whole number"),
     ],
 )
 def test_settings_reject_bad_environments(env, message):
@@ -152,6 +101,18 @@ def test_shipped_pins_skip_exactly_the_provided_versions():
     lock = "numpy==1.23.5\npandas==1.5.2\nxarray==2024.3.0\n"
     provided = "numpy==1.23.5\npandas==1.5.1\n"
     assert d.shipped_pins(lock, provided) == [("pandas", "1.5.2"), ("xarray", "2024.3.0")]
+
+
+def test_locked_requirements_keep_the_lock_spelling_and_skip_the_provided():
+    lock = (
+        "# the ingest\nnetCDF4==1.7.2  # HDF5 inside\n\ntyping_extensions==4.16.0\nboto3==1.26.0\n"
+    )
+    provided = "# the runtime\nboto3==1.26.0\n"
+    assert d.locked_requirements(lock, provided) == ["netCDF4==1.7.2", "typing_extensions==4.16.0"]
+    # Another version than the runtime's is shipped; a floating line is an error.
+    assert d.locked_requirements(lock, "boto3==1.34.0\n")[-1] == "boto3==1.26.0"
+    with pytest.raises(ValueError, match="exact"):
+        d.locked_requirements("numpy>=1.26\n", "")
 
 
 def test_wheel_pin():
@@ -278,23 +239,30 @@ RUNTIME_MODULES = {
     "__init__",
     "borders",
     "catalog",
+    "commits",
     "config",
     "contours",
     "daily",
     "datasets",
+    "days",
     "errors",
     "features",
     "geojson",
+    "layout",
+    "lease",
     "levels",
+    "maintenance",
+    "months",
     "pipeline",
+    "planning",
     "plots",
     "reading",
+    "report",
     "schema",
     "spark",
     "storage",
     "units",
     "variables",
-    "layout",
 }
 
 
@@ -338,47 +306,6 @@ def test_package_library_script_writes_the_same_zip(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# Plan and diff
-# --------------------------------------------------------------------------------------
-
-
-def test_job_differences_ignore_computed_fields_but_not_extra_arguments():
-    desired = {
-        "Name": "j",
-        "Timeout": 180,
-        "Command": {"Name": "glueetl", "PythonVersion": "3"},
-        "DefaultArguments": {"--a": "1"},
-        "Tags": {"x": "y"},
-    }
-    current = {
-        "Name": "j",
-        "Timeout": 180.0,
-        "Command": {"Name": "glueetl", "PythonVersion": "3", "Runtime": "x"},
-        "DefaultArguments": {"--a": "1"},
-        "MaxCapacity": 4.0,
-        "CreatedOn": "yesterday",
-    }
-    assert d.job_differences(desired, current) == []
-    extra = copy.deepcopy(current)
-    extra["DefaultArguments"]["--old"] = "2"
-    assert d.job_differences(desired, extra) == ["DefaultArguments"]
-    changed = copy.deepcopy(current)
-    changed["Timeout"] = 60
-    changed["Command"]["PythonVersion"] = "2"
-    assert d.job_differences(desired, changed) == ["Timeout", "Command"]
-
-
-def test_change_lines_for_runs_and_plans():
-    assert d.Change("glue job", "j", "created").line() == "created       glue job j"
-    assert d.Change("glue job", "j", "updated", "Timeout").line(dry_run=True) == (
-        "would update  glue job j (Timeout)"
-    )
-    assert (
-        d.Change("s3 object", "s3://b/k", "unchanged").line(dry_run=True).startswith("unchanged ")
-    )
-
-
-# --------------------------------------------------------------------------------------
 # Chunks
 # --------------------------------------------------------------------------------------
 
@@ -412,441 +339,6 @@ def test_chunks_command_prints_the_chunks(capsys):
         {"start_date": "2024-01-30", "end_date": "2024-02-01"},
         {"start_date": "2024-02-02", "end_date": "2024-02-02"},
     ]
-
-
-# --------------------------------------------------------------------------------------
-# The deploy files
-# --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("version", "target"), [("4.0", "glue4"), ("5.0", "glue5")])
-def test_job_definitions(version, target):
-    job = job_yaml(version)
-    args = job["DefaultArguments"]
-    assert job["GlueVersion"] == version
-    assert job["Command"] == {
-        "Name": "glueetl",
-        "ScriptLocation": "s3://${ERA5_BUCKET}/${ARTIFACTS_PREFIX}/scripts/extract_contours.py",
-        "PythonVersion": "3",
-    }
-    assert job["Name"] == "${NAME_PREFIX}-" + target
-    assert args["--additional-python-modules"] == "${" + target.upper() + "_WHEELS}"
-    assert args["--python-modules-installer-option"] == "--no-index"
-    assert args["--extra-py-files"].endswith("/lib/" + d.LIBRARY_ZIP_NAME)
-    assert args["--job-bookmark-option"] == "job-bookmark-disable"
-    assert "--datalake-formats" not in args
-    assert args["--catalog_type"] == "glue"
-    assert args["--enable-metrics"] == "true"
-    assert args["--enable-continuous-cloudwatch-log"] == "true"
-    # Every job option set here is one the job script really takes.
-    glue_own = {k for k in args if "-" in k[2:]}  # Glue's arguments are hyphenated
-    job_options = {k[2:] for k in set(args) - glue_own}
-    assert job_options <= set(OPTIONS), job_options - set(OPTIONS)
-    assert {"input_path", "output_path", "warehouse_path", "database"} <= job_options
-    # Run-specific options come from the state machine, never from the defaults.
-    assert not {"--start_date", "--end_date", "--run_id"} & set(args)
-    # The job's variables default is the one config.OPTIONS documents.
-    assert args["--variables"] == OPTIONS["variables"]
-
-
-def test_state_machine_concurrency_fits_the_jobs():
-    machine = asl()
-    run_chunks = machine["States"]["RunChunks"]
-    for version in d.GLUE_VERSIONS:
-        assert (
-            run_chunks["MaxConcurrency"]
-            <= job_yaml(version)["ExecutionProperty"]["MaxConcurrentRuns"]
-        )
-    assert run_chunks["MaxConcurrency"] >= 1
-
-
-def test_state_machine_retries_only_transient_glue_errors_and_fails_with_the_cause():
-    machine = asl()
-    task = machine["States"]["RunChunks"]["ItemProcessor"]["States"]["RunGlueJob"]
-    assert task["Resource"] == "arn:aws:states:::glue:startJobRun.sync"
-    assert task["Arguments"]["JobName"] == "${GLUE_JOB_NAME}"
-    retried = {e for r in task["Retry"] for e in r["ErrorEquals"]}
-    assert {
-        "Glue.ConcurrentRunsExceededException",
-        "Glue.ThrottlingException",
-        "Glue.InternalServiceException",
-    } <= retried
-    assert not retried & {"States.TaskFailed", "States.ALL", "States.Timeout"}
-    for name in ("RunChunks", "Maintenance"):
-        catch = machine["States"][name]["Catch"]
-        assert catch[0]["Next"] == "Failed"
-    failed = machine["States"]["Failed"]
-    assert failed["Type"] == "Fail"
-    assert "$states.input.Error" in failed["Error"]
-    assert "$states.input.Cause" in failed["Cause"]
-
-
-def test_maintenance_branch_runs_optimize_then_vacuum_on_both_tables():
-    machine = asl()
-    assert machine["States"]["Route"]["Default"] == "InvalidInput"
-    maintenance = machine["States"]["Maintenance"]
-    assert maintenance["Items"] == list(d.MAINTAINED_TABLES)
-    assert maintenance["MaxConcurrency"] == 1
-    states = maintenance["ItemProcessor"]["States"]
-    assert states["Optimize"]["Next"] == "Vacuum"
-    for state in states.values():
-        assert state["Resource"] == "arn:aws:states:::athena:startQueryExecution.sync"
-    assert "OPTIMIZE ${DATABASE}." in states["Optimize"]["Arguments"]["QueryString"]
-    assert "REWRITE DATA USING BIN_PACK" in states["Optimize"]["Arguments"]["QueryString"]
-    assert "VACUUM ${DATABASE}." in states["Vacuum"]["Arguments"]["QueryString"]
-
-
-def test_trust_policies_name_the_service_and_guard_against_confused_deputies():
-    for name, service in [
-        ("glue_job_trust_policy.json", "glue.amazonaws.com"),
-        ("state_machine_trust_policy.json", "states.amazonaws.com"),
-    ]:
-        policy = json.loads((DEPLOY / "iam" / name).read_text())
-        (statement,) = policy["Statement"]
-        assert statement["Principal"] == {"Service": service}
-        assert statement["Action"] == "sts:AssumeRole"
-        assert statement["Condition"]["StringEquals"]["aws:SourceAccount"] == "${AWS_ACCOUNT_ID}"
-
-
-def test_every_deploy_placeholder_has_a_value():
-    s = settings_for(GLUE_JOB_VERSIONS="4,5")
-    variables = d.deploy_variables(s, "123456789012", {"4.0": ["w4"], "5.0": ["w5"]})
-    files = [
-        *(DEPLOY / "glue_jobs").glob("*.yaml"),
-        ASL_PATH,
-        *(DEPLOY / "iam").glob("*.json"),
-    ]
-    used = set()
-    for path in files:
-        data = yaml.safe_load(path.read_text())  # JSON is YAML
-        used |= d.placeholders(data)
-        d.substitute(data, variables)  # raises on a missing value
-    assert {"ERA5_BUCKET", "GLUE4_WHEELS", "GLUE5_WHEELS", "GLUE_JOB_NAME"} <= used
-
-
-# --------------------------------------------------------------------------------------
-# CloudFormation says the same as the deploy files
-# --------------------------------------------------------------------------------------
-
-_CFN_SUB = re.compile(r"\$\{([A-Za-z0-9:.]+)\}")
-
-
-def resolve_cfn(node, params: dict, conditions: dict, attrs: dict):
-    """Evaluate the intrinsic functions stack.yaml uses (Ref, Sub, GetAtt, If)."""
-    if isinstance(node, list):
-        return [resolve_cfn(x, params, conditions, attrs) for x in node]
-    if not isinstance(node, dict):
-        return node
-    if set(node) == {"Ref"}:
-        return params[node["Ref"]]
-    if set(node) == {"Fn::Sub"}:
-        return _CFN_SUB.sub(
-            lambda m: attrs[m.group(1)] if "." in m.group(1) else params[m.group(1)],
-            node["Fn::Sub"],
-        )
-    if set(node) == {"Fn::GetAtt"}:
-        return attrs[".".join(node["Fn::GetAtt"])]
-    if set(node) == {"Fn::If"}:
-        name, yes, no = node["Fn::If"]
-        return resolve_cfn(yes if conditions[name] else no, params, conditions, attrs)
-    return {k: resolve_cfn(v, params, conditions, attrs) for k, v in node.items()}
-
-
-@pytest.mark.parametrize("glue_version", ["4.0", "5.0"])
-def test_cloudformation_resolves_to_the_deploy_files(glue_version):
-    template = yaml.safe_load(STACK_PATH.read_text())
-    account, region = "123456789012", "eu-west-1"
-    params = {
-        "BucketName": "data-bucket",
-        "DataPrefix": "p/q",
-        "InputBucket": "raw-bucket",
-        "InputPrefix": "hourly/era5",
-        "StackNamePrefix": "contours",
-        "DatabaseName": "db1",
-        "AthenaWorkGroup": "wg1",
-        "GlueVersion": glue_version,
-        "Glue4AdditionalPythonModules": "s3://w/4a.whl,s3://w/4b.whl",
-        "Glue5AdditionalPythonModules": "s3://w/5a.whl",
-        "LogRetentionDays": 90,
-        "AWS::Region": region,
-        "AWS::AccountId": account,
-    }
-    settings = d.Settings.from_env(
-        {
-            "ERA5_BUCKET": "data-bucket",
-            "ERA5_PREFIX": "p/q",
-            "GLUE_INPUT_PATH": "s3://raw-bucket/hourly/era5",
-            "ERA5_STACK_NAME": "contours",
-            "ERA5_DATABASE": "db1",
-            "ATHENA_WORKGROUP": "wg1",
-            "GLUE_VERSION": glue_version,
-            "GLUE_JOB_VERSIONS": "4,5",
-            "AWS_REGION": region,
-        }
-    )
-    variables = d.deploy_variables(
-        settings, account, {"4.0": ["s3://w/4a.whl", "s3://w/4b.whl"], "5.0": ["s3://w/5a.whl"]}
-    )
-    attrs = {
-        "GlueJobRole.Arn": variables["GLUE_ROLE_ARN"],
-        "StateMachineRole.Arn": variables["STATE_MACHINE_ROLE_ARN"],
-        "StateMachineLogGroup.Arn": "log-group-arn",
-    }
-    conditions = {"RunGlue5": glue_version == "5.0"}
-    resources = template["Resources"]
-
-    def props(name):
-        return resolve_cfn(resources[name]["Properties"], params, conditions, attrs)
-
-    for logical, version in [("Glue4Job", "4.0"), ("Glue5Job", "5.0")]:
-        assert props(logical) == d.render_job(ROOT, version, variables), logical
-    for logical, stem, role_name in [
-        ("GlueJobRole", "glue_job", settings.glue_role_name),
-        ("StateMachineRole", "state_machine", settings.state_machine_role_name),
-    ]:
-        role = props(logical)
-        assert role["RoleName"] == role_name
-        assert role["AssumeRolePolicyDocument"] == d.render_policy(
-            ROOT, f"{stem}_trust_policy.json", variables
-        )
-        (policy,) = role["Policies"]
-        assert policy["PolicyDocument"] == d.render_policy(
-            ROOT, f"{stem}_role_policy.json", variables
-        )
-    machine = props("StateMachine")
-    assert machine["StateMachineName"] == settings.state_machine_name
-    assert machine["RoleArn"] == variables["STATE_MACHINE_ROLE_ARN"]
-    definition = d.substitute(machine["Definition"], machine["DefinitionSubstitutions"])
-    assert definition == d.render_state_machine(ROOT, variables)
-    assert props("StateMachineLogGroup")["LogGroupName"] == settings.state_machine_log_group
-    assert props("GlueDatabase")["DatabaseInput"]["Name"] == settings.database
-    for key in ("BucketName", "DataPrefix", "InputBucket", "InputPrefix", "StackNamePrefix"):
-        assert key in template["Parameters"]
-
-
-def test_cfn_parameters_command_prints_the_stack_parameters(tmp_path, monkeypatch):
-    libs = fake_external_libs(tmp_path / "libs")
-    env = tmp_path / ".env"
-    env.write_text(f"ERA5_BUCKET=b1\nAWS_REGION=eu-west-1\nEXTERNAL_LIBS_DIR={libs}\n")
-    for key in ("ERA5_BUCKET", "AWS_REGION", "EXTERNAL_LIBS_DIR", "GLUE_VERSION"):
-        monkeypatch.delenv(key, raising=False)
-    out = subprocess.run(
-        [sys.executable, "-m", "era5_tools.deploy", "cfn-parameters", "--env-file", str(env)],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    values = dict(line.split("=", 1) for line in out.splitlines())
-    template = yaml.safe_load(STACK_PATH.read_text())
-    assert set(values) <= set(template["Parameters"])
-    assert values["BucketName"] == "b1"
-    assert values["Glue4AdditionalPythonModules"].startswith(
-        "s3://b1/era5-contours/artifacts/wheels/glue4/"
-    )
-
-
-# --------------------------------------------------------------------------------------
-# External linters and validators
-# --------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def node_tools() -> Path:
-    """deploy/node_modules/.bin, installed with `npm ci --prefix deploy` when absent."""
-    if not shutil.which("node") or not shutil.which("npm"):
-        pytest.skip("node/npm not installed (asl-validator and jsonata come from npm)")
-    if not (NODE_MODULES / ".bin" / "asl-validator").exists():
-        result = subprocess.run(
-            ["npm", "ci", "--prefix", str(DEPLOY), "--no-audit", "--no-fund"],
-            capture_output=True,
-            text=True,
-        )
-        if result.returncode != 0:
-            pytest.fail(f"npm ci --prefix deploy failed:\n{result.stderr[-2000:]}")
-    return NODE_MODULES / ".bin"
-
-
-def run_asl_validator(bin_dir: Path, path: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [str(bin_dir / "asl-validator"), "--json-path", str(path)],
-        capture_output=True,
-        text=True,
-    )
-
-
-@pytest.mark.integration
-def test_asl_validator_accepts_the_state_machine_and_rejects_a_broken_one(node_tools, tmp_path):
-    result = run_asl_validator(node_tools, ASL_PATH)
-    assert result.returncode == 0, result.stdout + result.stderr
-    broken = asl()
-    broken["States"]["CheckPlan"]["Choices"][0]["Next"] = "NoSuchState"
-    path = tmp_path / "broken.asl.json"
-    path.write_text(json.dumps(broken))
-    assert run_asl_validator(node_tools, path).returncode != 0
-
-
-def evaluate_jsonata(expressions: dict[str, str], cases: list[dict]) -> list[dict]:
-    """Evaluate JSONata expressions (the ASL's {% %} bodies) with the jsonata npm package."""
-    script = r"""
-const jsonata = require('jsonata');
-const {expressions, cases} = JSON.parse(require('fs').readFileSync(0, 'utf8'));
-(async () => {
-  const out = [];
-  for (const c of cases) {
-    const states = {input: c, context: {Execution: {Name: 'exec-1'}}};
-    const row = {};
-    for (const [k, e] of Object.entries(expressions)) {
-      try { row[k] = await jsonata(e).evaluate({}, {states}); }
-      catch (err) { row[k] = {error: String(err.message || err)}; }
-    }
-    out.push(row);
-  }
-  process.stdout.write(JSON.stringify(out));
-})();
-"""
-    result = subprocess.run(
-        ["node", "-e", script],
-        input=json.dumps({"expressions": expressions, "cases": cases}),
-        capture_output=True,
-        text=True,
-        check=True,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    return json.loads(result.stdout)
-
-
-def jsonata_body(text: str) -> str:
-    assert text.startswith("{%") and text.endswith("%}")
-    return text[2:-2]
-
-
-@pytest.mark.integration
-def test_plan_state_computes_the_same_chunks_as_chunk_dates(node_tools):
-    machine = asl()
-    expressions = {
-        "valid": jsonata_body(machine["States"]["Validate"]["Choices"][0]["Condition"]),
-        "chunks": jsonata_body(machine["States"]["Plan"]["Assign"]["chunks"]),
-    }
-    cases = [
-        {"start_date": "2024-02-27", "end_date": "2024-03-02", "chunk_days": 2},
-        {"start_date": "2024-01-01", "end_date": "2024-01-01"},
-        {"start_date": "2023-12-25", "end_date": "2024-01-10", "variables": "tp"},
-        {"start_date": "2021-03-20", "end_date": "2021-11-02", "chunk_days": 30},
-        {"start_date": "1999-12-31", "end_date": "2000-03-01", "chunk_days": 366},
-    ]
-    results = evaluate_jsonata(expressions, cases)
-    for case, result in zip(cases, results, strict=True):
-        assert result["valid"] is True, case
-        expected = d.chunk_dates(
-            date.fromisoformat(case["start_date"]),
-            date.fromisoformat(case["end_date"]),
-            case.get("chunk_days", 7),
-        )
-        chunks = result["chunks"]
-        assert [(c["start_date"], c["end_date"]) for c in chunks] == [
-            (a.isoformat(), b.isoformat()) for a, b in expected
-        ], case
-        for i, chunk in enumerate(chunks):
-            extra = {"--variables": case["variables"]} if "variables" in case else {}
-            assert chunk["index"] == i
-            assert chunk["arguments"] == {
-                "--start_date": chunk["start_date"],
-                "--end_date": chunk["end_date"],
-                "--run_id": f"exec-1-{i}",
-                **extra,
-            }
-
-
-@pytest.mark.integration
-def test_validate_state_rejects_bad_inputs(node_tools):
-    condition = jsonata_body(asl()["States"]["Validate"]["Choices"][0]["Condition"])
-    bad = [
-        {"start_date": "2024-01-02", "end_date": "2024-01-01"},
-        {"start_date": 20240101, "end_date": "2024-01-02"},
-        {"start_date": "2024-1-1", "end_date": "2024-01-02"},
-        {"end_date": "2024-01-02"},
-        {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": 0},
-        {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": 2.5},
-        {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": "7"},
-        {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": 367},
-        {"start_date": "2024-01-01", "end_date": "2024-01-02", "variables": ["t2m"]},
-    ]
-    results = evaluate_jsonata({"valid": condition}, bad)
-    assert [r["valid"] for r in results] == [False] * len(bad)
-
-
-def policy_findings(text: str) -> list[tuple[str, str, str]]:
-    parliament = pytest.importorskip("parliament", reason="parliament not installed (pip)")
-    # What `parliament --include-community-auditors` does before analysing.
-    parliament.override_config(
-        Path(parliament.__file__).parent / "community_auditors" / "config_override.yaml"
-    )
-    policy = parliament.analyze_policy_string(text, include_community_auditors=True)
-    findings = []
-    for finding in policy.findings:
-        parliament.enhance_finding(finding)
-        where = json.dumps([finding.detail, finding.location], default=str)
-        findings.append((finding.severity, finding.issue, where))
-    return findings
-
-
-#: Findings above LOW that are accepted, with the reason.
-ACCEPTED_FINDINGS = {
-    # Step Functions' execution logging to CloudWatch Logs needs these log-delivery actions
-    # on "*" (they have no resource-level permissions); logs:PutResourcePolicy is how the
-    # service sets the log group's resource policy for its vended log delivery.
-    ("state_machine_role_policy.json", "PERMISSIONS_MANAGEMENT_ACTIONS", "logs:putresourcepolicy"),
-}
-
-
-@pytest.mark.parametrize("name", ["glue_job_role_policy.json", "state_machine_role_policy.json"])
-def test_parliament_finds_nothing_above_low_in_the_role_policies(name):
-    variables = d.deploy_variables(settings_for(), "123456789012", {"4.0": ["w"], "5.0": ["w"]})
-    text = json.dumps(d.render_policy(ROOT, name, variables))
-    unexpected = []
-    for severity, issue, detail in policy_findings(text):
-        if severity in ("LOW", "INFO"):
-            continue
-        if not any(n == name and i == issue and a in detail for n, i, a in ACCEPTED_FINDINGS):
-            unexpected.append((severity, issue, detail))
-    assert unexpected == []
-
-
-def test_parliament_does_flag_a_bad_policy():
-    bad = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Action": "s3:GetObjects", "Resource": "arn:aws:s3:::b/*"},
-            {
-                "Effect": "Allow",
-                "Action": "s3:GetBucketLocation",
-                "Resource": "arn:aws:s3:::b",
-                "Condition": {"StringLike": {"s3:prefix": ["x/*"]}},
-            },
-        ],
-    }
-    issues = {issue for _, issue, _ in policy_findings(json.dumps(bad))}
-    assert {"UNKNOWN_ACTION", "UNKNOWN_CONDITION_FOR_ACTION"} <= issues
-
-
-def run_cfn_lint(path: Path) -> subprocess.CompletedProcess:
-    exe = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
-    if not Path(exe).exists():
-        pytest.skip("cfn-lint not installed (pip install cfn-lint)")
-    return subprocess.run([exe, str(path)], capture_output=True, text=True)
-
-
-def test_cfn_lint_passes_the_stack_and_fails_a_broken_one(tmp_path):
-    result = run_cfn_lint(STACK_PATH)
-    assert result.returncode == 0, result.stdout + result.stderr
-    template = yaml.safe_load(STACK_PATH.read_text())
-    template["Resources"]["Glue4Job"]["Properties"]["WorkerType"] = "G.3X"
-    template["Resources"]["StateMachine"]["Properties"]["RoleArn"] = {
-        "Fn::GetAtt": ["NoSuchRole", "Arn"]
-    }
-    broken = tmp_path / "broken.yaml"
-    broken.write_text(yaml.safe_dump(template))
-    assert run_cfn_lint(broken).returncode != 0
 
 
 def build_script(*args: str, libs: Path | None = None) -> subprocess.CompletedProcess:
@@ -887,302 +379,671 @@ def test_lock_check_fails_when_a_dependency_is_missing_from_the_lock(tmp_path):
 
 
 # --------------------------------------------------------------------------------------
-# Deploying against moto's server
+# Artifacts
 # --------------------------------------------------------------------------------------
 
 
-def fake_external_libs(folder: Path) -> Path:
-    """Lock and provided files of the repo, with a tiny stand-in for each shipped wheel."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for target in d.GLUE_VERSIONS.values():
-        for suffix in ("-requirements.lock", "-provided.txt"):
-            shutil.copy(ROOT / "external_libs" / f"{target}{suffix}", folder)
-        wheels = folder / target
-        wheels.mkdir(exist_ok=True)
-        lock = (folder / f"{target}-requirements.lock").read_text()
-        for name, version in d.shipped_pins(lock, (folder / f"{target}-provided.txt").read_text()):
-            stem = f"{name.replace('-', '_')}-{version}"
-            (wheels / f"{stem}-py3-none-any.whl").write_bytes(f"{target}:{stem}".encode())
-    return folder
+def sha12(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
 
 
-@pytest.fixture(scope="module")
-def moto_url():
-    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+def test_artifacts_are_keyed_by_their_content(tmp_path):
+    libs = fake_external_libs(tmp_path / "libs")
+    settings = settings_for(GLUE_JOB_VERSIONS="4,5", EXTERNAL_LIBS_DIR=str(libs))
+    built = d.build_artifacts(ROOT, settings)
+    script = (ROOT / "src/jobs/extract_contours.py").read_bytes()
+    asl = (ROOT / "deploy/state_machines/contours.asl.json").read_bytes()
+    zipped = d.build_library_zip(ROOT / "src/lib/era5_contours")
+    ingest_script = (ROOT / "src/jobs/ingest_era5.py").read_bytes()
+    ingest_zipped = d.build_library_zip(ROOT / "src/lib/era5_ingest")
+    assert built.keys == {
+        "JobScript": f"scripts/{sha12(script)}/extract_contours.py",
+        "IngestScript": f"scripts/{sha12(ingest_script)}/ingest_era5.py",
+        "StateMachineDefinition": f"state_machines/{sha12(asl)}/contours.asl.json",
+        "LibraryZip": f"lib/{sha12(zipped)}/era5_contours.zip",
+        "IngestLibraryZip": f"lib/{sha12(ingest_zipped)}/era5_ingest.zip",
+    }
+    bodies = {item.key: item.body for item in built.items}
+    prefix = settings.artifacts_prefix
+    assert bodies[f"{prefix}/{built.keys['JobScript']}"] == script
+    assert bodies[f"{prefix}/{built.keys['IngestScript']}"] == ingest_script
+    assert bodies[f"{prefix}/{built.keys['LibraryZip']}"] == zipped
+    assert bodies[f"{prefix}/{built.keys['IngestLibraryZip']}"] == ingest_zipped
+    assert bodies[f"{prefix}/{built.keys['StateMachineDefinition']}"] == asl
+    # The ingest job installs its lock's pins by name: nothing of it is uploaded.
+    pins = [
+        line.split("#")[0].strip()
+        for line in (libs / "pyshell-requirements.lock").read_text().splitlines()
+        if line.split("#")[0].strip()
+    ]
+    assert built.modules == {"IngestPythonModules": pins}
+    for version, folder in d.GLUE_VERSIONS.items():
+        wheels = sorted((libs / folder).glob("*.whl"))
+        uris = built.wheels[version]
+        assert sorted(uris) == sorted(
+            f"s3://era5-bucket/{prefix}/wheels/{folder}/{w.name}" for w in wheels
+        )
+        for uri in uris:
+            key = uri.removeprefix("s3://era5-bucket/")
+            assert bodies[key] == (libs / folder / uri.rsplit("/", 1)[1]).read_bytes()
+    assert len(bodies) == 5 + sum(len(u) for u in built.wheels.values())
+
+
+def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_path):
+    libs = fake_external_libs(tmp_path / "libs")
+    root = tmp_path / "repo"
+    parts = ("src/jobs", "src/lib/era5_contours", "src/lib/era5_ingest", "deploy/state_machines")
+    for part in parts:
+        shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
+    settings = settings_for(EXTERNAL_LIBS_DIR=str(libs))
+    before = d.build_artifacts(root, settings)
+    assert set(before.wheels) == {"4.0"}
+    with (root / "src/lib/era5_contours/daily.py").open("a") as f:
+        f.write("\n# changed\n")
+    after = d.build_artifacts(root, settings)
+    changed = {k for k in before.keys if after.keys[k] != before.keys[k]}
+    assert changed == {"LibraryZip"}
+    with (root / "src/lib/era5_ingest/cds.py").open("a") as f:
+        f.write("\n# changed\n")
+    again = d.build_artifacts(root, settings)
+    assert {k for k in after.keys if again.keys[k] != after.keys[k]} == {"IngestLibraryZip"}
+    # A package folder that is not there stops the build instead of zipping nothing.
+    shutil.rmtree(root / "src/lib/era5_ingest")
+    with pytest.raises(FileNotFoundError, match="era5_ingest"):
+        d.build_artifacts(root, settings)
+
+
+def test_missing_wheels_stop_the_build_naming_them(tmp_path):
+    libs = fake_external_libs(tmp_path / "libs")
+    victim = sorted((libs / "glue5").glob("*.whl"))[0]
+    victim.unlink()
+    with pytest.raises(FileNotFoundError, match=r"build_external_libs"):
+        d.build_artifacts(ROOT, settings_for(GLUE_VERSION="5", EXTERNAL_LIBS_DIR=str(libs)))
+
+
+# --------------------------------------------------------------------------------------
+# Stack parameters
+# --------------------------------------------------------------------------------------
+
+
+def test_split_list_cuts_between_values_and_joins_back():
+    values = [f"s3://b/wheels/pkg{i:02d}-1.0-py3-none-any.whl" for i in range(40)]
+    pieces = d.split_list(values, limit=200)
+    assert "".join(pieces) == ",".join(values)
+    assert all(len(p.encode()) <= 200 for p in pieces)
+    assert all(p.startswith(",s3://") for p in pieces[1:])
+    # Every cut is between two values: no piece ends inside one.
+    assert all(p.rstrip(",").split(",")[-1] in values for p in pieces)
+    assert d.split_list([]) == []
+    assert d.split_list(["one"]) == ["one"]
+    with pytest.raises(ValueError, match="longer than 20 bytes"):
+        d.split_list(["x" * 21], limit=20)
+
+
+def artifacts_for(settings: d.Settings, tmp_path: Path, tags: str = "py3-none-any"):
+    libs = fake_external_libs(tmp_path / "libs", tags)
+    settings = d.Settings(**{**settings.__dict__, "external_libs": libs})
+    return settings, d.build_artifacts(ROOT, settings)
+
+
+def test_stack_parameters_fill_every_parameter_of_the_template(tmp_path):
+    settings, built = artifacts_for(
+        settings_for(GLUE_JOB_VERSIONS="4,5", ATHENA_WORKGROUP="wg", ERA5_DATABASE="db"),
+        tmp_path,
+    )
+    template = d.load_template(ROOT)
+    values = d.stack_parameters(settings, built, template)
+    assert set(values) == set(template.parameters)
+    assert values["BucketName"] == "era5-bucket"
+    assert values["DataPrefix"] == "era5-contours"
+    assert (values["InputBucket"], values["InputPrefix"]) == ("era5-bucket", "era5-contours/input")
+    assert (values["DatabaseName"], values["AthenaWorkGroup"]) == ("db", "wg")
+    assert (values["DeployGlue4Job"], values["DeployGlue5Job"]) == ("true", "true")
+    assert (values["GlueJobRoleArn"], values["StateMachineRoleArn"]) == ("", "")
+    assert values["IngestJobRoleArn"] == ""
+    assert values["IngestPythonModules"] == ",".join(built.modules["IngestPythonModules"])
+    assert values["CreateDatabase"] == "true"
+    for parameter, key in built.keys.items():
+        assert values[parameter] == key
+    for version, stem in (("4.0", "Glue4Wheels"), ("5.0", "Glue5Wheels")):
+        joined = "".join(values[f"{stem}{i}"] for i in (1, 2, 3))
+        assert joined == ",".join(built.wheels[version])
+    assert all(len(v.encode()) <= d.MAX_PARAMETER_BYTES for v in values.values())
+
+
+def test_stack_parameters_of_one_job_and_given_roles(tmp_path):
+    settings, built = artifacts_for(
+        settings_for(
+            GLUE_ROLE_ARN="arn:aws:iam::1:role/g",
+            INGEST_ROLE_ARN="arn:aws:iam::1:role/i",
+            STATE_MACHINE_ROLE_ARN="arn:aws:iam::1:role/s",
+            ERA5_CREATE_DATABASE="no",
+        ),
+        tmp_path,
+    )
+    values = d.stack_parameters(settings, built, d.load_template(ROOT))
+    assert (values["DeployGlue4Job"], values["DeployGlue5Job"]) == ("true", "false")
+    assert values["Glue5Wheels1"] == values["Glue5Wheels2"] == values["Glue5Wheels3"] == ""
+    assert values["GlueJobRoleArn"] == "arn:aws:iam::1:role/g"
+    assert values["StateMachineRoleArn"] == "arn:aws:iam::1:role/s"
+    assert values["IngestJobRoleArn"] == "arn:aws:iam::1:role/i"
+    assert values["CreateDatabase"] == "false"
+
+
+@pytest.mark.parametrize("version", ["4.0", "5.0"])
+def test_the_locked_wheels_fit_the_template_with_room_to_spare(tmp_path, version):
+    """Real wheel names are long: the URIs of either job's wheels run over the 4,096 bytes
+    one parameter holds. Even with the longest bucket name and a long prefix they fit the
+    parts the template declares, with one part to spare."""
+    settings, built = artifacts_for(
+        settings_for(
+            ERA5_BUCKET="b" * 63,
+            ERA5_PREFIX="data/pipelines/era5-contours",
+            GLUE_VERSION=version,
+        ),
+        tmp_path,
+        LONG_TAGS,
+    )
+    template = d.load_template(ROOT)
+    uris = built.wheels[version]
+    assert len(",".join(uris).encode()) > d.MAX_PARAMETER_BYTES
+    pieces = d.split_list(uris)
+    assert len(pieces) < len(template.wheel_parameters(version))
+    d.stack_parameters(settings, built, template)  # raises when they do not fit
+
+
+def test_stack_parameters_refuse_what_the_template_cannot_take(tmp_path):
+    settings, built = artifacts_for(settings_for(), tmp_path, LONG_TAGS)
+    template = d.load_template(ROOT)
+    one_part = d.Template(
+        template.text,
+        {
+            **template.body,
+            "Parameters": {
+                k: v
+                for k, v in template.parameters.items()
+                if k not in ("Glue4Wheels2", "Glue4Wheels3")
+            },
+        },
+    )
+    with pytest.raises(ValueError, match=r"need 2 parameters .* add Glue4Wheels2"):
+        d.stack_parameters(settings, built, one_part)
+    missing = d.Template(
+        template.text,
+        {**template.body, "Parameters": {**template.parameters, "NewOne": {"Type": "String"}}},
+    )
+    with pytest.raises(ValueError, match=r"no value for the parameter.*NewOne"):
+        d.stack_parameters(settings, built, missing)
+    unknown = d.Template(
+        template.text,
+        {
+            **template.body,
+            "Parameters": {k: v for k, v in template.parameters.items() if k != "JobScript"},
+        },
+    )
+    with pytest.raises(ValueError, match="declares no parameter JobScript"):
+        d.stack_parameters(settings, built, unknown)
+
+
+def test_every_job_script_zip_lock_and_state_machine_is_a_parameter_of_the_template():
+    declared = d.load_template(ROOT).parameters
+    for parameter, path in {**d.JOB_SCRIPTS, **d.STATE_MACHINES}.items():
+        assert parameter in declared, parameter
+        assert (ROOT / path).is_file(), path
+    for parameter, path in d.LIBRARY_ZIPS.items():
+        assert parameter in declared, parameter
+        assert (ROOT / path / "__init__.py").is_file(), path
+    for parameter, target in d.PYTHON_SHELL_LOCKS.items():
+        assert parameter in declared, parameter
+        assert (ROOT / "external_libs" / f"{target}-requirements.lock").is_file(), target
+
+
+# --------------------------------------------------------------------------------------
+# Change sets: requests, states, the printed diff
+# --------------------------------------------------------------------------------------
+
+
+def test_change_set_request_and_name():
+    name = d.change_set_name("deploy", datetime(2024, 7, 1, 12, 0, 5, tzinfo=timezone.utc))
+    assert name.startswith("deploy-20240701T120005Z-")
+    assert name != d.change_set_name("deploy", datetime(2024, 7, 1, 12, 0, 5, tzinfo=timezone.utc))
+    request = d.change_set_request(
+        "st", name, "UPDATE", {"B": "2", "A": "1"}, template_body="body", description="x"
+    )
+    assert request == {
+        "StackName": "st",
+        "ChangeSetName": name,
+        "ChangeSetType": "UPDATE",
+        "Parameters": [
+            {"ParameterKey": "A", "ParameterValue": "1"},
+            {"ParameterKey": "B", "ParameterValue": "2"},
+        ],
+        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+        "Tags": [{"Key": "project", "Value": "era5-contours"}],
+        "TemplateBody": "body",
+        "Description": "x",
+    }
+    by_url = d.change_set_request("st", name, "CREATE", {}, template_url="https://u")
+    assert by_url["TemplateURL"] == "https://u" and "TemplateBody" not in by_url
+    with pytest.raises(ValueError):
+        d.change_set_request("st", name, "CREATE", {})
+    assert d.template_url("b", "eu-west-1", "p/t.yaml") == (
+        "https://b.s3.eu-west-1.amazonaws.com/p/t.yaml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [
+        (None, "CREATE"),
+        ("REVIEW_IN_PROGRESS", "CREATE"),
+        ("CREATE_COMPLETE", "UPDATE"),
+        ("UPDATE_COMPLETE", "UPDATE"),
+        ("UPDATE_ROLLBACK_COMPLETE", "UPDATE"),
+        ("ROLLBACK_COMPLETE", "delete-stack --stack-name st"),
+        ("UPDATE_ROLLBACK_FAILED", "continue-update-rollback"),
+        ("UPDATE_IN_PROGRESS", "busy"),
+        ("DELETE_FAILED", "cannot be updated"),
+    ],
+)
+def test_change_set_type_follows_the_stack_state(status, expected):
+    stack = None if status is None else {"StackName": "st", "StackStatus": status}
+    if expected in ("CREATE", "UPDATE"):
+        assert d.change_set_type(stack) == expected
+    else:
+        with pytest.raises(d.DeployError, match=expected):
+            d.change_set_type(stack)
+
+
+#: DescribeChangeSet's Changes as CloudFormation returns them (shape of the API reference).
+DESCRIBED_CHANGES = [
+    {
+        "Type": "Resource",
+        "ResourceChange": {
+            "Action": "Modify",
+            "LogicalResourceId": "Glue4Job",
+            "PhysicalResourceId": "era5-contours-glue4",
+            "ResourceType": "AWS::Glue::Job",
+            "Replacement": "False",
+            "Scope": ["Properties"],
+            "Details": [
+                {
+                    "Target": {
+                        "Attribute": "Properties",
+                        "Name": "DefaultArguments",
+                        "RequiresRecreation": "Never",
+                    },
+                    "Evaluation": "Static",
+                    "ChangeSource": "ParameterReference",
+                    "CausingEntity": "LibraryZip",
+                },
+                {
+                    "Target": {
+                        "Attribute": "Properties",
+                        "Name": "DefaultArguments",
+                        "RequiresRecreation": "Never",
+                    },
+                    "Evaluation": "Dynamic",
+                    "ChangeSource": "DirectModification",
+                },
+            ],
+        },
+    },
+    {
+        "Type": "Resource",
+        "ResourceChange": {
+            "Action": "Modify",
+            "LogicalResourceId": "GlueDatabase",
+            "ResourceType": "AWS::Glue::Database",
+            "Replacement": "True",
+            "Details": [
+                {
+                    "Target": {"Attribute": "Properties", "Name": "DatabaseInput"},
+                    "ChangeSource": "ParameterReference",
+                    "CausingEntity": "DatabaseName",
+                }
+            ],
+        },
+    },
+    {
+        "Type": "Resource",
+        "ResourceChange": {
+            "Action": "Add",
+            "LogicalResourceId": "Glue5Job",
+            "ResourceType": "AWS::Glue::Job",
+        },
+    },
+    {
+        "Type": "Resource",
+        "ResourceChange": {
+            "Action": "Remove",
+            "LogicalResourceId": "GlueJobRole",
+            "ResourceType": "AWS::IAM::Role",
+        },
+    },
+]
+
+
+def test_the_diff_names_resource_action_replacement_and_cause():
+    rows = d.resource_changes(DESCRIBED_CHANGES)
+    assert [(r.action, r.logical_id, r.replacement) for r in rows] == [
+        ("Modify", "Glue4Job", "False"),
+        ("Modify", "GlueDatabase", "True"),
+        ("Add", "Glue5Job", ""),
+        ("Remove", "GlueJobRole", ""),
+    ]
+    assert rows[0].causes == ("DefaultArguments <- LibraryZip", "DefaultArguments")
+    lines = [r.line() for r in rows]
+    assert lines[0].split() == [
+        "Modify",
+        "Glue4Job",
+        "AWS::Glue::Job",
+        "replace:",
+        "False",
+        "(DefaultArguments",
+        "<-",
+        "LibraryZip,",
+        "DefaultArguments)",
+    ]
+    assert "replace: True" in lines[1] and "DatabaseInput <- DatabaseName" in lines[1]
+    assert lines[2].split() == ["Add", "Glue5Job", "AWS::Glue::Job"]
+    assert lines[3].split() == ["Remove", "GlueJobRole", "AWS::IAM::Role"]
+
+
+def test_parameter_changes_and_no_changes_reasons():
+    current = [
+        {"ParameterKey": "A", "ParameterValue": "1"},
+        {"ParameterKey": "B", "ParameterValue": "2"},
+    ]
+    assert d.parameter_changes(current, {"A": "1", "B": "3", "C": "x"}) == [
+        ("B", "2", "3"),
+        ("C", "", "x"),
+    ]
+    assert d.parameter_changes(current, {"A": "1", "B": "2"}) == []
+    assert d.is_no_changes(
+        "The submitted information didn't contain changes. Submit different information "
+        "to create a change set."
+    )
+    assert d.is_no_changes("No updates are to be performed.")
+    assert not d.is_no_changes("Template format error: Unresolved resource dependencies")
+    assert not d.is_no_changes(None)
+
+
+def test_stack_failure_names_the_first_cause_not_its_consequences():
+    events = [
+        {"LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_IN_PROGRESS", "ResourceStatusReason": "User Initiated"},
+        {"LogicalResourceId": "StateMachine", "ResourceType": "AWS::StepFunctions::StateMachine",
+         "ResourceStatus": "UPDATE_FAILED", "ResourceStatusReason": "Resource update cancelled"},
+        {"LogicalResourceId": "Glue4Job", "ResourceType": "AWS::Glue::Job",
+         "ResourceStatus": "UPDATE_FAILED",
+         "ResourceStatusReason": "Invalid WorkerType G.3X (Service: Glue, Status Code: 400)"},
+        {"LogicalResourceId": "Glue5Job", "ResourceType": "AWS::Glue::Job",
+         "ResourceStatus": "UPDATE_FAILED", "ResourceStatusReason": "later failure"},
+    ]  # fmt: skip
+    stack = {"StackName": "st", "StackStatus": "UPDATE_ROLLBACK_COMPLETE"}
+    line = d.stack_failure(stack, events)
+    assert line.startswith("stack st is UPDATE_ROLLBACK_COMPLETE: Glue4Job ")
+    assert line.endswith("UPDATE_FAILED: Invalid WorkerType G.3X (Service: Glue, Status Code: 400)")
+    assert "\n" not in line
+    assert d.stack_failure({**stack, "StackStatusReason": "why"}, events[:1]) == (
+        "stack st is UPDATE_ROLLBACK_COMPLETE: why"
+    )
+
+
+# --------------------------------------------------------------------------------------
+# The deploy's decisions, against a recorded CloudFormation
+# --------------------------------------------------------------------------------------
+
+
+def client_error(code: str, message: str, operation: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, operation)
+
+
+class RecordedS3:
+    """An S3 double holding objects in a dict."""
+
+    def __init__(self):
+        self.objects: dict[str, bytes] = {}
+
+    def head_bucket(self, Bucket):
+        return {}
+
+    def head_object(self, Bucket, Key):
+        if Key not in self.objects:
+            raise client_error("404", "Not Found", "HeadObject")
+        return {"Metadata": {"sha256": hashlib.sha256(self.objects[Key]).hexdigest()}}
+
+    def put_object(self, Bucket, Key, Body, **kwargs):
+        self.objects[Key] = Body
+
+
+class RecordedCloudFormation:
+    """A CloudFormation double answering from a script, recording the calls."""
+
+    def __init__(self, stack=None, change_set=None, final=None, events=()):
+        self.stack, self.change_set, self.final = stack, change_set, final
+        self.events = list(events)  # newest first, as DescribeStackEvents gives them
+        self.calls: list[tuple[str, dict]] = []
+        self.executed = False
+
+    def describe_stacks(self, StackName):
+        self.calls.append(("describe_stacks", {}))
+        stack = self.final if self.executed else self.stack
+        if stack is None:
+            raise client_error(
+                "ValidationError", f"Stack with id {StackName} does not exist", "DescribeStacks"
+            )
+        return {"Stacks": [stack]}
+
+    def describe_stack_events(self, StackName, NextToken=None):
+        return {"StackEvents": self.events if self.executed else self.events[-1:]}
+
+    def execute_change_set(self, **kwargs):
+        self.calls.append(("execute_change_set", kwargs))
+        self.executed = True
+
+    def create_change_set(self, **kwargs):
+        self.calls.append(("create_change_set", kwargs))
+        if isinstance(self.change_set, Exception):
+            raise self.change_set
+        return {"Id": "arn:changeSet/x", "StackId": "arn:stack/x"}
+
+    def describe_change_set(self, **kwargs):
+        return {"Changes": [], **self.change_set}
+
+    def __getattr__(self, name):
+        def record(**kwargs):
+            self.calls.append((name, kwargs))
+
+        return record
 
 
 @pytest.fixture
-def aws_env(monkeypatch, tmp_path, moto_url):
-    """Dummy credentials for moto, isolated from any real AWS configuration."""
-    for key in (
-        "AWS_PROFILE",
-        "AWS_DEFAULT_PROFILE",
-        "AWS_ROLE_ARN",
-        "AWS_WEB_IDENTITY_TOKEN_FILE",
-    ):
-        monkeypatch.delenv(key, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    return moto_url
+def offline(tmp_path):
+    libs = fake_external_libs(tmp_path / "libs")
+    return settings_for(ERA5_STACK_NAME="st", EXTERNAL_LIBS_DIR=str(libs))
 
 
-def moto_setup(tmp_path: Path, moto_url: str, stack: str, **extra: str):
-    env = {
-        "ERA5_BUCKET": f"{stack}-bucket",
-        "AWS_REGION": "eu-west-1",
-        "AWS_ENDPOINT_URL": moto_url,
-        "ERA5_STACK_NAME": stack,
-        "GLUE_JOB_VERSIONS": "4,5",
-        "EXTERNAL_LIBS_DIR": str(fake_external_libs(tmp_path / "external_libs")),
-        **extra,
-    }
-    settings = d.Settings.from_env(env)
-    clients = d.aws_clients(settings, env)
-    clients["s3"].create_bucket(
-        Bucket=settings.bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+def run_deploy(settings, cfn, dry_run=False, **kwargs):
+    lines: list[str] = []
+    s3 = RecordedS3()
+    outcome = d.deploy(
+        settings,
+        {"s3": s3, "cloudformation": cfn},
+        ROOT,
+        dry_run,
+        report=lines.append,
+        poll_s=0,
+        **kwargs,
     )
-    return env, settings, clients
+    return outcome, lines, s3
 
 
-def snapshot(settings: d.Settings, clients: dict) -> dict:
-    """Everything a deploy may touch, to compare before and after a run."""
-    objects = clients["s3"].list_objects_v2(Bucket=settings.bucket).get("Contents", [])
-    glue = clients["glue"]
-    jobs = {}
-    for version in d.GLUE_VERSIONS:
-        try:
-            jobs[version] = glue.get_job(JobName=settings.job_name(version))["Job"]
-        except glue.exceptions.EntityNotFoundException:
-            jobs[version] = None
-    arn = d.find_state_machine(clients["stepfunctions"], settings.state_machine_name)
-    machine = None
-    if arn:
-        machine = clients["stepfunctions"].describe_state_machine(stateMachineArn=arn)
-        machine.pop("ResponseMetadata", None)
-    roles = sorted(r["RoleName"] for r in clients["iam"].list_roles()["Roles"])
-    return {
-        "objects": sorted((o["Key"], o["ETag"], o["LastModified"]) for o in objects),
-        "jobs": jobs,
-        "machine": machine,
-        "roles": roles,
-        "databases": sorted(x["Name"] for x in glue.get_databases()["DatabaseList"]),
-    }
+def names(cfn):
+    return [name for name, _ in cfn.calls if name != "describe_stacks"]
 
 
-@pytest.mark.integration
-def test_deploy_to_moto_creates_then_changes_nothing(aws_env, tmp_path):
-    _env, settings, clients = moto_setup(tmp_path, aws_env, "first")
-    before = snapshot(settings, clients)
-
-    plan = d.deploy(settings, clients, ROOT, dry_run=True)
-    assert {c.action for c in plan} == {"created"}
-    assert snapshot(settings, clients) == before  # a dry run writes nothing
-
-    created = d.deploy(settings, clients, ROOT)
-    assert [(c.kind, c.name) for c in created] == [(c.kind, c.name) for c in plan]
-    assert {c.action for c in created} == {"created"}
-    kinds = [c.kind for c in created]
-    for kind in ("iam role", "glue database", "glue job", "log group", "state machine"):
-        assert kind in kinds
-
-    # S3 holds exactly the artifacts, byte for byte.
-    items, wheel_uris = d.artifacts(ROOT, settings)
-    s3 = clients["s3"]
-    for item in items:
-        body = s3.get_object(Bucket=settings.bucket, Key=item.key)["Body"].read()
-        assert body == item.body, item.key
-    keys = {o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket)["Contents"]}
-    assert keys == {i.key for i in items}
-    assert f"{settings.artifacts_prefix}/scripts/extract_contours.py" in keys
-    assert f"{settings.artifacts_prefix}/lib/era5_contours.zip" in keys
-
-    # The Glue jobs are what the YAML files say, placeholders filled in.
-    account = clients["sts"].get_caller_identity()["Account"]
-    variables = d.deploy_variables(settings, account, wheel_uris)
-    for version in d.GLUE_VERSIONS:
-        expected = d.render_job(ROOT, version, variables)
-        job = clients["glue"].get_job(JobName=expected["Name"])["Job"]
-        for key, value in expected.items():
-            if key != "Tags":
-                assert job[key] == value, key
-        shipped = job["DefaultArguments"]["--additional-python-modules"].split(",")
-        assert shipped == wheel_uris[version]
-        assert all(uri.split("/", 3)[3] in keys for uri in shipped)
-        assert f"/wheels/{d.GLUE_VERSIONS[version]}/" in shipped[0]
-        assert job["DefaultArguments"]["--input_path"] == "s3://first-bucket/era5-contours/input/"
-
-    # The state machine is the ASL file, filled in, with the created role.
-    arn = d.find_state_machine(clients["stepfunctions"], "first")
-    machine = clients["stepfunctions"].describe_state_machine(stateMachineArn=arn)
-    assert json.loads(machine["definition"]) == d.render_state_machine(ROOT, variables)
-    run_task = json.loads(machine["definition"])["States"]["RunChunks"]["ItemProcessor"]
-    assert run_task["States"]["RunGlueJob"]["Arguments"]["JobName"] == "first-glue4"
-    assert machine["roleArn"] == f"arn:aws:iam::{account}:role/first-state-machine"
-    assert machine["loggingConfiguration"]["level"] == "ERROR"
-
-    # The roles carry the policies of deploy/iam.
-    iam = clients["iam"]
-    policy = iam.get_role_policy(RoleName="first-glue-job", PolicyName="first-glue-job-policy")
-    assert policy["PolicyDocument"] == d.render_policy(ROOT, "glue_job_role_policy.json", variables)
-
-    after_first = snapshot(settings, clients)
-    second = d.deploy(settings, clients, ROOT)
-    assert [(c.kind, c.name) for c in second] == [(c.kind, c.name) for c in created]
-    assert {c.action for c in second} == {"unchanged"}
-    assert snapshot(settings, clients) == after_first
-
-    replan = d.deploy(settings, clients, ROOT, dry_run=True)
-    assert {c.action for c in replan} == {"unchanged"}
-    assert snapshot(settings, clients) == after_first
+def test_a_failed_change_set_is_one_error_with_its_reason_and_is_cleaned_up(offline):
+    reason = "No export named era5-network-SubnetIds found. Rollback requested by user."
+    cfn = RecordedCloudFormation(change_set={"Status": "FAILED", "StatusReason": reason})
+    with pytest.raises(d.DeployError) as info:
+        run_deploy(offline, cfn)
+    assert str(info.value).startswith("change set deploy-")
+    assert str(info.value).endswith(f"of stack st failed: {reason}")
+    # Not executed; the change set and the empty stack its creation made are deleted.
+    assert names(cfn) == ["create_change_set", "delete_change_set", "delete_stack"]
 
 
-@pytest.mark.integration
-def test_deploy_to_moto_updates_only_what_changed(aws_env, tmp_path):
-    _env, settings, clients = moto_setup(tmp_path, aws_env, "second")
-    d.deploy(settings, clients, ROOT)
-
-    # A copy of the repository's deploy inputs with one job argument and one ASL value
-    # changed, and one wheel rebuilt.
-    root = tmp_path / "repo"
-    shutil.copytree(ROOT / "deploy", root / "deploy", ignore=shutil.ignore_patterns("node_modules"))
-    shutil.copytree(ROOT / "src", root / "src", ignore=shutil.ignore_patterns("__pycache__"))
-    job_file = d.job_definition_path(root, "4.0")
-    original_job = job_file.read_text()
-    job_file.write_text(original_job.replace("--dataset: auto", "--dataset: era5"))
-    machine = json.loads((root / "deploy/state_machines/contours.asl.json").read_text())
-    machine["States"]["RunChunks"]["MaxConcurrency"] = 2
-    (root / "deploy/state_machines/contours.asl.json").write_text(json.dumps(machine))
-    wheel = next((settings.external_libs / "glue5").glob("xarray-*.whl"))
-    wheel.write_bytes(b"rebuilt")
-    wheel_uri = f"s3://second-bucket/{settings.artifacts_prefix}/wheels/glue5/{wheel.name}"
-
-    before = snapshot(settings, clients)
-    plan = d.deploy(settings, clients, root, dry_run=True)
-    assert snapshot(settings, clients) == before
-    assert {(c.kind, c.name, c.detail) for c in plan if c.action == "updated"} == {
-        ("s3 object", wheel_uri, "7 bytes"),
-        ("glue job", "second-glue4", "DefaultArguments"),
-        ("state machine", "second", "definition"),
-    }
-
-    # moto has no UpdateJob (test_sync_glue_job_updates_with_the_whole_definition covers
-    # that call): the real run changes the other two.
-    job_file.write_text(original_job)
-    changes = d.deploy(settings, clients, root)
-    assert {(c.kind, c.name) for c in changes if c.action != "unchanged"} == {
-        ("s3 object", wheel_uri),
-        ("state machine", "second"),
-    }
-    key = wheel_uri.split("/", 3)[3]
-    assert clients["s3"].get_object(Bucket="second-bucket", Key=key)["Body"].read() == b"rebuilt"
-    arn = d.find_state_machine(clients["stepfunctions"], "second")
-    described = clients["stepfunctions"].describe_state_machine(stateMachineArn=arn)
-    assert json.loads(described["definition"])["States"]["RunChunks"]["MaxConcurrency"] == 2
-    assert {c.action for c in d.deploy(settings, clients, root)} == {"unchanged"}
-
-
-class RecordingGlue:
-    """A Glue client double holding one job, recording the writes."""
-
-    class exceptions:
-        pass
-
-    def __init__(self, job: dict | None, tags: dict | None = None):
-        self.job = job
-        self.tags = tags or {}
-        self.calls: list[tuple[str, dict]] = []
-
-    def get_job(self, JobName):
-        if self.job is None:
-            error = Exception("not found")
-            error.response = {"Error": {"Code": "EntityNotFoundException"}}
-            raise error
-        return {"Job": self.job}
-
-    def get_tags(self, ResourceArn):
-        return {"Tags": self.tags}
-
-    def __getattr__(self, name):
-        return lambda **kwargs: self.calls.append((name, kwargs))
-
-
-def test_sync_glue_job_updates_with_the_whole_definition():
-    definition = d.render_job(
-        ROOT, "4.0", d.deploy_variables(settings_for(), "1", {"4.0": ["s3://b/w.whl"]})
+def test_a_refused_change_set_request_is_one_error(offline):
+    cfn = RecordedCloudFormation(
+        stack={"StackName": "st", "StackStatus": "UPDATE_COMPLETE", "Parameters": []},
+        change_set=client_error(
+            "ValidationError",
+            "Template format error: Unresolved resource dependencies [Nope] in the Resources "
+            "block of the template",
+            "CreateChangeSet",
+        ),
     )
-    current = copy.deepcopy(definition)
-    current.pop("Tags")
-    current["DefaultArguments"]["--old"] = "x"
-    current["MaxCapacity"] = 4.0
-    glue = RecordingGlue(current, tags={"project": "era5-contours", "owner": "someone"})
-    change = d.sync_glue_job(glue, definition, "arn:job", dry_run=False)
-    assert (change.action, change.detail) == ("updated", "DefaultArguments, Tags")
-    (update, tag) = glue.calls
-    assert update == (
-        "update_job",
-        {
-            "JobName": definition["Name"],
-            "JobUpdate": {k: v for k, v in definition.items() if k not in ("Name", "Tags")},
+    with pytest.raises(d.DeployError, match=r"^creating the change set of stack st failed: "):
+        run_deploy(offline, cfn)
+    assert names(cfn) == ["create_change_set"]
+
+
+def test_no_changes_is_no_error_and_leaves_no_change_set(offline):
+    cfn = RecordedCloudFormation(
+        stack={"StackName": "st", "StackStatus": "UPDATE_COMPLETE", "Parameters": []},
+        change_set={
+            "Status": "FAILED",
+            "StatusReason": "The submitted information didn't contain changes. Submit "
+            "different information to create a change set.",
         },
     )
-    assert "--old" not in update[1]["JobUpdate"]["DefaultArguments"]
-    assert tag == ("tag_resource", {"ResourceArn": "arn:job", "TagsToAdd": {"glue-version": "4.0"}})
-
-    planned = RecordingGlue(current)
-    assert d.sync_glue_job(planned, definition, "arn:job", dry_run=True).action == "updated"
-    assert planned.calls == []
-    created = RecordingGlue(None)
-    assert d.sync_glue_job(created, definition, "arn:job", dry_run=False).action == "created"
-    assert created.calls == [("create_job", definition)]
+    outcome, _, _ = run_deploy(offline, cfn)
+    assert outcome.result == "no changes"
+    assert names(cfn) == ["create_change_set", "delete_change_set"]  # the stack stays
+    assert d.summary(outcome, False) == ["no changes: stack st is up to date"]
 
 
-@pytest.mark.integration
-def test_deploy_to_moto_with_given_roles_leaves_iam_alone(aws_env, tmp_path):
-    _env, settings, clients = moto_setup(
-        tmp_path,
-        aws_env,
-        "third",
-        GLUE_JOB_VERSIONS="",
-        GLUE_ROLE_ARN="arn:aws:iam::123456789012:role/existing-glue",
-        STATE_MACHINE_ROLE_ARN="arn:aws:iam::123456789012:role/existing-sfn",
+def test_a_rolled_back_update_is_one_error_naming_the_failed_resource(offline):
+    events = [
+        {"EventId": "5", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_ROLLBACK_COMPLETE"},
+        {"EventId": "4", "LogicalResourceId": "Glue4Job", "ResourceType": "AWS::Glue::Job",
+         "ResourceStatus": "UPDATE_FAILED",
+         "ResourceStatusReason": "Role arn:aws:iam::1:role/x should be given assume role "
+                                 "permissions for Glue Service."},
+        {"EventId": "3", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_IN_PROGRESS", "ResourceStatusReason": "User Initiated"},
+        {"EventId": "1", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "CREATE_COMPLETE"},
+    ]  # fmt: skip
+    cfn = RecordedCloudFormation(
+        stack={"StackName": "st", "StackStatus": "CREATE_COMPLETE", "Parameters": []},
+        change_set={"Status": "CREATE_COMPLETE", "Changes": DESCRIBED_CHANGES[:1]},
+        final={"StackName": "st", "StackStatus": "UPDATE_ROLLBACK_COMPLETE"},
+        events=events,
     )
-    changes = d.deploy(settings, clients, ROOT)
-    assert "iam role" not in {c.kind for c in changes}
-    assert [c.name for c in changes if c.kind == "glue job"] == ["third-glue4"]
-    job = clients["glue"].get_job(JobName="third-glue4")["Job"]
-    assert job["Role"] == "arn:aws:iam::123456789012:role/existing-glue"
-    roles = {r["RoleName"] for r in clients["iam"].list_roles()["Roles"]}
-    assert not {"third-glue-job", "third-state-machine"} & roles
+    lines: list[str] = []
+    with pytest.raises(d.DeployError) as info:
+        d.deploy(
+            offline,
+            {"s3": RecordedS3(), "cloudformation": cfn},
+            ROOT,
+            report=lines.append,
+            poll_s=0,
+        )
+    assert " ".join(str(info.value).split()) == (
+        "stack st is UPDATE_ROLLBACK_COMPLETE: Glue4Job AWS::Glue::Job UPDATE_FAILED: Role "
+        "arn:aws:iam::1:role/x should be given assume role permissions for Glue Service."
+    )
+    # The events since the execution were reported as they came, oldest first.
+    reported = [line.split()[0] for line in lines if line.startswith("  ")]
+    assert reported == ["st", "Glue4Job", "st"]
+    assert "delete_change_set" not in names(cfn)  # an executed change set is the stack's
 
 
-@pytest.mark.integration
-def test_deploy_script_dry_run_against_moto(aws_env, tmp_path):
-    env, settings, clients = moto_setup(tmp_path, aws_env, "fourth")
-    env_file = tmp_path / "deploy.env"
-    env_file.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
-    clean = {k: v for k, v in os.environ.items() if k not in env}
-    result = subprocess.run(
-        ["bash", str(ROOT / "sh" / "deploy.sh"), "--dry-run", "--env-file", str(env_file)],
-        capture_output=True,
-        text=True,
-        env={**clean, "PYTHON": sys.executable},
+def test_an_update_reports_its_events_changes_and_outputs(offline):
+    events = [
+        {"EventId": "4", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_COMPLETE"},
+        {"EventId": "3", "LogicalResourceId": "Glue4Job", "ResourceType": "AWS::Glue::Job",
+         "ResourceStatus": "UPDATE_COMPLETE"},
+        {"EventId": "2", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "UPDATE_IN_PROGRESS", "ResourceStatusReason": "User Initiated"},
+        {"EventId": "1", "LogicalResourceId": "st", "ResourceType": "AWS::CloudFormation::Stack",
+         "ResourceStatus": "CREATE_COMPLETE"},
+    ]  # fmt: skip
+    arn = "arn:aws:states:eu-west-1:1:stateMachine:st"
+    cfn = RecordedCloudFormation(
+        stack={
+            "StackName": "st",
+            "StackStatus": "CREATE_COMPLETE",
+            "Parameters": [{"ParameterKey": "LibraryZip", "ParameterValue": "lib/0/x.zip"}],
+        },
+        change_set={"Status": "CREATE_COMPLETE", "Changes": DESCRIBED_CHANGES[:1]},
+        final={
+            "StackName": "st",
+            "StackStatus": "UPDATE_COMPLETE",
+            "Outputs": [{"OutputKey": "StateMachineArn", "OutputValue": arn}],
+        },
+        events=events,
     )
-    assert result.returncode == 0, result.stderr
-    assert "would create  glue job fourth-glue4" in result.stdout
-    assert "would create  state machine fourth" in result.stdout
-    assert "plan: " in result.stdout
-    assert clients["glue"].get_jobs()["Jobs"] == [] or all(
-        not j["Name"].startswith("fourth") for j in clients["glue"].get_jobs()["Jobs"]
+    outcome, lines, s3 = run_deploy(offline, cfn)
+    assert outcome.result == "updated"
+    assert names(cfn) == ["create_change_set", "execute_change_set"]
+    assert len(s3.objects) == len(d.build_artifacts(ROOT, offline).items)
+    assert [line.split()[:2] for line in lines if line.startswith("  ")] == [
+        ["st", "AWS::CloudFormation::Stack"],
+        ["Glue4Job", "AWS::Glue::Job"],
+        ["st", "AWS::CloudFormation::Stack"],
+    ]
+    text = d.summary(outcome, False)
+    assert text[0] == "parameters:"
+    assert any(line.startswith("  LibraryZip: lib/0/x.zip -> lib/") for line in text)
+    assert f"  StateMachineArn = {arn}" in text
+    assert text[-1] == "done: stack st updated, 1 resource change(s)"
+
+
+def test_a_dry_run_uploads_nothing_executes_nothing_and_deletes_its_change_set(offline):
+    cfn = RecordedCloudFormation(
+        stack={
+            "StackName": "st",
+            "StackStatus": "UPDATE_COMPLETE",
+            "Parameters": [{"ParameterKey": "AthenaWorkGroup", "ParameterValue": "old"}],
+        },
+        change_set={"Status": "CREATE_COMPLETE", "Changes": DESCRIBED_CHANGES},
     )
-    assert "Contents" not in clients["s3"].list_objects_v2(Bucket=settings.bucket)
+    outcome, lines, s3 = run_deploy(offline, cfn, dry_run=True)
+    assert s3.objects == {}
+    assert all(line.startswith("would upload ") for line in lines)
+    assert names(cfn) == ["create_change_set", "delete_change_set"]
+    assert outcome.result == "planned"
+    assert ("AthenaWorkGroup", "old", "primary") in outcome.parameters
+    text = d.summary(outcome, True)
+    assert "  AthenaWorkGroup: old -> primary" in text
+    assert text[-1].startswith("dry run: 4 resource change(s); change set dry-run-")
+    assert text[-1].endswith("not executed and deleted")
+
+
+def test_a_busy_stack_stops_the_run_before_anything_is_uploaded(offline):
+    cfn = RecordedCloudFormation(stack={"StackName": "st", "StackStatus": "UPDATE_IN_PROGRESS"})
+    s3 = RecordedS3()
+    with pytest.raises(d.DeployError, match=r"^stack st is busy \(UPDATE_IN_PROGRESS\)"):
+        d.deploy(offline, {"s3": s3, "cloudformation": cfn}, ROOT, poll_s=0)
+    assert s3.objects == {}
+    assert names(cfn) == []
+
+
+def test_a_template_too_big_to_send_goes_by_s3(offline):
+    cfn = RecordedCloudFormation(
+        change_set={"Status": "FAILED", "StatusReason": "No updates are to be performed."}
+    )
+    outcome, _, s3 = run_deploy(offline, cfn, dry_run=True, max_template_body=1000)
+    assert outcome.result == "no changes"
+    (request,) = [kw for name, kw in cfn.calls if name == "create_change_set"]
+    assert "TemplateBody" not in request
+    text = (ROOT / d.TEMPLATE).read_bytes()
+    key = f"era5-contours/artifacts/templates/{sha12(text)}/stack.yaml"
+    assert request["TemplateURL"] == f"https://era5-bucket.s3.eu-west-1.amazonaws.com/{key}"
+    assert s3.objects == {key: text}  # the one object even a dry run needs

@@ -22,6 +22,10 @@ DOCUMENTED = [
     "ERA5_WAREHOUSE_PATH",
     "ERA5_DATABASE",
     "PYSPARK_PYTHON",
+    # The ingest's CDS settings (src/lib/era5_ingest/credentials.py).
+    "CDSAPI_URL",
+    "CDSAPI_KEY",
+    "CDSAPI_RC",
 ]
 
 

@@ -132,6 +132,30 @@ def test_feature_rows_are_valid_and_cover_every_day(july):
     assert pc.sum(bands["area_km2"]).as_py() == pytest.approx(domain_km2, rel=1e-3)
 
 
+def _files_per_partition(table) -> dict[tuple, int]:
+    """Live data files per (variable, month), from the manifests' column statistics."""
+    from era5_contours.catalog import _bounds
+
+    counts: dict[tuple, int] = {}
+    for task in table.scan().plan_files():
+        variable, last_variable = _bounds(task.file, table.schema(), "variable")
+        first, last = _bounds(task.file, table.schema(), "day")
+        assert variable == last_variable and (first.year, first.month) == (last.year, last.month)
+        key = (variable, f"{first:%Y-%m}")
+        counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_each_table_holds_one_file_per_variable_and_month(july):
+    for table in _tables(july["out"] / "warehouse"):
+        counts = _files_per_partition(table)
+        assert counts == {("t2m", "2020-07"): 1, ("tp", "2020-07"): 1}, table.name()
+    assert july["report"].table_files == {
+        "climate.contour_features": 2,
+        "climate.daily_summary": 2,
+    }
+
+
 def test_tasks_ran_on_both_cores(july):
     report = july["report"]
     assert report.workers == 2
@@ -159,6 +183,9 @@ def test_rerun_replaces_rows_without_duplicates(spark, july):
         assert r["run_id"] == ("rerun" if r["day"] in rerun_days else "first")
     runs = set(f_rows.filter(pc.is_in(f_rows["day"], pa_days(rerun_days)))["run_id"].to_pylist())
     assert runs == {"rerun"}
+    # Copy-on-write of the month: still one file per (variable, month) in each table.
+    for table in (features, summary):
+        assert _files_per_partition(table) == {("t2m", "2020-07"): 1, ("tp", "2020-07"): 1}
 
 
 def pa_days(days):
@@ -200,8 +227,9 @@ def test_corrupt_input_fails_that_day_only(spark, tmp_path):
 
 
 def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypatch):
-    """The daily_summary commit fails after contour_features committed: both tables are
-    back to their state before the run, and a later run goes through."""
+    """The daily_summary commit fails after contour_features committed: a compensating
+    commit gives contour_features its rows and files from before the run, and a later run
+    goes through."""
     _need_data()
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -214,8 +242,8 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
     assert len(published) == 8
     features, summary = _tables(out / "warehouse")
     before = {
-        "features": (features.current_snapshot().snapshot_id, features.scan().to_arrow()),
-        "summary": (summary.current_snapshot().snapshot_id, summary.scan().to_arrow()),
+        "features": (_live_files(features), features.scan().to_arrow()),
+        "summary": (_live_files(summary), summary.scan().to_arrow()),
     }
 
     from era5_contours import catalog
@@ -238,9 +266,12 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
 
     features, summary = _tables(out / "warehouse")
     for name, table in (("features", features), ("summary", summary)):
-        snapshot_id, rows = before[name]
-        assert table.current_snapshot().snapshot_id == snapshot_id
-        assert table.scan().to_arrow().equals(rows)
+        files, rows = before[name]
+        assert _live_files(table) == files
+        keys = ["day", "variable"] + (
+            ["kind", "band_index", "part_index"] if name == "features" else []
+        )
+        assert _sorted_rows(table.scan().to_arrow(), keys) == _sorted_rows(rows, keys)
         assert set(table.scan().to_arrow()["run_id"].to_pylist()) == {"good"}
 
     report = run_contour_job(spark, _config(inputs, out, run_id="after", **days))
@@ -248,6 +279,10 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
     features, summary = _tables(out / "warehouse")
     assert set(summary.scan().to_arrow()["run_id"].to_pylist()) == {"after"}
     assert features.scan().to_arrow().num_rows == before["features"][1].num_rows
+
+
+def _live_files(table) -> set[str]:
+    return {t.file.file_path for t in table.scan().plan_files()}
 
 
 def _rows_by_field_id(table) -> pa.Table:

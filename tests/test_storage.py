@@ -116,3 +116,37 @@ def test_endpoint_override_reaches_boto3(monkeypatch):
     finally:
         os.environ.pop("AWS_ENDPOINT_URL", None)
         storage._local.s3 = None
+
+
+def test_local_listing_with_times_survives_files_that_vanish_meanwhile(tmp_path, monkeypatch):
+    """Another process renames its temporary file just after the walk first sees it."""
+    (tmp_path / "a.json").write_text("{}")
+    temporary = tmp_path / ".b.json.1234.tmp"
+    temporary.write_text("{}")
+    real_stat = Path.stat
+
+    def stat_then_rename(self, *args, **kwargs):
+        info = real_stat(self, *args, **kwargs)
+        if self == temporary and os.path.exists(temporary):
+            temporary.rename(tmp_path / "b.json")
+        return info
+
+    monkeypatch.setattr(Path, "stat", stat_then_rename)
+    listing = dict(storage.list_with_times(str(tmp_path)))
+    assert listing[str(tmp_path / "a.json")] == real_stat(tmp_path / "a.json").st_mtime
+    assert set(listing) <= {str(tmp_path / "a.json"), str(temporary), str(tmp_path / "b.json")}
+
+
+def test_a_changed_endpoint_gets_a_new_client(monkeypatch):
+    """A process that meets a second S3 endpoint (another moto server) stops using the first."""
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    try:
+        first, exclusive = storage.s3_client(), storage._exclusive_s3_client()
+        assert storage.s3_client() is first
+        assert storage._exclusive_s3_client() is exclusive
+        monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:10")
+        assert storage.s3_client().meta.endpoint_url == "http://127.0.0.1:10"
+        assert storage._exclusive_s3_client().meta.endpoint_url == "http://127.0.0.1:10"
+    finally:
+        storage._local.s3 = storage._local.s3_exclusive = None

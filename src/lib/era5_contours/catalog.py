@@ -2,23 +2,25 @@
 
 The write path of the job has two halves:
 
-* executors: :func:`write_data_files` turns a (day, variable)'s rows into Iceberg data
-  files with pyiceberg's own writer: Parquet with the table's field ids, column
-  statistics and partition values, named by the table's location provider under a write
-  UUID of the task. What comes back is the files' :class:`~pyiceberg.manifest.DataFile`
-  metadata, small and picklable;
+* executors: :func:`write_data_files` turns the rows of one (variable, month) partition
+  (:mod:`~era5_contours.months`) into Iceberg data files with pyiceberg's own writer:
+  Parquet with the table's field ids, column statistics and partition values, named by
+  the table's location provider under a write UUID of the task. What comes back is the
+  files' :class:`~pyiceberg.manifest.DataFile` metadata, small and picklable;
 * driver: :func:`commit_replace` deletes the rows of the (day, variable) pairs and appends
   the data files in one Iceberg transaction, so a rerun of a day replaces its rows and
   readers see either the old table or the new one. Nothing depends on name mapping: every
   file carries its field ids, which every Iceberg reader resolves columns by.
+  :func:`revert_attempt` undoes one run's commits with a compensating commit.
 
-Files that no snapshot references (those of a failed or killed run) are orphans for the
-table maintenance to remove.
+Files that no snapshot references (those of a failed or killed run) are orphans for
+:mod:`~era5_contours.maintenance` to remove.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 import warnings
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,8 +31,16 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 from pyiceberg.conversions import from_bytes
 from pyiceberg.exceptions import CommitFailedException, NoSuchTableError
-from pyiceberg.expressions import And, BooleanExpression, EqualTo, In, Or
+from pyiceberg.expressions import (
+    And,
+    BooleanExpression,
+    EqualTo,
+    GreaterThanOrEqual,
+    LessThanOrEqual,
+    Or,
+)
 from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
+from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.transforms import (
@@ -133,9 +143,19 @@ def load_catalog(
             raise ImportError(
                 "the sql catalog needs SQLAlchemy: pip install 'pyiceberg[sql-sqlite]'"
             ) from e
-        return SqlCatalog(
-            name, uri=f"sqlite:///{folder / 'catalog.db'}", warehouse=f"file://{folder}"
-        )
+        from sqlalchemy.exc import OperationalError
+
+        for attempt in range(1, 6):
+            try:
+                return SqlCatalog(
+                    name, uri=f"sqlite:///{folder / 'catalog.db'}", warehouse=f"file://{folder}"
+                )
+            except OperationalError as exc:
+                # Processes opening a new catalog at once all create pyiceberg's catalog
+                # tables; the losers' CREATE fails with "already exists". They exist now.
+                if "already exists" not in str(exc) or attempt == 5:
+                    raise
+                time.sleep(0.05 * attempt)
     if catalog_type == "glue":
         if not warehouse_path.startswith("s3://"):
             raise ValueError(f"the glue catalog needs an s3:// warehouse, got {warehouse_path!r}")
@@ -355,18 +375,31 @@ def ensure_table(catalog: Catalog, database: str, table: TableDef) -> Table:
 # --------------------------------------------------------------------------- executors
 
 
-def conform_table(arrow_table: pa.Table, table: TableDef) -> pa.Table:
-    """Rows in the column order and types of ``table``; refuse nulls in required columns."""
+def conform_table(
+    arrow_table: pa.Table, table: TableDef, table_schema: Schema | None = None
+) -> pa.Table:
+    """Rows in the column order and types of ``table``; refuse nulls in required columns.
+
+    Columns beyond ``table``'s are refused, except those the Iceberg table itself holds
+    (``table_schema``: a table created by other DDL may carry more optional columns, and
+    rewriting a month must keep their values); they follow ``table``'s columns.
+    """
     schema = table.arrow_schema
+    known = set(table_schema._name_to_id) if table_schema is not None else set()
     missing = [n for n in schema.names if n not in arrow_table.column_names]
-    extra = [n for n in arrow_table.column_names if n not in schema.names]
+    extra = [n for n in arrow_table.column_names if n not in schema.names and n not in known]
     if missing or extra:
         raise ValueError(f"{table.name}: missing columns {missing}, unexpected columns {extra}")
     for field in schema:
         if not field.nullable and arrow_table.column(field.name).null_count:
             raise ValueError(f"{table.name}.{field.name} is required but holds nulls")
     columns = [arrow_table.column(n).cast(schema.field(n).type) for n in schema.names]
-    return pa.Table.from_arrays(columns, schema=schema)
+    fields = list(schema)
+    for name in arrow_table.column_names:
+        if name not in schema.names:
+            columns.append(arrow_table.column(name))
+            fields.append(arrow_table.schema.field(name))
+    return pa.Table.from_arrays(columns, schema=pa.schema(fields))
 
 
 def write_data_files(
@@ -400,7 +433,7 @@ def write_data_files(
     ValueError
         For rows that do not fit ``table`` or the table's schema.
     """
-    data = conform_table(rows, table)
+    data = conform_table(rows, table, table_metadata.schema())
     if data.num_rows == 0:
         raise ValueError(f"{table.name}: no rows to write")
     # Checked here, on the executor, before anything is written.
@@ -430,18 +463,42 @@ def _replace_keys(replace: Iterable[tuple[date, str]]) -> dict[str, set[date]]:
 
 
 def replace_filter(replace: Iterable[tuple[date, str]]) -> BooleanExpression:
-    """Row filter ``OR over variables of (variable = v AND day IN (...))``.
+    """Row filter selecting exactly the (day, variable) pairs of ``replace``.
 
-    Grouped by variable so the expression stays shallow however many days a run covers.
+    Per variable, each run of consecutive days becomes one range (``day >= a AND day <=
+    b``): a file whose day statistics lie within a range is dropped from the metadata
+    without being read, and the expression stays shallow however many days a run covers.
     """
     keys = _replace_keys(replace)
     if not keys:
         raise ValueError("empty replace: nothing to filter")
-    parts = [
-        And(EqualTo("variable", v), In("day", sorted(d.isoformat() for d in days)))
-        for v, days in sorted(keys.items())
-    ]
+    parts: list[BooleanExpression] = []
+    for variable, days in sorted(keys.items()):
+        spans: list[BooleanExpression] = []
+        for first, last in day_runs(days):
+            if first == last:
+                spans.append(EqualTo("day", first.isoformat()))
+            else:
+                spans.append(
+                    And(
+                        GreaterThanOrEqual("day", first.isoformat()),
+                        LessThanOrEqual("day", last.isoformat()),
+                    )
+                )
+        days_filter = spans[0] if len(spans) == 1 else Or(*spans)
+        parts.append(And(EqualTo("variable", variable), days_filter))
     return parts[0] if len(parts) == 1 else Or(*parts)
+
+
+def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
+    """Sorted days as runs of consecutive days ``(first, last)``."""
+    runs: list[tuple[date, date]] = []
+    for day in sorted(set(days)):
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1] = (runs[-1][0], day)
+        else:
+            runs.append((day, day))
+    return runs
 
 
 def _bounds(data_file: DataFile, schema: Schema, column: str) -> tuple[Any, Any]:
@@ -584,18 +641,123 @@ def committed_snapshot_summary(table: Table) -> dict[str, str]:
     return summary
 
 
-def restore(table: Table, snapshot_id: int | None, replace: list[tuple[date, str]]) -> None:
-    """Undo this run's commit on ``table``: back to ``snapshot_id``, its state before.
+def attempt_snapshots(
+    table: Table, attempt: str, since: int | None = None, *, key: str = "run-attempt"
+) -> list[int]:
+    """Ids of the snapshots a run attempt committed (``run-attempt`` in their summary).
 
-    Used when a later commit of the same run fails, so the tables never disagree. A table
-    that had no snapshot gets the replaced rows deleted instead (it held none before).
+    Only snapshots after ``since`` (a snapshot id of the table's history) are looked at;
+    ``key="reverts-attempt"`` finds the compensating commits of the attempt instead.
     """
-    table.refresh()
-    if snapshot_id is not None:
-        with table.manage_snapshots() as ms:
-            ms.rollback_to_snapshot(snapshot_id)
-    elif replace:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=_NO_MATCH_WARNING)
-            table.delete(replace_filter(replace))
-    logger.warning("restored %s to its state before this run", ".".join(table.name()))
+    snapshots = sorted(table.metadata.snapshots, key=lambda s: (s.sequence_number, s.timestamp_ms))
+    if since is not None:
+        ids = [s.snapshot_id for s in snapshots]
+        if since in ids:
+            snapshots = snapshots[ids.index(since) + 1 :]
+    return [s.snapshot_id for s in snapshots if s.summary is not None and s.summary[key] == attempt]
+
+
+def _snapshot_changes(table: Table, snapshot_id: int) -> tuple[list[DataFile], list[DataFile]]:
+    """Data files one snapshot added and removed, from the manifests it wrote."""
+    snapshot = table.metadata.snapshot_by_id(snapshot_id)
+    if snapshot is None:
+        raise ValueError(f"{'.'.join(table.name())}: no snapshot {snapshot_id}")
+    added: list[DataFile] = []
+    removed: list[DataFile] = []
+    for manifest in snapshot.manifests(table.io):
+        if manifest.added_snapshot_id != snapshot_id:
+            continue
+        for entry in manifest.fetch_manifest_entry(table.io, discard_deleted=False):
+            if entry.snapshot_id != snapshot_id:
+                continue
+            if entry.status == ManifestEntryStatus.ADDED:
+                added.append(entry.data_file)
+            elif entry.status == ManifestEntryStatus.DELETED:
+                removed.append(entry.data_file)
+    return added, removed
+
+
+def revert_attempt(
+    table: Table, attempt: str, since: int | None = None, *, max_attempts: int = 3
+) -> int:
+    """Undo what a run attempt committed to ``table`` with a compensating commit.
+
+    The files the attempt added are removed and the files it removed come back, in one
+    new snapshot (``reverts-attempt`` in its summary). Unlike rolling the table back to
+    an older snapshot, this leaves every other commit in place, made before or after.
+    The caller holds the commit lease, so no other run changed those rows since.
+
+    Returns
+    -------
+    int
+        How many files changed (0 when the attempt committed nothing).
+
+    Raises
+    ------
+    ValueError
+        When a file the attempt added is no longer in the table (rewritten since, e.g. by
+        a compaction): reverting it would need its rows, which is beyond a metadata change.
+    """
+    for attempt_no in range(1, max_attempts + 1):
+        table.refresh()
+        if attempt_snapshots(table, attempt, since, key="reverts-attempt"):
+            return 0  # reverted already (an interrupted recovery, finished again)
+        added: dict[str, DataFile] = {}
+        removed: dict[str, DataFile] = {}
+        for snapshot_id in attempt_snapshots(table, attempt, since):
+            snap_added, snap_removed = _snapshot_changes(table, snapshot_id)
+            for f in snap_removed:
+                if f.file_path in added:  # added and removed again by the same attempt
+                    del added[f.file_path]
+                else:
+                    removed[f.file_path] = f
+            for f in snap_added:
+                added[f.file_path] = f
+        if not added and not removed:
+            return 0
+        live = {t.file.file_path for t in table.scan().plan_files()} if added else set()
+        gone = [p for p in added if p not in live]
+        if gone:
+            raise ValueError(
+                f"cannot revert attempt {attempt} on {'.'.join(table.name())}: its files "
+                f"{gone[:3]} were rewritten since"
+            )
+        try:
+            with (
+                table.transaction() as tx,
+                tx.update_snapshot(
+                    snapshot_properties={"reverts-attempt": attempt}
+                ).overwrite() as overwrite,
+            ):
+                for f in added.values():
+                    overwrite.delete_data_file(f)
+                for f in removed.values():
+                    overwrite.append_data_file(f)
+        except CommitFailedException:
+            if attempt_no == max_attempts:
+                raise
+            continue
+        logger.warning(
+            "reverted attempt %s on %s: %d files removed, %d restored",
+            attempt,
+            ".".join(table.name()),
+            len(added),
+            len(removed),
+        )
+        return len(added) + len(removed)
+    return 0
+
+
+def scan_rows(
+    table_metadata: TableMetadata,
+    io: FileIO,
+    row_filter: BooleanExpression,
+) -> pa.Table:
+    """Rows of the table's current snapshot matching ``row_filter`` (runs on executors)."""
+    from pyiceberg.table import DataScan
+
+    if table_metadata.current_snapshot() is None:
+        from pyiceberg.io.pyarrow import schema_to_pyarrow
+
+        return schema_to_pyarrow(table_metadata.schema()).empty_table()
+    return DataScan(table_metadata=table_metadata, io=io, row_filter=row_filter).to_arrow()

@@ -46,17 +46,36 @@ OPTIONS: dict[str, str] = {
     "assume_units": "",
     "run_id": "",
     "aws_endpoint_url": "",
+    "commit_wait_seconds": "3600",
+    "commit_lease_seconds": "300",
 }
 REQUIRED = ("input_path", "output_path", "start_date", "end_date")
 
 
-def _bool(text: str, name: str) -> bool:
+def parse_bool(text: str, name: str) -> bool:
+    """``true``/``false`` (also ``1 yes y on`` / ``0 no n off``, empty is false).
+
+    Raises
+    ------
+    ValueError
+        Naming ``name`` (``--lines``, ``ERA5_CREATE_DATABASE``) and the text.
+    """
     value = str(text).strip().lower()
     if value in ("true", "1", "yes", "y", "on"):
         return True
     if value in ("false", "0", "no", "n", "off", ""):
         return False
-    raise ValueError(f"--{name} must be true or false, got {text!r}")
+    raise ValueError(f"{name} must be true or false, got {text!r}")
+
+
+def _seconds(text: str, name: str, minimum: float) -> float:
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise ValueError(f"--{name} must be a number of seconds, got {text!r}") from None
+    if not value >= minimum:
+        raise ValueError(f"--{name} must be at least {minimum:g} seconds, got {text!r}")
+    return value
 
 
 def _date(text: str, name: str) -> date:
@@ -90,6 +109,11 @@ class JobConfig:
     assume_units: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
     aws_endpoint_url: str = ""
+    #: How long a run waits for another run's commit lease before it gives up.
+    commit_wait_seconds: float = 3600.0
+    #: Time to live of a commit lease record without renewal (how soon a killed run's
+    #: lease is taken over).
+    commit_lease_seconds: float = 300.0
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> JobConfig:
@@ -162,12 +186,14 @@ class JobConfig:
             schemes=schemes,
             precision=precision,
             simplify_tolerance=tolerance,
-            lines=_bool(raw["lines"], "lines"),
-            plots=_bool(raw["plots"], "plots"),
-            allow_failed_days=_bool(raw["allow_failed_days"], "allow_failed_days"),
+            lines=parse_bool(raw["lines"], "--lines"),
+            plots=parse_bool(raw["plots"], "--plots"),
+            allow_failed_days=parse_bool(raw["allow_failed_days"], "--allow_failed_days"),
             assume_units=parse_assumed(raw["assume_units"]),
             run_id=run_id,
             aws_endpoint_url=raw["aws_endpoint_url"].strip(),
+            commit_wait_seconds=_seconds(raw["commit_wait_seconds"], "commit_wait_seconds", 0),
+            commit_lease_seconds=_seconds(raw["commit_lease_seconds"], "commit_lease_seconds", 4),
         )
 
     def days(self) -> list[date]:

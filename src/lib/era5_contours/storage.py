@@ -15,9 +15,11 @@ import hashlib
 import logging
 import os
 import shutil
+import stat
 import tempfile
 import threading
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,6 +35,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".parquet": "application/vnd.apache.parquet",
     ".nc": "application/x-netcdf",
+    ".arrow": "application/vnd.apache.arrow.stream",
 }
 
 
@@ -61,18 +64,26 @@ _local = threading.local()
 
 
 def s3_client() -> S3Client:
-    """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe)."""
+    """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe).
+
+    A new one is made when the endpoint in the environment changed since (one process
+    may talk to several S3 endpoints in turn, as the tests' moto servers do).
+    """
+    # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
+    # Glue 4.0 ships boto3 1.24.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client: S3Client | None = getattr(_local, "s3", None)
-    if client is None or getattr(_local, "pid", None) != os.getpid():
+    if (
+        client is None
+        or getattr(_local, "pid", None) != os.getpid()
+        or getattr(_local, "endpoint", None) != endpoint
+    ):
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 10, "mode": "adaptive"})
-        # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
-        # Glue 4.0 ships boto3 1.24.
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         client = boto3.session.Session().client("s3", config=config, endpoint_url=endpoint or None)
-        _local.s3, _local.pid = client, os.getpid()
+        _local.s3, _local.pid, _local.endpoint = client, os.getpid(), endpoint
     return client
 
 
@@ -85,7 +96,7 @@ def use_endpoint(endpoint_url: str | None) -> None:
     """
     if endpoint_url and os.environ.get("AWS_ENDPOINT_URL") != endpoint_url:
         os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-        _local.s3 = None
+        _local.s3 = _local.s3_exclusive = None
 
 
 def list_files(prefix: str, suffixes: tuple[str, ...] = (".nc",)) -> list[str]:
@@ -125,6 +136,17 @@ def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
         s3_client().put_object(Bucket=bucket, Key=key, Body=data, ContentType=ctype)
         return path
     target = Path(path)
+    with _complete_temp(target, data) as tmp:
+        os.replace(tmp, target)
+    return str(target)
+
+
+@contextlib.contextmanager
+def _complete_temp(target: Path, data: bytes) -> Iterator[Path]:
+    """A hidden temporary file next to ``target`` holding all of ``data``, synced to disk.
+
+    Removed afterwards unless it was renamed into place.
+    """
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.parent / f".{target.name}.{uuid.uuid4().hex}.tmp"
     try:
@@ -132,11 +154,99 @@ def write_bytes(path: str, data: bytes, content_type: str | None = None) -> str:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        yield tmp
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-    return str(target)
+
+
+def create_exclusive(path: str, data: bytes) -> bool:
+    """Create ``path`` with ``data`` only if nothing exists there; whether it was created.
+
+    The primitive of the commit lease: of several writers racing for one name, exactly one
+    wins. Locally a hard link of a complete temporary file (``link`` fails on an existing
+    name, and readers never see a partial record); on S3 a conditional PUT
+    (``If-None-Match: *``), refused with 412 (or 409 while another conditional write of the
+    same key is in flight).
+    """
+    if is_s3(path):
+        bucket, key = split_s3(path)
+        client = _exclusive_s3_client()
+        try:
+            client.put_object(Bucket=bucket, Key=key, Body=data, ContentType=CONTENT_TYPES[".json"])
+        except client.exceptions.ClientError as exc:
+            status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+            if status in (409, 412):
+                return False
+            raise
+        return True
+    target = Path(path)
+    with _complete_temp(target, data) as tmp:
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            return False
+        return True
+
+
+def _exclusive_s3_client():
+    """An S3 client whose every PutObject carries ``If-None-Match: *``.
+
+    The header goes in through botocore's event hook rather than the ``IfNoneMatch``
+    parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
+    """
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    client = getattr(_local, "s3_exclusive", None)
+    if (
+        client is None
+        or getattr(_local, "pid_exclusive", None) != os.getpid()
+        or getattr(_local, "endpoint_exclusive", None) != endpoint
+    ):  # a changed endpoint gets a new client, as in s3_client
+        import boto3
+        from botocore.config import Config
+
+        client = boto3.session.Session().client(
+            "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
+        )
+
+        def if_none_match(request, **_):
+            request.headers["If-None-Match"] = "*"
+
+        client.meta.events.register("before-sign.s3.PutObject", if_none_match)
+        _local.s3_exclusive, _local.pid_exclusive = client, os.getpid()
+        _local.endpoint_exclusive = endpoint
+    return client
+
+
+def list_with_times(prefix: str) -> list[tuple[str, float]]:
+    """Every file under a folder or S3 prefix with its modification time (epoch seconds)."""
+    if is_s3(prefix):
+        bucket, key = split_s3(prefix)
+        key = key.rstrip("/") + "/"
+        out = []
+        paginator = s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=key):
+            for obj in page.get("Contents", []):
+                out.append((f"s3://{bucket}/{obj['Key']}", obj["LastModified"].timestamp()))
+        return out
+    root = Path(_strip_file_scheme(prefix))
+    if not root.is_dir():
+        return []
+    out = []
+    for path in root.rglob("*"):
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            # Listing races with writers: another process's temporary file is renamed or
+            # linked and removed, or a record pruned, between the walk and this stat.
+            continue
+        if stat.S_ISREG(info.st_mode):
+            out.append((str(path), info.st_mtime))
+    return out
+
+
+def _strip_file_scheme(path: str) -> str:
+    return str(path)[len("file://") :] if str(path).startswith("file://") else str(path)
 
 
 def delete(path: str) -> bool:

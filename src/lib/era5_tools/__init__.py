@@ -1,7 +1,7 @@
 """The tools around the contour job; none of this is shipped to Glue.
 
-- :mod:`era5_tools.deploy`: deploy the job to an AWS account (artifacts, IAM, Glue jobs,
-  state machine).
+- :mod:`era5_tools.deploy`: deploy the job to an AWS account (artifacts to S3, then the
+  CloudFormation stack of Glue jobs, roles and state machine, through a change set).
 - :mod:`era5_tools.sample`: synthetic hourly input in the layout of the Climate Data Store.
 - :mod:`era5_tools.localquery`: DuckDB on the Iceberg tables, the local stand-in for Athena.
 - :mod:`era5_tools.viewer`: serves the Leaflet map viewer over a job's output.

@@ -1,4 +1,7 @@
-"""What the deploy uploads: the job script, the library zip and the locked wheels."""
+"""What the deploy uploads: job scripts, library zips, state machine definition, wheels.
+
+Also what the stack says of the ingest job's modules: the pins of its lock.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +16,28 @@ from pathlib import Path
 from .settings import GLUE_VERSIONS, Settings
 
 LIBRARY_ZIP_NAME = "era5_contours.zip"
+#: Job scripts: template parameter -> script in the repository. A new Glue job adds its
+#: script here and the parameter (and the job) to deploy/cloudformation/stack.yaml.
+JOB_SCRIPTS: dict[str, str] = {
+    "JobScript": "src/jobs/extract_contours.py",
+    "IngestScript": "src/jobs/ingest_era5.py",
+}
+#: Packages shipped as zips for ``--extra-py-files``: template parameter -> package folder
+#: (the zip is named after the package: ``era5_contours.zip``).
+LIBRARY_ZIPS: dict[str, str] = {
+    "LibraryZip": "src/lib/era5_contours",
+    "IngestLibraryZip": "src/lib/era5_ingest",
+}
+#: Python shell jobs' modules: template parameter -> lock target in external_libs/. Glue
+#: Python shell installs them from PyPI by name (``--additional-python-modules``), so the
+#: parameter is the lock's pins, not wheels on S3.
+PYTHON_SHELL_LOCKS: dict[str, str] = {"IngestPythonModules": "pyshell"}
+#: State machine definitions (ASL): template parameter -> file in the repository.
+STATE_MACHINES: dict[str, str] = {
+    "StateMachineDefinition": "deploy/state_machines/contours.asl.json"
+}
+#: Hex digits of the SHA-256 in content keys: 48 bits, no collision among a project's files.
+HASH_LENGTH = 12
 #: The zip's entries get this timestamp so that equal sources give equal bytes.
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
@@ -45,6 +70,22 @@ def shipped_pins(lock_text: str, provided_text: str) -> list[tuple[str, str]]:
     """The pins of a lock file that Glue does not provide at that exact version."""
     provided = set(parse_pins(provided_text, "<provided>"))
     return [pin for pin in parse_pins(lock_text) if pin not in provided]
+
+
+def locked_requirements(lock_text: str, provided_text: str) -> list[str]:
+    """The lock's ``name==version`` lines, as written, that the runtime does not provide.
+
+    What a Python shell job's ``--additional-python-modules`` lists: the pins verbatim
+    (``netCDF4==1.7.2``, not the normalised ``netcdf4``), in lock order.
+    """
+    provided = set(parse_pins(provided_text, "<provided>"))
+    lines = [
+        line
+        for raw in lock_text.splitlines()
+        if (line := raw.split("#", 1)[0].strip().replace(" ", ""))
+    ]
+    pins = parse_pins("\n".join(lines))  # validates every line
+    return [line for line, pin in zip(lines, pins, strict=True) if pin not in provided]
 
 
 def wheel_pin(filename: str) -> tuple[str, str]:
@@ -128,30 +169,74 @@ class Artifact:
 
     @property
     def md5(self) -> str:
-        """Base64 MD5 of the content, as S3's Content-MD5 takes it."""
+        """Hex MD5 of the content (S3's ETag of a single-part upload)."""
         return hashlib.md5(self.body, usedforsecurity=False).hexdigest()
 
 
-def artifacts(root: Path, settings: Settings) -> tuple[list[Artifact], dict[str, list[str]]]:
-    """Objects to upload, and the S3 URIs of each Glue version's wheels."""
+def content_key(folder: str, name: str, body: bytes) -> str:
+    """``folder/<sha256[:12]>/name``: a key that changes whenever the content does.
+
+    The stack names code by such keys, so new code is a parameter change the change set
+    shows, and the objects a rollback returns to are still there.
+    """
+    return f"{folder}/{hashlib.sha256(body).hexdigest()[:HASH_LENGTH]}/{name}"
+
+
+@dataclass(frozen=True)
+class Artifacts:
+    """What a deploy uploads, and what the stack's parameters say of it."""
+
+    items: list[Artifact]
+    #: Template parameter -> key under the artifacts prefix (``JobScript`` ->
+    #: ``scripts/<hash>/extract_contours.py``).
+    keys: dict[str, str]
+    #: Glue version -> S3 URIs of its wheels, in lock order.
+    wheels: dict[str, list[str]]
+    #: Template parameter -> pins a Python shell job installs by name, in lock order.
+    modules: dict[str, list[str]]
+
+
+def build_artifacts(root: Path, settings: Settings) -> Artifacts:
+    """Scripts, zips, state machine definitions, wheels and Python shell pins to deploy.
+
+    The wheels are those of the deployed Glue versions' jobs.
+
+    Raises
+    ------
+    FileNotFoundError
+        A script, the definition, a lock file or a wheel is missing.
+    """
     prefix = settings.artifacts_prefix
     external_libs = settings.external_libs or root / "external_libs"
-    items = [
-        Artifact(
-            f"{prefix}/scripts/extract_contours.py",
-            (root / "src" / "jobs" / "extract_contours.py").read_bytes(),
-        ),
-        Artifact(
-            f"{prefix}/lib/{LIBRARY_ZIP_NAME}",
-            build_library_zip(root / "src" / "lib" / "era5_contours"),
-        ),
-    ]
+    items: list[Artifact] = []
+    keys: dict[str, str] = {}
+
+    def add(parameter: str, folder: str, name: str, body: bytes) -> None:
+        keys[parameter] = content_key(folder, name, body)
+        items.append(Artifact(f"{prefix}/{keys[parameter]}", body))
+
+    for parameter, path in {**JOB_SCRIPTS, **STATE_MACHINES}.items():
+        folder = "scripts" if parameter in JOB_SCRIPTS else "state_machines"
+        add(parameter, folder, Path(path).name, (root / path).read_bytes())
+    for parameter, package in LIBRARY_ZIPS.items():
+        package_dir = root / package
+        if not package_dir.is_dir():
+            raise FileNotFoundError(f"package folder {package_dir} not found")
+        add(parameter, "lib", f"{package_dir.name}.zip", build_library_zip(package_dir))
     wheel_uris: dict[str, list[str]] = {}
     for version in settings.job_versions:
         folder = GLUE_VERSIONS[version]
         uris = wheel_uris.setdefault(version, [])
         for path in locked_wheels(external_libs, version):
+            # Wheel file names carry name and version: a lock change gives new keys.
             key = f"{prefix}/wheels/{folder}/{path.name}"
             items.append(Artifact(key, path.read_bytes()))
             uris.append(f"s3://{settings.bucket}/{key}")
-    return items, wheel_uris
+    modules = {
+        parameter: locked_requirements(
+            (external_libs / f"{target}-requirements.lock").read_text(),
+            (external_libs / f"{target}-provided.txt").read_text(),
+        )
+        for parameter, target in PYTHON_SHELL_LOCKS.items()
+    }
+    return Artifacts(items, keys, wheel_uris, modules)

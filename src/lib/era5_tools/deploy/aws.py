@@ -1,60 +1,49 @@
-"""The AWS side: compare each resource with what the account has, write only differences.
+"""The AWS side: upload the artifacts, then deploy the stack through a change set.
 
-A run uploads the artifacts, then creates or updates the IAM roles (unless their ARNs are
-given), the Glue database, the Glue jobs, the state machine's log group and the state
-machine. A second run reports ``unchanged`` everywhere; a dry run reports the plan and
-writes nothing.
+The calls are thin; what to send and how to read the answers is :mod:`.stack`'s. A run
+uploads what S3 lacks, creates a change set (``CREATE`` for a new stack, ``UPDATE``
+otherwise), waits for it, and executes it, then follows the stack's events until it is
+done. A change set without changes is "no changes" and is deleted. A dry run uploads
+nothing, shows the change set and deletes it (and the empty stack a first change set
+makes).
 """
 
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import os
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypedDict, cast
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 from era5_tools import repository_root
 
-from .artifacts import Artifact, artifacts
-from .settings import Settings, deploy_variables
-from .templates import render_job, render_policy, render_state_machine
-
-if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
-    from types_boto3_glue import GlueClient
-    from types_boto3_glue.type_defs import JobUpdateTypeDef
-    from types_boto3_iam import IAMClient
-    from types_boto3_logs import CloudWatchLogsClient
-    from types_boto3_s3 import S3Client
-    from types_boto3_stepfunctions import SFNClient
-    from types_boto3_stepfunctions.type_defs import LoggingConfigurationTypeDef
-    from types_boto3_sts import STSClient
+from .artifacts import Artifact, build_artifacts, content_key
+from .settings import Settings
+from .stack import (
+    MAX_TEMPLATE_BODY_BYTES,
+    SUCCEEDED,
+    DeployError,
+    ResourceChange,
+    change_set_name,
+    change_set_request,
+    change_set_type,
+    is_no_changes,
+    load_template,
+    parameter_changes,
+    resource_changes,
+    stack_event_line,
+    stack_failure,
+    stack_parameters,
+    template_url,
+)
 
 logger = logging.getLogger(__name__)
-
-MAINTAINED_TABLES = ("contour_features", "daily_summary")
-
-
-@dataclass(frozen=True)
-class Change:
-    """What a sync did (or, in a dry run, would do) to one resource."""
-
-    kind: str
-    name: str
-    action: str  # "created", "updated" or "unchanged"
-    detail: str = ""
-
-    def line(self, dry_run: bool = False) -> str:
-        """One line for the deploy's output."""
-        action = self.action
-        if dry_run and action != "unchanged":
-            action = {"created": "would create", "updated": "would update"}[action]
-        text = f"{action:<13} {self.kind} {self.name}"
-        return f"{text} ({self.detail})" if self.detail else text
 
 
 def _error_code(exc: Exception) -> str:
@@ -62,401 +51,309 @@ def _error_code(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
-def _same(desired: Any, current: Any, exact: bool = False) -> bool:
-    """Whether ``current`` (from AWS) already is ``desired`` (from the files).
-
-    Dicts compare on the desired keys only (AWS adds computed fields), except when
-    ``exact``; numbers compare by value (``180 == 180.0``).
-    """
-    if isinstance(desired, Mapping):
-        if not isinstance(current, Mapping):
-            return False
-        if exact and set(desired) != set(current):
-            return False
-        return all(_same(v, current.get(k), exact) for k, v in desired.items())
-    if isinstance(desired, (list, tuple)):
-        return (
-            isinstance(current, (list, tuple))
-            and len(desired) == len(current)
-            and all(_same(d, c, exact) for d, c in zip(desired, current, strict=True))
-        )
-    if isinstance(desired, (int, float)) and not isinstance(desired, bool):
-        return isinstance(current, (int, float)) and float(desired) == float(current)
-    return bool(desired == current)
+def _error_message(exc: Exception) -> str:
+    response = getattr(exc, "response", None) or {}
+    return str(response.get("Error", {}).get("Message", "")) or str(exc)
 
 
-#: Job fields whose value is a whole map: extra keys on AWS's side are a difference.
-_EXACT_JOB_FIELDS = ("DefaultArguments", "NonOverridableArguments")
-
-
-def job_differences(desired: Mapping[str, Any], current: Mapping[str, Any]) -> list[str]:
-    """The top-level fields of a Glue job definition that AWS has differently."""
-    return [
-        key
-        for key, value in desired.items()
-        if key not in ("Name", "Tags")
-        and not _same(value, current.get(key), exact=key in _EXACT_JOB_FIELDS)
-    ]
-
-
-def sync_object(s3: S3Client, bucket: str, artifact: Artifact, dry_run: bool) -> Change:
-    """Put ``artifact`` unless the object already holds the same bytes.
-
-    Sameness is the ``sha256`` metadata this function writes, else an ETag equal to the
-    MD5 (single-part uploads without SSE-KMS).
-    """
-    uri = f"s3://{bucket}/{artifact.key}"
-    try:
-        head = s3.head_object(Bucket=bucket, Key=artifact.key)
-    except Exception as exc:
-        if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
-            raise
-        action = "created"
-    else:
-        stored = head.get("Metadata", {}).get("sha256")
-        etag = head.get("ETag", "").strip('"')
-        if stored == artifact.sha256 or (not stored and etag == artifact.md5):
-            return Change("s3 object", uri, "unchanged")
-        action = "updated"
-    if not dry_run:
-        s3.put_object(
-            Bucket=bucket,
-            Key=artifact.key,
-            Body=artifact.body,
-            ContentMD5=base64.b64encode(bytes.fromhex(artifact.md5)).decode(),
-            Metadata={"sha256": artifact.sha256},
-        )
-    return Change("s3 object", uri, action, f"{len(artifact.body):,} bytes")
-
-
-def _retry_until_assumable(call: Callable[[], Any], wait_s: float, attempts: int) -> Any:
-    """Run ``call``, retrying while IAM has not yet propagated a new role."""
-    for attempt in range(attempts):
-        try:
-            return call()
-        except Exception as exc:
-            code = _error_code(exc)
-            message = str(exc)
-            retryable = code in ("AccessDeniedException", "InvalidArn") or "assume" in message
-            if not retryable or attempt == attempts - 1:
-                raise
-            logger.info("role not assumable yet (%s); retrying in %.0f s", code, wait_s)
-            time.sleep(wait_s)
-    raise AssertionError("unreachable")
-
-
-def sync_role(
-    iam: IAMClient,
-    name: str,
-    trust_policy: Mapping[str, Any],
-    policy_name: str,
-    policy: Mapping[str, Any],
-    description: str,
-    dry_run: bool,
-) -> Change:
-    """Create the role with its inline policy, or bring trust and policy up to date."""
-    try:
-        role = iam.get_role(RoleName=name)["Role"]
-    except Exception as exc:
-        if _error_code(exc) != "NoSuchEntity":
-            raise
-        if not dry_run:
-            iam.create_role(
-                RoleName=name,
-                AssumeRolePolicyDocument=json.dumps(trust_policy),
-                Description=description,
-                Tags=[{"Key": "project", "Value": "era5-contours"}],
-            )
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy)
-            )
-        return Change("iam role", name, "created")
-    changed = []
-    current_trust = role.get("AssumeRolePolicyDocument")
-    if isinstance(current_trust, str):  # URL-encoded JSON when not decoded by botocore
-        from urllib.parse import unquote
-
-        current_trust = json.loads(unquote(current_trust))
-    if not _same(trust_policy, current_trust, exact=True):
-        changed.append("trust policy")
-        if not dry_run:
-            iam.update_assume_role_policy(RoleName=name, PolicyDocument=json.dumps(trust_policy))
-    try:
-        current_policy = iam.get_role_policy(RoleName=name, PolicyName=policy_name)[
-            "PolicyDocument"
-        ]
-    except Exception as exc:
-        if _error_code(exc) != "NoSuchEntity":
-            raise
-        current_policy = None
-    if isinstance(current_policy, str):
-        from urllib.parse import unquote
-
-        current_policy = json.loads(unquote(current_policy))
-    if not _same(policy, current_policy, exact=True):
-        changed.append(f"policy {policy_name}")
-        if not dry_run:
-            iam.put_role_policy(
-                RoleName=name, PolicyName=policy_name, PolicyDocument=json.dumps(policy)
-            )
-    if changed:
-        return Change("iam role", name, "updated", ", ".join(changed))
-    return Change("iam role", name, "unchanged")
-
-
-def sync_database(glue: GlueClient, name: str, description: str, dry_run: bool) -> Change:
-    """Create the Glue database when absent (an existing one is left as it is)."""
-    try:
-        glue.get_database(Name=name)
-    except Exception as exc:
-        if _error_code(exc) != "EntityNotFoundException":
-            raise
-        if not dry_run:
-            glue.create_database(DatabaseInput={"Name": name, "Description": description})
-        return Change("glue database", name, "created")
-    return Change("glue database", name, "unchanged")
-
-
-def sync_glue_job(
-    glue: GlueClient, definition: Mapping[str, Any], job_arn: str, dry_run: bool
-) -> Change:
-    """Create the job, or update it when a field of ``definition`` differs on AWS.
-
-    Tags in the definition are added or corrected; tags set by others are kept.
-    """
-    name = definition["Name"]
-    tags = dict(definition.get("Tags") or {})
-    try:
-        current = glue.get_job(JobName=name)["Job"]
-    except Exception as exc:
-        if _error_code(exc) != "EntityNotFoundException":
-            raise
-        if not dry_run:
-            glue.create_job(**definition)
-        return Change("glue job", name, "created")
-    changed = job_differences(definition, current)
-    if changed and not dry_run:
-        update = {k: v for k, v in definition.items() if k not in ("Name", "Tags")}
-        # The definition file holds CreateJob's fields; botocore checks them against the
-        # API model before sending.
-        glue.update_job(JobName=name, JobUpdate=cast("JobUpdateTypeDef", update))
-    if tags:
-        current_tags = glue.get_tags(ResourceArn=job_arn).get("Tags", {})
-        stale = {k: v for k, v in tags.items() if current_tags.get(k) != v}
-        if stale:
-            changed.append("Tags")
-            if not dry_run:
-                glue.tag_resource(ResourceArn=job_arn, TagsToAdd=stale)
-    if changed:
-        return Change("glue job", name, "updated", ", ".join(changed))
-    return Change("glue job", name, "unchanged")
-
-
-def sync_log_group(
-    logs: CloudWatchLogsClient, name: str, retention_days: int, dry_run: bool
-) -> Change:
-    """Create the log group with its retention, or correct the retention."""
-    groups = logs.describe_log_groups(logGroupNamePrefix=name).get("logGroups", [])
-    group = next((g for g in groups if g["logGroupName"] == name), None)
-    if group is None:
-        if not dry_run:
-            logs.create_log_group(logGroupName=name, tags={"project": "era5-contours"})
-            logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
-        return Change("log group", name, "created")
-    if group.get("retentionInDays") != retention_days:
-        if not dry_run:
-            logs.put_retention_policy(logGroupName=name, retentionInDays=retention_days)
-        return Change("log group", name, "updated", f"retention {retention_days} days")
-    return Change("log group", name, "unchanged")
-
-
-def find_state_machine(sfn: SFNClient, name: str) -> str | None:
-    """ARN of the state machine called ``name``, if any."""
-    for page in sfn.get_paginator("list_state_machines").paginate():
-        for machine in page["stateMachines"]:
-            if machine["name"] == name:
-                return machine["stateMachineArn"]
-    return None
-
-
-def sync_state_machine(
-    sfn: SFNClient,
-    name: str,
-    definition: Mapping[str, Any],
-    role_arn: str,
-    logging_configuration: LoggingConfigurationTypeDef,
-    dry_run: bool,
-    role_is_new: bool = False,
-) -> Change:
-    """Create the state machine, or update it when definition, role or logging differ."""
-    arn = find_state_machine(sfn, name)
-    body = json.dumps(definition, indent=2)
-    if arn is None:
-        if not dry_run:
-            _retry_until_assumable(
-                lambda: sfn.create_state_machine(
-                    name=name,
-                    definition=body,
-                    roleArn=role_arn,
-                    type="STANDARD",
-                    loggingConfiguration=logging_configuration,
-                    tags=[{"key": "project", "value": "era5-contours"}],
-                ),
-                wait_s=5.0,
-                attempts=12 if role_is_new else 1,
-            )
-        return Change("state machine", name, "created")
-    current = sfn.describe_state_machine(stateMachineArn=arn)
-    changed = []
-    if json.loads(current["definition"]) != definition:
-        changed.append("definition")
-    if current.get("roleArn") != role_arn:
-        changed.append("role")
-    if not _same(logging_configuration, current.get("loggingConfiguration") or {}):
-        changed.append("logging")
-    if not changed:
-        return Change("state machine", name, "unchanged")
-    if not dry_run:
-        _retry_until_assumable(
-            lambda: sfn.update_state_machine(
-                stateMachineArn=arn,
-                definition=body,
-                roleArn=role_arn,
-                loggingConfiguration=logging_configuration,
-            ),
-            wait_s=5.0,
-            attempts=12 if role_is_new else 1,
-        )
-    return Change("state machine", name, "updated", ", ".join(changed))
-
-
-class AwsClients(TypedDict):
-    """The boto3 clients a deploy uses, by service name."""
-
-    s3: S3Client
-    glue: GlueClient
-    stepfunctions: SFNClient
-    iam: IAMClient
-    logs: CloudWatchLogsClient
-    sts: STSClient
-
-
-def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
-    """boto3 clients with standard retries, pointed at ``AWS_ENDPOINT_URL`` when set."""
+def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """boto3 clients (S3, CloudFormation) with standard retries, at ``AWS_ENDPOINT_URL``."""
     import boto3
     from botocore.config import Config
 
     env = env if env is not None else os.environ
     # "default" is what boto3 uses anyway; naming it explicitly would fail without ~/.aws.
     profile = (env.get("AWS_PROFILE") or "").strip()
-    session = boto3.Session(
-        profile_name=None if profile in ("", "default") else profile, region_name=settings.region
-    )
+    profile = None if profile in ("", "default") else profile
+    session = boto3.Session(profile_name=profile, region_name=settings.region)
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
         user_agent_extra="era5-contours-deploy",
     )
-    endpoint = settings.endpoint_url
     return {
-        "s3": session.client("s3", endpoint_url=endpoint, config=config),
-        "glue": session.client("glue", endpoint_url=endpoint, config=config),
-        "stepfunctions": session.client("stepfunctions", endpoint_url=endpoint, config=config),
-        "iam": session.client("iam", endpoint_url=endpoint, config=config),
-        "logs": session.client("logs", endpoint_url=endpoint, config=config),
-        "sts": session.client("sts", endpoint_url=endpoint, config=config),
+        name: session.client(name, endpoint_url=settings.endpoint_url, config=config)
+        for name in ("s3", "cloudformation")
     }
+
+
+def check_bucket(s3: Any, bucket: str) -> None:
+    """Raise :class:`DeployError` unless the bucket exists and can be reached."""
+    try:
+        s3.head_bucket(Bucket=bucket)
+    except ClientError as exc:
+        code = _error_code(exc)
+        if code in ("404", "NoSuchBucket", "NotFound"):
+            raise DeployError(
+                f"bucket {bucket} does not exist: create it first (aws s3 mb s3://{bucket})"
+            ) from exc
+        if code in ("403", "AccessDenied", "Forbidden"):
+            raise DeployError(f"bucket {bucket}: access denied") from exc
+        raise
+
+
+def upload(s3: Any, bucket: str, artifact: Artifact, dry_run: bool) -> str:
+    """Put ``artifact`` unless the object already holds the same bytes; what was done.
+
+    Sameness is the ``sha256`` metadata this function writes, else an ETag equal to the
+    MD5 (single-part uploads without SSE-KMS). Returns ``uploaded``, ``replaced`` (same
+    key, other bytes: a rebuilt wheel), ``unchanged``, or in a dry run ``would upload``
+    and ``would replace``.
+    """
+    try:
+        head = s3.head_object(Bucket=bucket, Key=artifact.key)
+    except ClientError as exc:
+        if _error_code(exc) not in ("404", "NoSuchKey", "NotFound"):
+            raise
+        action = "upload"
+    else:
+        stored = head.get("Metadata", {}).get("sha256")
+        etag = head.get("ETag", "").strip('"')
+        if stored == artifact.sha256 or (not stored and etag == artifact.md5):
+            return "unchanged"
+        action = "replace"
+    if dry_run:
+        return f"would {action}"
+    s3.put_object(
+        Bucket=bucket,
+        Key=artifact.key,
+        Body=artifact.body,
+        ContentMD5=base64.b64encode(bytes.fromhex(artifact.md5)).decode(),
+        Metadata={"sha256": artifact.sha256},
+    )
+    return {"upload": "uploaded", "replace": "replaced"}[action]
+
+
+def find_stack(cfn: Any, name: str) -> dict[str, Any] | None:
+    """The stack called ``name`` (``DescribeStacks``), or None when there is none."""
+    try:
+        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
+    except ClientError as exc:
+        if _error_code(exc) == "ValidationError" and "does not exist" in _error_message(exc):
+            return None
+        raise
+    return stacks[0] if stacks else None
+
+
+def _wait(
+    fetch: Callable[[], dict[str, Any]],
+    done: Callable[[dict[str, Any]], bool],
+    what: str,
+    poll_s: float,
+    timeout_s: float,
+) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        answer = fetch()
+        if done(answer):
+            return answer
+        if time.monotonic() > deadline:
+            raise DeployError(f"{what}: still not done after {timeout_s:.0f} s")
+        time.sleep(poll_s)
+
+
+def wait_change_set(
+    cfn: Any, stack_name: str, change_set_id: str, poll_s: float, timeout_s: float
+) -> dict[str, Any]:
+    """The change set once CloudFormation has computed it, with the changes of all pages."""
+    described = _wait(
+        lambda: cfn.describe_change_set(ChangeSetName=change_set_id, StackName=stack_name),
+        lambda d: d["Status"] not in ("CREATE_PENDING", "CREATE_IN_PROGRESS"),
+        f"change set {change_set_id}",
+        poll_s,
+        timeout_s,
+    )
+    changes = list(described.get("Changes") or [])
+    token = described.get("NextToken")
+    while token:
+        page = cfn.describe_change_set(
+            ChangeSetName=change_set_id, StackName=stack_name, NextToken=token
+        )
+        changes.extend(page.get("Changes") or [])
+        token = page.get("NextToken")
+    return {**described, "Changes": changes}
+
+
+def new_events(cfn: Any, stack_name: str, seen: str | None) -> list[dict[str, Any]]:
+    """The stack's events after the one with id ``seen``, oldest first."""
+    events: list[dict[str, Any]] = []
+    token = None
+    while True:
+        kwargs = {"StackName": stack_name, **({"NextToken": token} if token else {})}
+        page = cfn.describe_stack_events(**kwargs)
+        for event in page.get("StackEvents") or []:  # newest first
+            if event.get("EventId") == seen:
+                return events[::-1]
+            events.append(event)
+        token = page.get("NextToken")
+        if not token:
+            return events[::-1]
+
+
+def wait_stack(
+    cfn: Any,
+    stack_name: str,
+    since_event: str | None,
+    poll_s: float,
+    timeout_s: float,
+    report: Callable[[str], None],
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Follow the stack until no operation is in progress; its state and the new events.
+
+    Each new event is reported as it comes.
+    """
+    events: list[dict[str, Any]] = []
+
+    def fetch() -> dict[str, Any]:
+        nonlocal since_event
+        fresh = new_events(cfn, stack_name, since_event)
+        for event in fresh:
+            report(f"  {stack_event_line(event)}")
+        if fresh:
+            since_event = fresh[-1].get("EventId")
+            events.extend(fresh)
+        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+
+    stack = _wait(
+        fetch,
+        lambda s: not s["StackStatus"].endswith("_IN_PROGRESS"),
+        f"stack {stack_name}",
+        poll_s,
+        timeout_s,
+    )
+    return stack, events
+
+
+@dataclass
+class Outcome:
+    """What a deploy did (or, dry, would do)."""
+
+    stack_name: str
+    #: created, updated, no changes; planned (dry run with changes).
+    result: str
+    uploads: list[tuple[str, str]] = field(default_factory=list)  # (action, s3 uri)
+    changes: list[ResourceChange] = field(default_factory=list)
+    parameters: list[tuple[str, str, str]] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+    change_set: str = ""
+
+
+def _latest_event_id(cfn: Any, stack_name: str) -> str | None:
+    events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents") or []
+    return events[0].get("EventId") if events else None
 
 
 def deploy(
     settings: Settings,
-    clients: AwsClients,
+    clients: Mapping[str, Any],
     root: Path | None = None,
     dry_run: bool = False,
-    report: Callable[[Change], None] | None = None,
-    artifacts_only: bool = False,
-) -> list[Change]:
-    """Bring the AWS account in line with the deploy files; return what changed.
+    report: Callable[[str], None] | None = None,
+    poll_s: float = 5.0,
+    change_set_timeout_s: float = 600.0,
+    stack_timeout_s: float = 3600.0,
+    max_template_body: int = MAX_TEMPLATE_BODY_BYTES,
+) -> Outcome:
+    """Upload the artifacts and bring the stack in line with the template.
 
-    ``report`` is called with each :class:`Change` as soon as it is known.
-    ``artifacts_only`` stops after the S3 uploads (the CloudFormation path, where the
-    stack owns everything else).
+    ``report`` gets each line worth showing as soon as it is known.
+
+    Raises
+    ------
+    DeployError
+        The change set failed (with CloudFormation's reason) or the stack operation did
+        (with the first failing resource and its reason); the stack is busy or stuck.
+    ValueError, FileNotFoundError
+        Settings, template or artifacts are wrong; nothing was sent.
     """
     root = root or repository_root()
-    changes: list[Change] = []
+    say = report or (lambda line: None)
+    s3, cfn = clients["s3"], clients["cloudformation"]
+    name = settings.stack_name
 
-    def record(change: Change) -> None:
-        changes.append(change)
-        if report:
-            report(change)
+    # Everything local first: a missing wheel or a bad parameter stops before any call.
+    template = load_template(root)
+    built = build_artifacts(root, settings)
+    parameters = stack_parameters(settings, built, template)
+    items = list(built.items)
+    body: str | None = template.text
+    url: str | None = None
+    if len(template.text.encode()) > max_template_body:
+        # Too big for the request: CloudFormation reads it from S3 instead.
+        key = content_key("templates", "stack.yaml", template.text.encode())
+        items.append(Artifact(f"{settings.artifacts_prefix}/{key}", template.text.encode()))
+        body, url = None, template_url(settings.bucket, settings.region, items[-1].key)
 
-    account = settings.account_id or clients["sts"].get_caller_identity()["Account"]
-    items, wheel_uris = artifacts(root, settings)
-    variables = deploy_variables(settings, account, wheel_uris)
-
-    # Render everything first: a placeholder error must stop the run before any write.
-    jobs = [render_job(root, v, variables) for v in settings.job_versions]
-    machine = render_state_machine(root, variables)
-    roles = []
-    if not settings.glue_role_arn:
-        roles.append(
-            (
-                settings.glue_role_name,
-                render_policy(root, "glue_job_trust_policy.json", variables),
-                render_policy(root, "glue_job_role_policy.json", variables),
-                "Runs the ERA5 contour Glue jobs",
-            )
-        )
-    if not settings.state_machine_role_arn:
-        roles.append(
-            (
-                settings.state_machine_role_name,
-                render_policy(root, "state_machine_trust_policy.json", variables),
-                render_policy(root, "state_machine_role_policy.json", variables),
-                "Runs the ERA5 contour state machine",
-            )
-        )
-
+    check_bucket(s3, settings.bucket)
+    # A stack that cannot take a change set stops the run before anything is uploaded.
+    stack = find_stack(cfn, name)
+    kind = change_set_type(stack)
+    outcome = Outcome(name, "")
     for item in items:
-        record(sync_object(clients["s3"], settings.bucket, item, dry_run))
-    if artifacts_only:
-        return changes
-    new_roles = set()
-    for name, trust, policy, description in roles:
-        change = sync_role(
-            clients["iam"], name, trust, f"{name}-policy", policy, description, dry_run
-        )
-        if change.action == "created":
-            new_roles.add(name)
-        record(change)
-    record(
-        sync_database(
-            clients["glue"], settings.database, "ERA5 daily contour tables (Iceberg)", dry_run
-        )
+        # A dry run needs the template object when it is too big to send; nothing else.
+        dry = dry_run and (url is None or item is not items[-1])
+        action = upload(s3, settings.bucket, item, dry)
+        uri = f"s3://{settings.bucket}/{item.key}"
+        outcome.uploads.append((action, uri))
+        say(f"{action:<13} {uri} ({len(item.body):,} bytes)")
+
+    if kind == "UPDATE":  # a new stack's parameters are all new: its change set says more
+        outcome.parameters = parameter_changes((stack or {}).get("Parameters"), parameters)
+    outcome.change_set = change_set_name("dry-run" if dry_run else "deploy")
+    request = change_set_request(
+        name,
+        outcome.change_set,
+        kind,
+        parameters,
+        template_body=body,
+        template_url=url,
+        description=f"era5_tools.deploy{' --dry-run' if dry_run else ''}",
     )
-    for job in jobs:
-        arn = f"arn:aws:glue:{settings.region}:{account}:job/{job['Name']}"
-        record(sync_glue_job(clients["glue"], job, arn, dry_run))
-    record(
-        sync_log_group(
-            clients["logs"], settings.state_machine_log_group, settings.log_retention_days, dry_run
-        )
-    )
-    log_group_arn = (
-        f"arn:aws:logs:{settings.region}:{account}:log-group:{settings.state_machine_log_group}:*"
-    )
-    record(
-        sync_state_machine(
-            clients["stepfunctions"],
-            settings.state_machine_name,
-            machine,
-            variables["STATE_MACHINE_ROLE_ARN"],
-            {
-                "level": "ERROR",
-                "includeExecutionData": False,
-                "destinations": [{"cloudWatchLogsLogGroup": {"logGroupArn": log_group_arn}}],
-            },
-            dry_run,
-            role_is_new=settings.state_machine_role_name in new_roles,
-        )
-    )
-    return changes
+    try:
+        created = cfn.create_change_set(**request)
+    except ClientError as exc:
+        if is_no_changes(_error_message(exc)):
+            outcome.result = "no changes"
+            return outcome
+        raise DeployError(
+            f"creating the change set of stack {name} failed: {_error_message(exc)}"
+        ) from exc
+    change_set_id = created["Id"]
+    executed = False
+    try:
+        described = wait_change_set(cfn, name, change_set_id, poll_s, change_set_timeout_s)
+        if described["Status"] == "FAILED":
+            reason = described.get("StatusReason") or "no reason given"
+            if is_no_changes(reason):
+                outcome.result = "no changes"
+                return outcome
+            raise DeployError(f"change set {outcome.change_set} of stack {name} failed: {reason}")
+        outcome.changes = resource_changes(described["Changes"])
+        if dry_run:
+            outcome.result = "planned"
+            return outcome
+        since = _latest_event_id(cfn, name)
+        cfn.execute_change_set(ChangeSetName=change_set_id, StackName=name)
+        executed = True
+        say(f"executing change set {outcome.change_set} of stack {name}")
+        final, events = wait_stack(cfn, name, since, poll_s, stack_timeout_s, say)
+        if final["StackStatus"] not in SUCCEEDED:
+            raise DeployError(stack_failure(final, events))
+        outcome.result = "created" if kind == "CREATE" else "updated"
+        outcome.outputs = {
+            o["OutputKey"]: o.get("OutputValue", "") for o in final.get("Outputs") or []
+        }
+        return outcome
+    finally:
+        if not executed:
+            _clean_up(cfn, name, change_set_id, created_stack=kind == "CREATE" and stack is None)
+
+
+def _clean_up(cfn: Any, stack_name: str, change_set_id: str, created_stack: bool) -> None:
+    """Delete an unexecuted change set, and the empty stack its creation made."""
+    try:
+        cfn.delete_change_set(ChangeSetName=change_set_id, StackName=stack_name)
+        if created_stack:
+            # A CREATE change set makes the stack in REVIEW_IN_PROGRESS, with no resources.
+            cfn.delete_stack(StackName=stack_name)
+    except (BotoCoreError, ClientError) as exc:  # the outcome stands; leftovers are harmless
+        logger.warning("could not delete change set %s: %s", change_set_id, exc)

@@ -5,7 +5,9 @@
 python -m era5_tools.deploy [--env-file .env] [--dry-run]
 python -m era5_tools.deploy package [--output dist/era5_contours.zip]
 python -m era5_tools.deploy chunks 2024-01-01 2024-03-31 [--chunk-days 7]
-python -m era5_tools.deploy cfn-parameters [--env-file .env]
+
+Exit status: 0 deployed, up to date or planned; 1 AWS refused or the stack failed (one
+line on stderr says why); 2 bad settings or files, nothing sent.
 """
 
 from __future__ import annotations
@@ -13,21 +15,21 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from era5_tools import configure_logging, read_env_file, repository_root
 
-from .artifacts import LIBRARY_ZIP_NAME, artifacts, build_library_zip
-from .aws import aws_clients, deploy
-from .settings import GLUE_VERSIONS, Settings
-from .templates import PlaceholderError, chunk_dates
-
-logger = logging.getLogger(__name__)
+from .artifacts import LIBRARY_ZIP_NAME, build_library_zip
+from .aws import Outcome, aws_clients, deploy
+from .chunks import chunk_dates
+from .settings import Settings
+from .stack import DeployError, shorten
 
 
 def _environment(env_file: str | None) -> dict[str, str]:
@@ -37,42 +39,69 @@ def _environment(env_file: str | None) -> dict[str, str]:
     return values
 
 
-def cfn_parameters(settings: Settings, root: Path | None = None) -> dict[str, str]:
-    """Parameter values of deploy/cloudformation/stack.yaml for this environment."""
-    _, wheel_uris = artifacts(root or repository_root(), settings)
-    values = {
-        "BucketName": settings.bucket,
-        "DataPrefix": settings.prefix,
-        "InputBucket": settings.input_bucket,
-        "InputPrefix": settings.input_prefix,
-        "StackNamePrefix": settings.stack_name,
-        "DatabaseName": settings.database,
-        "AthenaWorkGroup": settings.athena_workgroup,
-        "GlueVersion": settings.glue_version,
-    }
-    for version, uris in wheel_uris.items():
-        values[f"{GLUE_VERSIONS[version].capitalize()}AdditionalPythonModules"] = ",".join(uris)
-    return values
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"must be in 0..300, got {text}")
+    return value
+
+
+def _fail(exc: BaseException, code: int, prefix: str = "") -> int:
+    """Print the error on one line of stderr; the exit code."""
+    text = " ".join(f"{prefix}{exc}".split())
+    print(f"error: {text}", file=sys.stderr)
+    return code
+
+
+def summary(outcome: Outcome, dry_run: bool) -> list[str]:
+    """The lines that close a deploy: parameters, resource changes, result."""
+    lines = []
+    if outcome.result != "no changes" and outcome.parameters:
+        lines.append("parameters:")
+        lines += [
+            f"  {k}: {shorten(old) or '(none)'} -> {shorten(new) or '(empty)'}"
+            for k, old, new in outcome.parameters
+        ]
+    if outcome.changes:
+        lines.append(f"change set {outcome.change_set}:")
+        lines += [f"  {row.line()}" for row in outcome.changes]
+    counts = f"{len(outcome.changes)} resource change(s)"
+    if outcome.result == "no changes":
+        lines.append(f"no changes: stack {outcome.stack_name} is up to date")
+    elif dry_run:
+        lines.append(f"dry run: {counts}; change set {outcome.change_set} not executed and deleted")
+    else:
+        lines += [f"  {k} = {v}" for k, v in sorted(outcome.outputs.items())]
+        lines.append(f"done: stack {outcome.stack_name} {outcome.result}, {counts}")
+    return lines
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("deploy", "package", "chunks", "cfn-parameters")
+    commands = ("deploy", "package", "chunks")
     if not argv or argv[0] not in (*commands, "-h", "--help"):
         argv.insert(0, "deploy")
     parser = argparse.ArgumentParser(
-        prog="python -m era5_tools.deploy", description="Deploy the contour job to AWS."
+        prog="python -m era5_tools.deploy",
+        description="Deploy the pipeline (jobs, roles, state machine) to AWS.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("deploy", help="sync S3 artifacts, IAM, Glue jobs, state machine")
+    run = sub.add_parser(
+        "deploy", help="upload the artifacts, deploy the stack through a change set"
+    )
     run.add_argument("--env-file", default=".env", help="default: .env (if present)")
     run.add_argument("--root", type=Path, help="repository root (default: the checkout here)")
-    run.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
     run.add_argument(
-        "--artifacts-only",
+        "--dry-run",
         action="store_true",
-        help="only upload script, library zip and wheels (for the CloudFormation stack)",
+        help="show the change set (resource, action, replacement) and delete it; upload nothing",
+    )
+    run.add_argument(
+        "--poll-seconds",
+        type=_seconds,
+        default=5.0,
+        help="between status checks of the change set and the stack (default 5)",
     )
     pkg = sub.add_parser("package", help="write the library zip for --extra-py-files")
     pkg.add_argument("--output", type=Path, help=f"default: dist/{LIBRARY_ZIP_NAME} in the root")
@@ -81,15 +110,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunks.add_argument("start_date", type=date.fromisoformat)
     chunks.add_argument("end_date", type=date.fromisoformat)
     chunks.add_argument("--chunk-days", type=int, default=7)
-    cfn = sub.add_parser("cfn-parameters", help="print ParameterKey=Value for stack.yaml")
-    cfn.add_argument("--env-file", default=".env")
-    cfn.add_argument("--root", type=Path)
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
 
     try:
-        if args.command in ("deploy", "package", "cfn-parameters"):
+        if args.command in ("deploy", "package"):
             args.root = args.root or repository_root()
         if args.command == "package":
             data = build_library_zip(args.root / "src" / "lib" / "era5_contours")
@@ -110,34 +136,35 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             )
             return 0
-        settings = Settings.from_env(_environment(args.env_file))
-        if args.command == "cfn-parameters":
-            for key, value in cfn_parameters(settings, args.root).items():
-                print(f"{key}={value}")
-            return 0
         env = _environment(args.env_file)
+        settings = Settings.from_env(env)
         clients = aws_clients(settings, env)
-        where = settings.endpoint_url or f"AWS {settings.region}"
-        print(
-            f"{'planning' if args.dry_run else 'deploying'} {settings.stack_name} to "
-            f"s3://{settings.bucket}/{settings.prefix} ({where}); "
-            f"state machine runs Glue {settings.glue_version}",
-            flush=True,
-        )
-        changes = deploy(
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(exc, 2)
+    where = settings.endpoint_url or f"AWS {settings.region}"
+    print(
+        f"{'planning' if args.dry_run else 'deploying'} stack {settings.stack_name} "
+        f"({where}); artifacts in s3://{settings.bucket}/{settings.artifacts_prefix}/; "
+        f"state machine runs Glue {settings.glue_version}",
+        flush=True,
+    )
+    try:
+        outcome = deploy(
             settings,
             clients,
             args.root,
             args.dry_run,
-            report=lambda c: print(c.line(args.dry_run), flush=True),
-            artifacts_only=args.artifacts_only,
+            report=lambda line: print(line, flush=True),
+            poll_s=args.poll_seconds,
         )
-    except (ValueError, FileNotFoundError, PlaceholderError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    counts = {a: sum(c.action == a for c in changes) for a in ("created", "updated", "unchanged")}
-    summary = ", ".join(f"{n} {a}" for a, n in counts.items())
-    print(f"{'plan' if args.dry_run else 'done'}: {summary}")
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(exc, 2)
+    except DeployError as exc:
+        return _fail(exc, 1)
+    except (BotoCoreError, ClientError) as exc:  # credentials, endpoint, access, quotas
+        return _fail(exc, 1, f"{type(exc).__name__}: ")
+    for line in summary(outcome, args.dry_run):
+        print(line)
     return 0
 
 

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from era5_contours.config import parse_bool
 from era5_contours.storage import split_s3
 
 GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5"}
+
+#: CloudFormation stack names start with a letter; the roles' names (the stack name plus
+#: ``-state-machine``) must stay within IAM's 64 characters.
+_STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,40}")
 
 
 def _glue_version(text: str) -> str:
@@ -18,6 +23,16 @@ def _glue_version(text: str) -> str:
     if version not in GLUE_VERSIONS:
         raise ValueError(f"Glue version must be one of {sorted(GLUE_VERSIONS)}, got {text!r}")
     return version
+
+
+def _positive_int(text: str, name: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, got {text!r}")
+    return value
 
 
 def _s3_prefix(uri: str, name: str) -> tuple[str, str]:
@@ -47,10 +62,11 @@ class Settings:
     glue_version: str = "4.0"
     job_versions: tuple[str, ...] = ("4.0",)
     database: str = "climate"
+    create_database: bool = True
     athena_workgroup: str = "primary"
     glue_role_arn: str | None = None
+    ingest_role_arn: str | None = None
     state_machine_role_arn: str | None = None
-    account_id: str | None = None
     endpoint_url: str | None = None
     #: Where the lock files and wheels are (default: the checkout's external_libs/).
     external_libs: Path | None = None
@@ -61,16 +77,17 @@ class Settings:
     def from_env(cls, env: Mapping[str, str]) -> Settings:
         """Read the deployment from environment variables.
 
-        Required: ``ERA5_BUCKET``, ``AWS_REGION`` (or ``AWS_DEFAULT_REGION``). Optional:
-        ``ERA5_PREFIX`` (default ``era5-contours``; artifacts, output, warehouse and Athena
-        results go below it), ``GLUE_INPUT_PATH`` (s3:// URI of the NetCDF files, default
-        ``s3://$ERA5_BUCKET/$ERA5_PREFIX/input``), ``ERA5_STACK_NAME`` (name prefix of
-        every resource, default ``era5-contours``), ``GLUE_VERSION`` (4 or 5: the job the
-        state machine runs, default 4), ``GLUE_JOB_VERSIONS`` (comma list of the jobs to
-        deploy, default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ATHENA_WORKGROUP``,
-        ``GLUE_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (created from deploy/iam when
-        unset), ``AWS_ACCOUNT_ID`` (else asked from STS), ``AWS_ENDPOINT_URL``,
-        ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
+        Required: ``ERA5_BUCKET`` (an existing bucket), ``AWS_REGION`` (or
+        ``AWS_DEFAULT_REGION``). Optional: ``ERA5_PREFIX`` (default ``era5-contours``;
+        artifacts, output, warehouse and Athena results go below it), ``GLUE_INPUT_PATH``
+        (s3:// URI of the NetCDF files, default ``s3://$ERA5_BUCKET/$ERA5_PREFIX/input``),
+        ``ERA5_STACK_NAME`` (the CloudFormation stack, and the base of every resource
+        name, default ``era5-contours``), ``GLUE_VERSION`` (4 or 5: the job the state
+        machine runs, default 4), ``GLUE_JOB_VERSIONS`` (comma list of the jobs to deploy,
+        default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
+        true; false when the database exists already), ``ATHENA_WORKGROUP``,
+        ``GLUE_ROLE_ARN`` / ``INGEST_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles;
+        the stack creates them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
         """
 
         def get(name: str, default: str = "") -> str:
@@ -93,8 +110,11 @@ class Settings:
         if glue_version not in versions:
             versions.insert(0, glue_version)
         stack = get("ERA5_STACK_NAME", "era5-contours")
-        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,40}", stack):
-            raise ValueError(f"ERA5_STACK_NAME must be letters, digits and '-': {stack!r}")
+        if not _STACK_NAME.fullmatch(stack):
+            raise ValueError(
+                "ERA5_STACK_NAME must start with a letter and hold at most 41 letters, "
+                f"digits and '-': {stack!r}"
+            )
         libs = get("EXTERNAL_LIBS_DIR")
         return cls(
             bucket=bucket,
@@ -106,13 +126,14 @@ class Settings:
             glue_version=glue_version,
             job_versions=tuple(dict.fromkeys(versions)),
             database=get("ERA5_DATABASE", "climate"),
+            create_database=parse_bool(get("ERA5_CREATE_DATABASE", "true"), "ERA5_CREATE_DATABASE"),
             athena_workgroup=get("ATHENA_WORKGROUP", "primary"),
             glue_role_arn=get("GLUE_ROLE_ARN") or None,
+            ingest_role_arn=get("INGEST_ROLE_ARN") or None,
             state_machine_role_arn=get("STATE_MACHINE_ROLE_ARN") or None,
-            account_id=get("AWS_ACCOUNT_ID") or None,
             endpoint_url=get("AWS_ENDPOINT_URL") or None,
             external_libs=Path(libs) if libs else None,
-            max_attempts=int(get("AWS_MAX_ATTEMPTS", "8")),
+            max_attempts=_positive_int(get("AWS_MAX_ATTEMPTS", "8"), "AWS_MAX_ATTEMPTS"),
         )
 
     @property
@@ -121,65 +142,15 @@ class Settings:
         return f"{self.prefix}/artifacts"
 
     def job_name(self, glue_version: str) -> str:
-        """Name of the Glue job of one Glue version."""
+        """Name of the Glue job of one Glue version (the stack names it so)."""
         return f"{self.stack_name}-{GLUE_VERSIONS[glue_version]}"
 
     @property
+    def ingest_job_name(self) -> str:
+        """Name of the CDS ingest job (Glue Python shell)."""
+        return f"{self.stack_name}-ingest"
+
+    @property
     def state_machine_name(self) -> str:
-        """Name of the state machine."""
+        """Name of the state machine (the stack's own name)."""
         return self.stack_name
-
-    @property
-    def glue_role_name(self) -> str:
-        """Name of the Glue jobs' IAM role."""
-        return f"{self.stack_name}-glue-job"
-
-    @property
-    def state_machine_role_name(self) -> str:
-        """Name of the state machine's IAM role."""
-        return f"{self.stack_name}-state-machine"
-
-    @property
-    def state_machine_log_group(self) -> str:
-        """CloudWatch log group of the state machine."""
-        return f"/aws/vendedlogs/states/{self.stack_name}"
-
-
-def deploy_variables(
-    settings: Settings, account_id: str, wheels: Mapping[str, Sequence[str]] | None = None
-) -> dict[str, str]:
-    """Values of the placeholders the deploy files use.
-
-    ``wheels`` maps a Glue version to the S3 URIs of its wheels; each becomes
-    ``GLUE4_WHEELS`` / ``GLUE5_WHEELS`` (comma-separated, as ``--additional-python-modules``
-    takes them). Versions absent from it have no such variable.
-    """
-    s = settings
-    prefixes = {
-        "ARTIFACTS_PREFIX": s.artifacts_prefix,
-        "OUTPUT_PREFIX": f"{s.prefix}/output",
-        "WAREHOUSE_PREFIX": f"{s.prefix}/warehouse",
-        "ATHENA_RESULTS_PREFIX": f"{s.prefix}/athena-results",
-    }
-    values = {
-        "ERA5_BUCKET": s.bucket,
-        "AWS_REGION": s.region,
-        "AWS_ACCOUNT_ID": account_id,
-        "NAME_PREFIX": s.stack_name,
-        "DATABASE": s.database,
-        "ATHENA_WORKGROUP": s.athena_workgroup,
-        "INPUT_BUCKET": s.input_bucket,
-        "INPUT_PREFIX": s.input_prefix,
-        "INPUT_PATH": f"s3://{s.input_bucket}/{s.input_prefix}/",
-        **prefixes,
-        "OUTPUT_PATH": f"s3://{s.bucket}/{prefixes['OUTPUT_PREFIX']}/",
-        "WAREHOUSE_PATH": f"s3://{s.bucket}/{prefixes['WAREHOUSE_PREFIX']}",
-        "ATHENA_OUTPUT_LOCATION": f"s3://{s.bucket}/{prefixes['ATHENA_RESULTS_PREFIX']}/",
-        "GLUE_ROLE_ARN": s.glue_role_arn or f"arn:aws:iam::{account_id}:role/{s.glue_role_name}",
-        "STATE_MACHINE_ROLE_ARN": s.state_machine_role_arn
-        or f"arn:aws:iam::{account_id}:role/{s.state_machine_role_name}",
-        "GLUE_JOB_NAME": s.job_name(s.glue_version),
-    }
-    for version, uris in (wheels or {}).items():
-        values[f"{GLUE_VERSIONS[version].upper()}_WHEELS"] = ",".join(uris)
-    return values

@@ -1,0 +1,99 @@
+"""Planning a run: which input files each (day, variable) needs, from their time ranges.
+
+The executors read each input's coordinates only (:func:`inspect_file`); the driver
+assigns files to days by each variable's sample window (:func:`plan_days`): a day's tp
+needs D+1 00 UTC, which may be in the next month's file, and t2m and tp may come from
+separate files.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from . import storage
+from .reading import file_time_range
+from .variables import sample_window, window_overlaps
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What the planner knows of an input file (from its coordinates only)."""
+
+    path: str
+    variables: tuple[str, ...] = ()
+    start: datetime | None = None
+    end: datetime | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class DayTask:
+    """One day to process: per variable, the files whose times touch its rule's window."""
+
+    day: date
+    files: dict[str, tuple[str, ...]]
+    problems: dict[str, str] = field(default_factory=dict)
+    #: Inputs that could not be read at planning: they may hold samples this day lacks.
+    unreadable: tuple[str, ...] = ()
+
+
+def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
+    """Read a file's variables and time range (coordinates only); never raises."""
+    storage.use_endpoint(endpoint_url)
+    try:
+        info = file_time_range(storage.local_copy(path))
+    except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
+        return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}")
+    return FileInfo(path, tuple(info["variables"]), info["start"], info["end"])
+
+
+def plan_days(
+    days: Sequence[date], variables: Sequence[str], infos: Iterable[FileInfo]
+) -> list[DayTask]:
+    """Assign files to (day, variable): those holding times in the variable's window."""
+    infos = list(infos)
+    readable = [i for i in infos if i.error is None and i.start is not None]
+    unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
+    tasks = []
+    for day in days:
+        files: dict[str, tuple[str, ...]] = {}
+        problems: dict[str, str] = {}
+        for v in variables:
+            start, end, closed = sample_window(v, day)
+            holding = [i for i in readable if v in i.variables]
+            chosen = tuple(
+                i.path
+                for i in holding
+                if window_overlaps(i.start, i.end, start, end, closed)  # type: ignore[arg-type]
+            )
+            files[v] = chosen
+            if not chosen:
+                problems[v] = _no_input_text(v, start, end, closed, holding)
+        tasks.append(DayTask(day=day, files=files, problems=problems, unreadable=unreadable))
+    return tasks
+
+
+def _no_input_text(
+    variable: str, start: datetime, end: datetime, closed: str, holding: Sequence[FileInfo]
+) -> str:
+    left, right = ("[", ")") if closed == "left" else ("(", "]")
+    text = (
+        f"no readable input file holds {variable} samples in {left}{start:%Y-%m-%d %H:%M}, "
+        f"{end:%Y-%m-%d %H:%M}{right} UTC"
+    )
+    if holding:
+        first = min(i.start for i in holding)  # type: ignore[type-var]
+        last = max(i.end for i in holding)  # type: ignore[type-var]
+        text += (
+            f" (the inputs hold {variable} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
+        )
+    else:
+        text += f" (no readable input holds {variable} at all)"
+    return text
+
+
+def unreadable_note(task: DayTask) -> str:
+    """What to add to an error when some inputs could not be read at planning."""
+    return "; unreadable inputs that may hold the missing samples: " + "; ".join(task.unreadable)
