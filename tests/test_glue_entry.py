@@ -1,10 +1,14 @@
-"""The Glue entry point with Glue's own code.
+"""The Glue entry points with Glue's own code, on the job definitions the stack deploys.
 
 src/jobs/extract_contours.py's options are parsed by aws-glue-libs' ``getResolvedOptions``
 (branch glue-4.0, vendored unmodified in tests/vendor/awsglue) from the argv Glue passes:
-the deployed job definition's DefaultArguments, the run's arguments and what Glue adds
-itself. The run goes between the real ``Job``'s init and commit; only GlueContext, whose
-JVM half is in Glue's jars, is stood in for.
+the job's DefaultArguments as deploy/cloudformation/stack.yaml defines them (read by the
+deploy's own reader and resolved with the parameters the deploy sends), the run's
+arguments and what Glue adds itself. The run goes between the real ``Job``'s init and
+commit; only GlueContext, whose JVM half is in Glue's jars, is stood in for. The CDS
+ingest (src/jobs/ingest_era5.py, Glue Python shell) does not use getResolvedOptions: its
+own parser is given the ingest job's DefaultArguments the same way. The stack defines no
+maintenance job (src/jobs/maintain_tables.py runs by hand or from the dev container).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib
+import importlib.util
 import itertools
 import json
 import re
@@ -19,31 +24,62 @@ import sys
 from datetime import date
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
+from typing import Any
 
 import numpy as np
 import pytest
+from cfn_support import Resolver
+from deploy_support import ROOT, fake_external_libs, settings_for
 from independent import era5_daily
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_contours.config import JobConfig
-from era5_tools.deploy.templates import job_definition_path, load_yaml, placeholders, substitute
+from era5_ingest.config import IngestConfig
+from era5_tools import deploy as d
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "jobs"))
 import extract_contours
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 VENDOR = Path(__file__).resolve().parent / "vendor"
 JOB_SCRIPT = REPO / "src" / "jobs" / "extract_contours.py"
 
-#: Values for the job definitions' ${NAME} placeholders, as deploy fills them in.
-DEPLOY_VALUES = {
-    "INPUT_PATH": "s3://era5-input/reanalysis-era5-single-levels/",
-    "OUTPUT_PATH": "s3://era5-data/contours/output/",
-    "WAREHOUSE_PATH": "s3://era5-data/contours/warehouse",
-    "DATABASE": "climate_prod",
+#: The deployment: what deploy's environment says (see era5_tools.deploy.settings).
+DEPLOY_ENV = {
     "ERA5_BUCKET": "era5-data",
-    "ARTIFACTS_PREFIX": "contours/artifacts",
+    "ERA5_PREFIX": "contours",
+    "GLUE_INPUT_PATH": "s3://era5-input/reanalysis-era5-single-levels/",
+    "ERA5_DATABASE": "climate_prod",
+    "GLUE_JOB_VERSIONS": "4,5",
 }
+#: The stack's logical id of each job.
+JOBS = {"4.0": "Glue4Job", "5.0": "Glue5Job", "ingest": "IngestJob"}
+
+
+@pytest.fixture(scope="module")
+def stack_jobs(tmp_path_factory) -> dict[str, dict[str, Any]]:
+    """The stack's Glue jobs (by JOBS key), resolved as CloudFormation would.
+
+    The template is read by the deploy's ``load_template`` and its parameters are those
+    ``stack_parameters`` sends for DEPLOY_ENV (artifact keys of stand-in wheels).
+    """
+    settings = settings_for(**DEPLOY_ENV)
+    libs = fake_external_libs(tmp_path_factory.mktemp("libs"))
+    settings = d.Settings(**{**settings.__dict__, "external_libs": libs})
+    template = d.load_template(REPO)
+    parameters = d.stack_parameters(settings, d.build_artifacts(REPO, settings), template)
+    resolver = Resolver(template.body, parameters, stack_name=settings.stack_name)
+    resources = template.body["Resources"]
+    # The role is another resource's attribute, which only CloudFormation knows.
+    return {
+        key: {
+            name: resolver.value(value)
+            for name, value in resources[logical]["Properties"].items()
+            if name != "Role"
+        }
+        for key, logical in JOBS.items()
+    }
+
 
 #: What Glue itself adds to a run's argv. The names are those aws-glue-libs' Job
 #: reserves (id_params, job_bookmark_options; TempDir is the job's temporary directory).
@@ -71,13 +107,6 @@ def awsglue(monkeypatch):
         del sys.modules[name]
 
 
-def deployed_arguments(glue_version: str) -> dict[str, str]:
-    """A job definition's DefaultArguments with its placeholders filled in."""
-    arguments = load_yaml(job_definition_path(REPO, glue_version))["DefaultArguments"]
-    values = {name: f"s3://era5-data/{name.lower()}" for name in placeholders(arguments)}
-    return substitute(arguments, {**values, **DEPLOY_VALUES})
-
-
 def as_argv(arguments: dict[str, str], form: str) -> list[str]:
     """Glue's name-value pairs as argv words: ``--name value`` or ``--name=value``."""
     if form == "space":
@@ -85,10 +114,12 @@ def as_argv(arguments: dict[str, str], form: str) -> list[str]:
     return [f"{name}={value}" for name, value in arguments.items()]
 
 
-def glue_run_argv(form: str = "space", glue_version: str = "4.0", **options: str) -> list[str]:
-    """A run's argv as Glue passes it: defaults, the run's arguments, Glue's own."""
+def glue_run_argv(
+    jobs: dict[str, dict[str, Any]], form: str = "space", glue_version: str = "4.0", **options: str
+) -> list[str]:
+    """A run's argv as Glue passes it: the job's defaults, the run's arguments, Glue's own."""
     run = {**RUN_ARGUMENTS, **{f"--{k}": v for k, v in options.items()}}
-    return as_argv({**deployed_arguments(glue_version), **run, **GLUE_ADDS}, form)
+    return as_argv({**jobs[glue_version]["DefaultArguments"], **run, **GLUE_ADDS}, form)
 
 
 def test_vendored_sources_are_glue_4_0s():
@@ -108,8 +139,9 @@ def test_vendored_sources_are_glue_4_0s():
 
 @pytest.mark.parametrize("form", ["space", "equals"])
 @pytest.mark.parametrize("glue_version", ["4.0", "5.0"])
-def test_deployed_job_resolves_as_glue_parses_it(awsglue, form, glue_version):
-    argv = glue_run_argv(form, glue_version)
+def test_deployed_job_resolves_as_glue_parses_it(awsglue, stack_jobs, form, glue_version):
+    assert stack_jobs[glue_version]["GlueVersion"] == glue_version
+    argv = glue_run_argv(stack_jobs, form, glue_version)
     args = extract_contours.resolve_glue_options(argv)
     # Glue's own: getResolvedOptions copies TempDir to RedshiftTempDir and keeps the
     # bookmark option the job definition sets.
@@ -175,17 +207,17 @@ def test_optional_options_given_or_absent(awsglue, form, option, value, given, a
     assert _held(without, option) == absent
 
 
-def test_negative_values_as_glue_passes_them(awsglue):
+def test_negative_values_as_glue_passes_them(awsglue, stack_jobs):
     """Glue passes ``--t2m_levels -10,0,10`` as two words, which argparse alone refuses."""
     with pytest.raises(awsglue.GlueArgumentError, match="expected one argument"):
         awsglue.getResolvedOptions(
             ["job", "--JOB_NAME", "j", "--t2m_levels", "-10,0,10"], ["JOB_NAME", "t2m_levels"]
         )
-    args = extract_contours.resolve_glue_options(glue_run_argv(t2m_levels="-10,0,10"))
+    args = extract_contours.resolve_glue_options(glue_run_argv(stack_jobs, t2m_levels="-10,0,10"))
     assert JobConfig.from_args(args).schemes["t2m"].values == (-10.0, 0.0, 10.0)
 
 
-def test_glue_options_of_its_own_pass_by(awsglue):
+def test_glue_options_of_its_own_pass_by(awsglue, stack_jobs):
     """Special parameters Glue consumes, some with values that look like options."""
     extra = {
         "--conf": "spark.sql.shuffle.partitions=8",
@@ -196,7 +228,7 @@ def test_glue_options_of_its_own_pass_by(awsglue):
         "--encryption-type": "sse-s3",
         "--enable-data-lineage": "true",
     }
-    argv = [*glue_run_argv(), *as_argv(extra, "space")]
+    argv = [*glue_run_argv(stack_jobs), *as_argv(extra, "space")]
     assert "--no-index" in argv  # --python-modules-installer-option's value
     args = extract_contours.resolve_glue_options(argv)
     assert JobConfig.from_args(args).database == "climate_prod"
@@ -213,19 +245,77 @@ def test_glue_options_of_its_own_pass_by(awsglue):
         ("--min_samples=20", "--min_samples_per_day"),
     ],
 )
-def test_misspelt_options_stop_the_run(awsglue, caplog, word, meant):
+def test_misspelt_options_stop_the_run(awsglue, stack_jobs, caplog, word, meant):
     """Dropped or prefix-matched silently, they would run the job without the value given."""
-    argv = [*glue_run_argv(), *([word] if "=" in word else [word, "1"])]
+    argv = [*glue_run_argv(stack_jobs), *([word] if "=" in word else [word, "1"])]
     with pytest.raises(ValueError, match=re.escape(f"did you mean {meant}?")):
         extract_contours.resolve_glue_options(argv)
     assert extract_contours.main(argv) == 2
     assert f"unknown option {word.split('=')[0]}" in caplog.text
 
 
-def test_missing_required_option_is_one_line(awsglue, caplog):
-    argv = [w for w in glue_run_argv("equals") if not w.startswith("--end_date=")]
+def test_missing_required_option_is_one_line(awsglue, stack_jobs, caplog):
+    argv = [w for w in glue_run_argv(stack_jobs, "equals") if not w.startswith("--end_date=")]
     assert extract_contours.main(argv) == 2
     assert "invalid arguments: the following arguments are required: --end_date" in caplog.text
+
+
+def ingest_script() -> ModuleType:
+    """src/jobs/ingest_era5.py, loaded as the Python shell job runs it."""
+    spec = importlib.util.spec_from_file_location(
+        "ingest_era5_entry", REPO / "src" / "jobs" / "ingest_era5.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+#: What Glue Python shell adds to a run's argv besides the job's DefaultArguments.
+PYTHON_SHELL_ADDS = {
+    "--scriptLocation": "s3://era5-data/contours/artifacts/scripts/ingest_era5.py",
+    "--job-bookmark-option": "job-bookmark-disable",
+    "--JOB_ID": "j_9a8b7c6d5e4f",
+    "--JOB_RUN_ID": "jr_1a2b3c4d5e6f",
+    "--JOB_NAME": "era5-contours-ingest",
+}
+
+
+@pytest.mark.parametrize("form", ["space", "equals"])
+def test_deployed_ingest_job_reads_its_options(stack_jobs, form):
+    """The ingest job's defaults, one month of the state machine's, a southern area.
+
+    The area's north bound is negative: given as two words (``--area -10,110,-45,155``)
+    argparse alone would take it for an option and stop the run.
+    """
+    job = stack_jobs["ingest"]
+    assert job["Command"]["Name"] == "pythonshell" and job["Command"]["PythonVersion"] == "3.9"
+    # The arguments of one month's run, as the state machine's months list gives them.
+    month = {
+        "--start_month": "2020-07",
+        "--end_month": "2020-07",
+        "--dataset": "era5-land",
+        "--area": "-10,110,-45,155",
+        "--next_day": "false",
+    }
+    argv = as_argv({**job["DefaultArguments"], **month, **PYTHON_SHELL_ADDS}, form)
+    config = IngestConfig.from_args(ingest_script().parse_args(argv))
+    assert config.output_path.rstrip("/") == "s3://era5-input/reanalysis-era5-single-levels"
+    assert config.cds_secret_id == "era5-contours/cds-api-key"
+    assert config.dataset == "era5-land" and config.variables == ("t2m", "tp")
+    area = config.area
+    assert (area.north, area.west, area.south, area.east) == (-10.0, 110.0, -45.0, 155.0)
+    assert config.max_parallel_requests == 2 and config.next_day is False
+    assert config.poll.timeout == 20 * 3600  # --max_queue_hours 20 of the job definition
+    assert [(m.year, m.month) for m in config.months] == [(2020, 7)]
+
+
+def test_ingest_option_followed_by_an_option_is_refused(stack_jobs):
+    """A value left out is not taken from the next option's name."""
+    argv = as_argv(stack_jobs["ingest"]["DefaultArguments"], "space")
+    with pytest.raises(SystemExit) as stopped:
+        ingest_script().parse_args([*argv, "--area", "--start_month", "2020-07"])
+    assert stopped.value.code == 2
 
 
 def test_awsglue_is_imported_by_the_job_only_and_lazily():
