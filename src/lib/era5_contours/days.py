@@ -136,10 +136,13 @@ def contour_outputs(
     scheme = config.schemes[field_.variable]
     levels = scheme.levels_for(data.values)
     lon, lat, values = data["longitude"].values, data["latitude"].values, data.values
-    opts = {"precision": config.precision, "simplify_tolerance": config.simplify_tolerance}
+    opts: dict[str, Any] = {
+        "precision": config.precision,
+        "simplify_tolerance": config.simplify_tolerance,
+    }
     bands = contour_bands(lon, lat, values, levels, **opts)
     lines = contour_lines(lon, lat, values, levels, **opts) if config.lines else []
-    common = {
+    common: dict[str, Any] = {
         "variable": field_.variable,
         "units": field_.units,
         "day": field_.day,

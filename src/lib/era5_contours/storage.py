@@ -21,9 +21,10 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
+    from botocore.awsrequest import AWSPreparedRequest
     from types_boto3_s3 import S3Client
     from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
@@ -189,14 +190,14 @@ def create_exclusive(path: str, data: bytes) -> bool:
         return True
 
 
-def _exclusive_s3_client():
+def _exclusive_s3_client() -> S3Client:
     """An S3 client whose every PutObject carries ``If-None-Match: *``.
 
     The header goes in through botocore's event hook rather than the ``IfNoneMatch``
     parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
     """
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    client = getattr(_local, "s3_exclusive", None)
+    client: S3Client | None = getattr(_local, "s3_exclusive", None)
     if (
         client is None
         or getattr(_local, "pid_exclusive", None) != os.getpid()
@@ -209,7 +210,7 @@ def _exclusive_s3_client():
             "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
         )
 
-        def if_none_match(request, **_):
+        def if_none_match(request: AWSPreparedRequest, **_: Any) -> None:
             request.headers["If-None-Match"] = "*"
 
         client.meta.events.register("before-sign.s3.PutObject", if_none_match)

@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import threading
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import netCDF4
 
 #: First bytes of NetCDF classic / 64-bit offset / CDF5 and of HDF5 (NetCDF4) files.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
@@ -106,8 +111,7 @@ def unpack_download(path: Path, workdir: Path) -> list[Member]:
                         )
                     target = workdir / f"{path.stem}.{name}"
                     with archive.open(info) as src, open(target, "wb") as dst:
-                        for chunk in iter(lambda src=src: src.read(_CHUNK), b""):
-                            dst.write(chunk)
+                        shutil.copyfileobj(src, dst, _CHUNK)
                     members.append(Member(name, target))
         except zipfile.BadZipFile as exc:
             raise DownloadContentError(f"{path.name}: broken ZIP ({exc})") from exc
@@ -128,7 +132,7 @@ def unpack_download(path: Path, workdir: Path) -> list[Member]:
     return [Member(path.name, path)]
 
 
-def _time_variable(nc) -> object:
+def _time_variable(nc: netCDF4.Dataset) -> netCDF4.Variable[Any]:
     for name in TIME_NAMES:
         if name in nc.variables:
             return nc.variables[name]
@@ -161,7 +165,8 @@ def describe_netcdf(path: Path) -> NetcdfContent:
                 only_use_cftime_datetimes=False,
                 only_use_python_datetimes=True,
             )
-            stamps = [decoded] if getattr(decoded, "ndim", 1) == 0 else list(decoded.ravel())
+            # One datetime for a scalar time coordinate, else an array of them.
+            stamps = [decoded] if isinstance(decoded, datetime) else list(decoded.ravel())
             times = tuple(
                 datetime(t.year, t.month, t.day, t.hour, t.minute, t.second) for t in stamps
             )

@@ -64,15 +64,18 @@ def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dic
     env = env if env is not None else os.environ
     # "default" is what boto3 uses anyway; naming it explicitly would fail without ~/.aws.
     profile = (env.get("AWS_PROFILE") or "").strip()
-    profile = None if profile in ("", "default") else profile
-    session = boto3.Session(profile_name=profile, region_name=settings.region)
+    session = boto3.Session(
+        profile_name=None if profile in ("", "default") else profile, region_name=settings.region
+    )
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
         user_agent_extra="era5-contours-deploy",
     )
     return {
-        name: session.client(name, endpoint_url=settings.endpoint_url, config=config)
-        for name in ("s3", "cloudformation")
+        "s3": session.client("s3", endpoint_url=settings.endpoint_url, config=config),
+        "cloudformation": session.client(
+            "cloudformation", endpoint_url=settings.endpoint_url, config=config
+        ),
     }
 
 
@@ -211,7 +214,8 @@ def wait_stack(
         if fresh:
             since_event = fresh[-1].get("EventId")
             events.extend(fresh)
-        return cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        stack: dict[str, Any] = cfn.describe_stacks(StackName=stack_name)["Stacks"][0]
+        return stack
 
     stack = _wait(
         fetch,
