@@ -478,7 +478,9 @@ def month_coverage(plan: MonthPlan, parts: Sequence[PartEntry]) -> tuple[dict[st
                 iso_hour(a) if a == b else f"{iso_hour(a)}..{iso_hour(b)}" for a, b in runs[:3]
             )
             more = f" and {len(runs) - 3} more ranges" if len(runs) > 3 else ""
-            sentences.append(f"{v}: {len(lacking)} of {len(expected)} hours missing ({shown}{more})")
+            sentences.append(
+                f"{v}: {len(lacking)} of {len(expected)} hours missing ({shown}{more})"
+            )
     return coverage, sentences
 
 
