@@ -11,11 +11,13 @@ ERA5-Land) with one NetCDF. :func:`unpack_download` gives the NetCDF files eithe
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
 import shutil
 import threading
 import zipfile
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
@@ -31,7 +33,7 @@ _CHUNK = 1024 * 1024
 TIME_NAMES = ("valid_time", "time")
 
 
-def _hdf5_lock() -> threading.Lock:
+def _hdf5_lock() -> AbstractContextManager[Any]:
     """One lock for every netCDF4/HDF5 call of the process.
 
     HDF5 builds are not thread safe, and months are fetched in threads. It is xarray's
@@ -39,10 +41,14 @@ def _hdf5_lock() -> threading.Lock:
     wait for ours too.
     """
     try:
-        from xarray.backends.locks import HDF5_LOCK
+        # By name: xarray is no dependency of the ingest (Glue Python shell has none), so
+        # its type check does not read the dev environment's xarray, which needs a newer
+        # Python than the 3.9 the ingest is checked for.
+        locks = importlib.import_module("xarray.backends.locks")
     except ImportError:  # Glue Python shell: the ingest alone uses HDF5
         return threading.Lock()
-    return HDF5_LOCK  # type: ignore[return-value]
+    lock: AbstractContextManager[Any] = locks.HDF5_LOCK
+    return lock
 
 
 HDF5_LOCK = _hdf5_lock()
