@@ -384,8 +384,8 @@ def load_window(
     )
 
 
-def _names(sources: Iterable[object]) -> list[str]:
-    return [_as_named(s).name for s in sources]  # type: ignore[arg-type]
+def _names(sources: Iterable[NamedSource | str | os.PathLike[str] | bytes]) -> list[str]:
+    return [_as_named(s).name for s in sources]
 
 
 def load_day(

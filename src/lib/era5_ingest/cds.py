@@ -250,7 +250,8 @@ class CdsService:
                 cleanup=False,
                 timeout=self.timeout,
                 sleep_max=self.poll.max,
-                # multiurl.robust takes (first, cap, factor): a doubling backoff.
+                # multiurl.robust takes (first, cap, factor): a doubling backoff. The client
+                # annotates retry_after as a float, though it hands it to multiurl as is.
                 retry_after=(self.retry.first_wait, self.retry.max_wait, 2),  # type: ignore[arg-type]
                 maximum_tries=max(1, self.retry.attempts),
             )

@@ -200,8 +200,8 @@ class _Month:
             earlier = old.part(part.label) if (same and old is not None) else None
             if earlier is not None and earlier.request != request:
                 earlier = None
-            if earlier is not None and earlier.status == COMPLETE:
-                entries = old.files_of(part.label)  # type: ignore[union-attr]
+            if old is not None and earlier is not None and earlier.status == COMPLETE:
+                entries = old.files_of(part.label)
                 bad = [e.name for e in entries if e.name in problems]
                 if entries and not bad:
                     manifest.parts.append(earlier)
