@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from era5_contours.config import OPTIONS, JobConfig
+from era5_contours.config import JobConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "jobs"))
 import extract_contours
@@ -99,29 +99,6 @@ def test_rejects_bad_arguments(override, message):
         JobConfig.from_args({**BASE, **override})
 
 
-def test_glue_defaults_are_appended_only_when_absent():
-    argv = ["--JOB_NAME", "j", "--input_path", "s3://a", "--variables=tp"]
-    out = extract_contours.with_defaults(argv, OPTIONS)
-    assert out[: len(argv)] == argv
-    names = [a[2:] for a in out[len(argv) :: 2]]
-    assert "variables" not in names and "input_path" not in names
-    assert "database" in names and out[out.index("--database") + 1] == "climate"
-    # Required options have no default: getResolvedOptions must still demand them.
-    assert "start_date" not in names
-    assert extract_contours.on_glue(argv) and not extract_contours.on_glue(["--input_path", "x"])
-
-
-def test_glue_resolves_required_and_given_options_only():
-    """getResolvedOptions demands every name: absent optional ones must not be asked for."""
-    argv = extract_contours.with_defaults(
-        ["--JOB_NAME", "j", "--start_date", "2020-07-01", "--assume_units=t2m=K"], OPTIONS
-    )
-    names = extract_contours.glue_option_names(argv)
-    assert {"input_path", "output_path", "start_date", "end_date"} <= set(names)
-    assert "assume_units" in names and "database" in names
-    assert not {"run_id", "min_samples_per_day", "aws_endpoint_url", "t2m_levels"} & set(names)
-
-
 def test_assume_units():
     c = JobConfig.from_args({**BASE, "assume_units": "t2m=degC, tp=kg m-2"})
     assert c.assume_units == {"t2m": "degC", "tp": "kg m-2"}
@@ -156,3 +133,13 @@ def test_geojson_precision_and_tolerance_default_to_the_grid():
                 {"geojson_simplify_tolerance": "-1"}):  # fmt: skip
         with pytest.raises(ValueError, match="geojson_"):
             JobConfig.from_args({**BASE, **bad})
+
+
+def test_local_arguments_spelt_in_full(monkeypatch, tmp_path, capsys):
+    """As on Glue: no prefixes, and a value may begin with a minus sign."""
+    monkeypatch.chdir(tmp_path)
+    args = extract_contours.parse_local_args(["--t2m_levels", "-10,0,10", "--output_path", "/o"])
+    assert args["t2m_levels"] == "-10,0,10"
+    with pytest.raises(SystemExit):
+        extract_contours.parse_local_args(["--simplify", "0.1"])
+    assert "unrecognized arguments: --simplify" in capsys.readouterr().err

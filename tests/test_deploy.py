@@ -270,7 +270,10 @@ def test_library_zip_holds_the_runtime_only(tmp_path):
     data = d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
     with zipfile.ZipFile(__import__("io").BytesIO(data)) as archive:
         names = archive.namelist()
-    assert {n.removeprefix("era5_contours/").removesuffix(".py") for n in names} == RUNTIME_MODULES
+    # The modules, and the PEP 561 marker that the wheel carries too.
+    assert {n.removeprefix("era5_contours/").removesuffix(".py") for n in names} == (
+        RUNTIME_MODULES | {"py.typed"}
+    )
     target = tmp_path / "lib.zip"
     target.write_bytes(data)
     # Every runtime module imports from the zip alone, without the tools package.

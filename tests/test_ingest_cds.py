@@ -265,3 +265,23 @@ def test_era5_land_is_one_netcdf_with_both_variables(archive, tmp_path, monkeypa
     manifest = json.loads((month / "_manifest.json").read_text())
     assert manifest["request"]["collection"] == "reanalysis-era5-land"
     assert manifest["files"][0]["variables"] == ["t2m", "tp"]
+
+
+def test_a_scalar_time_coordinate_is_one_valid_time(tmp_path):
+    """A one-hour file may carry valid_time as a scalar, not along a dimension."""
+    import netCDF4
+
+    from era5_ingest.files import describe_netcdf
+
+    path = tmp_path / "one_hour.nc"
+    with netCDF4.Dataset(path, "w") as nc:
+        nc.createDimension("latitude", 2)
+        nc.createDimension("longitude", 3)
+        time = nc.createVariable("valid_time", "i8")
+        time.units = "seconds since 1970-01-01"
+        time.calendar = "proleptic_gregorian"
+        time.assignValue(1594771200)  # 2020-07-15T00:00Z
+        nc.createVariable("t2m", "f4", ("latitude", "longitude"))[:] = np.zeros((2, 3))
+    content = describe_netcdf(path)
+    assert content.variables == ("t2m",)
+    assert [t.isoformat() for t in content.times] == ["2020-07-15T00:00:00"]

@@ -200,3 +200,16 @@ def test_released_records_are_pruned(tmp_path):
     names = sorted(Path(p).name for p, _ in storage.list_with_times(root))
     numbers = {int(n.split(".")[0]) for n in names}
     assert numbers == set(range(6, lease_mod.KEEP_RECORDS + 6))
+
+
+@pytest.mark.parametrize("body", [b'{"run_id": "dead", "expi', b"[1, 2]", b'"text"'])
+def test_a_damaged_record_is_taken_over(tmp_path, caplog, body):
+    """Truncated JSON, or JSON that is not an object: the holder cannot be known, so stale."""
+    root = lease_root(str(tmp_path / "warehouse"), "climate")
+    Path(root).mkdir(parents=True)
+    (Path(root) / f"{1:012d}.json").write_bytes(body)
+    lease = CommitLease(root, {"run_id": "next", "attempt": "a"}, ttl=30, poll=0.05)
+    lease.acquire(wait_seconds=0)
+    assert lease.number == 2
+    assert "unreadable lease record 1" in caplog.text
+    lease.release()

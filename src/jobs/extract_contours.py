@@ -1,13 +1,16 @@
 r"""Glue job: hourly ERA5 / ERA5-Land NetCDF to daily contour GeoJSON, PNG and Iceberg rows.
 
-Runs unchanged in the Glue console (Glue passes ``--JOB_NAME``: GlueContext,
-getResolvedOptions, Job.init/commit) and locally::
+Runs unchanged in the Glue console and locally::
 
     python src/jobs/extract_contours.py --input_path sample_data --output_path output \
         --start_date 2024-07-01 --end_date 2024-07-03
 
-Locally every option may also come from the environment or ``.env`` as ``ERA5_<OPTION>``
-(e.g. ``ERA5_INPUT_PATH``). ``awsglue`` is imported here only, inside the Glue branch.
+On Glue (which always passes ``--JOB_NAME``) the options are read by Glue's own
+``getResolvedOptions`` and the run sits between ``Job.init`` and ``Job.commit``; locally
+argparse reads the same options, each of which may also come from the environment or
+``.env`` as ``ERA5_<OPTION>`` (e.g. ``ERA5_INPUT_PATH``). ``awsglue`` is imported here only,
+inside the Glue branch: GlueContext and Job in :func:`glue_session`, getResolvedOptions in
+:func:`resolve_glue_options`.
 """
 
 from __future__ import annotations
@@ -16,9 +19,10 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 try:
     import era5_contours  # noqa: F401
@@ -29,6 +33,9 @@ from era5_contours.config import OPTIONS, REQUIRED, JobConfig
 from era5_contours.errors import RunError
 from era5_contours.pipeline import run_contour_job
 
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
 logger = logging.getLogger("extract_contours")
 
 
@@ -37,33 +44,98 @@ def on_glue(argv: Sequence[str]) -> bool:
     return any(a == "--JOB_NAME" or a.startswith("--JOB_NAME=") for a in argv)
 
 
-def with_defaults(argv: Sequence[str], options: dict[str, str]) -> list[str]:
-    """Append ``--name default`` for each option absent from ``argv``.
+def check_spelling(argv: Sequence[str], names: Collection[str] = OPTIONS) -> None:
+    """Refuse a job option not spelt in full (``--simplify``, ``--tp-levels``, ``--Run_Id``).
 
-    getResolvedOptions makes every listed option required; giving the defaults first
-    keeps the optional ones optional in the Glue console too.
+    Glue passes options of its own (``--TempDir``, ``--enable-metrics``...), so unknown
+    options cannot all be refused. But one whose name, lower-cased and with ``-`` read as
+    ``_``, is or begins one of the job's would otherwise be dropped without a word, or
+    taken by argparse's prefix matching: the run would go on without the value it was given.
+
+    Raises
+    ------
+    ValueError
+        Naming the option and what it may have meant.
     """
-    present = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
-    out = list(argv)
-    for name, default in options.items():
-        if name not in present and default != "":
-            out += [f"--{name}", default]
+    for token in argv:
+        if not token.startswith("--"):
+            continue
+        given = token[2:].split("=", 1)[0]
+        key = given.lower().replace("-", "_")
+        if given in names or not key:
+            continue
+        meant = [n for n in names if n.startswith(key)]
+        if meant:
+            alternatives = " or ".join(f"--{n}" for n in meant)
+            raise ValueError(f"unknown option --{given}: did you mean {alternatives}?")
+
+
+def join_values(argv: Sequence[str], names: Collection[str] = OPTIONS) -> list[str]:
+    """Each ``--name value`` of the job's own options as ``--name=value``.
+
+    Glue passes every parameter as two words, and argparse takes a value that begins with
+    ``-`` for an option: ``--t2m_levels -10,0,10`` would fail with "expected one
+    argument". A following word that begins with ``--`` is an option, not a value, and is
+    left for argparse to report.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if (
+            token.startswith("--")
+            and token[2:] in names
+            and i + 1 < len(argv)
+            and not argv[i + 1].startswith("--")
+        ):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
     return out
 
 
-def glue_option_names(argv: Sequence[str]) -> list[str]:
-    """The options to resolve on Glue: the required ones, and the others given.
+def glue_argv(argv: Sequence[str]) -> list[str]:
+    """What the job hands to getResolvedOptions: the defaults first, then Glue's argv.
 
-    getResolvedOptions demands every name it is handed; an optional option without a
-    default (``--run_id``, ``--assume_units``...) that the run does not give must not be
-    among them, or the job would fail asking for it.
+    Every optional option is given its default ("" for none) ahead of what Glue passed;
+    argparse keeps the last value of an option, so a given value always wins and an
+    absent one resolves to its default. getResolvedOptions can then be asked for every
+    option (it makes each one it is asked for required), and the required ones stay so.
     """
-    present = {a[2:].split("=", 1)[0] for a in argv if a.startswith("--")}
-    return [n for n in OPTIONS if n in REQUIRED or n in present]
+    defaults = [f"--{name}={default}" for name, default in OPTIONS.items() if name not in REQUIRED]
+    return [*defaults, *join_values(argv)]
+
+
+def resolve_glue_options(argv: Sequence[str]) -> dict[str, Any]:
+    """The job's options from Glue's argv, parsed by Glue's own ``getResolvedOptions``.
+
+    The result also holds what Glue adds (``JOB_NAME``, ``JOB_RUN_ID``, ``TempDir``,
+    ``job_bookmark_option``...), which ``Job.init`` is given.
+
+    Raises
+    ------
+    ValueError
+        For a misspelt option, a missing required one or a value argparse refuses.
+    """
+    from awsglue.utils import GlueArgumentError, getResolvedOptions
+
+    check_spelling(argv)
+    try:
+        resolved: dict[str, Any] = getResolvedOptions(
+            ["extract_contours.py", *glue_argv(argv)], ["JOB_NAME", *OPTIONS]
+        )
+    except GlueArgumentError as exc:
+        raise ValueError(str(exc)) from None
+    return resolved
 
 
 def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
-    """argparse with the same option names; defaults from ERA5_<OPTION> or .env."""
+    """argparse with the same option names; defaults from ERA5_<OPTION> or .env.
+
+    Options are spelt in full (no prefixes), as on Glue.
+    """
     try:
         from dotenv import load_dotenv
 
@@ -73,6 +145,7 @@ def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
     parser = argparse.ArgumentParser(
         prog="extract_contours",
         description="Daily contour features from hourly ERA5 / ERA5-Land NetCDF.",
+        allow_abbrev=False,
     )
     for name, default in OPTIONS.items():
         env_default = os.environ.get(f"ERA5_{name.upper()}", default)
@@ -81,22 +154,35 @@ def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
         "--master", default=os.environ.get("SPARK_MASTER", "local[*]"), help="Spark master"
     )
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    return vars(parser.parse_args(list(argv)))
+    return vars(parser.parse_args(join_values(argv)))
 
 
 @contextmanager
-def spark_session(args: dict[str, str], glue: bool) -> Iterator[object]:
-    """GlueContext + Job.init/commit on Glue; a local SparkSession elsewhere."""
-    if glue:
-        from awsglue.context import GlueContext
-        from awsglue.job import Job
-        from pyspark.context import SparkContext
+def glue_session(args: Mapping[str, Any]) -> Iterator[SparkSession]:
+    """Glue's SparkSession, inside ``Job.init`` and ``Job.commit`` (the seam to Glue's jars).
 
-        glue_context = GlueContext(SparkContext.getOrCreate())
-        job = Job(glue_context)
-        job.init(args["JOB_NAME"], args)
-        yield glue_context.spark_session
-        job.commit()
+    GlueContext and the JVM side of Job live in Glue's own jars, present on Glue and in
+    its container images only (no package registry has them); this function is all the
+    job asks of them, and the tests stand in for GlueContext here. The commit is reached
+    only when the run returns; a run that raises is not committed.
+    """
+    from awsglue.context import GlueContext
+    from awsglue.job import Job
+    from pyspark.context import SparkContext
+
+    glue_context = GlueContext(SparkContext.getOrCreate())
+    job = Job(glue_context)
+    job.init(args["JOB_NAME"], dict(args))
+    yield glue_context.spark_session
+    job.commit()
+
+
+@contextmanager
+def spark_session(args: Mapping[str, Any], glue: bool) -> Iterator[SparkSession]:
+    """Glue's session (:func:`glue_session`) on Glue; a local SparkSession elsewhere."""
+    if glue:
+        with glue_session(args) as spark:
+            yield spark
         return
     from era5_contours.spark import local_spark_session
 
@@ -107,26 +193,32 @@ def spark_session(args: dict[str, str], glue: bool) -> Iterator[object]:
         spark.stop()
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the job; the process exit code (0 ok, 1 failed days, 2 run-level problem)."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    glue = on_glue(argv)
-    if glue:
-        from awsglue.utils import getResolvedOptions
-
-        full = with_defaults(argv, OPTIONS)
-        args = getResolvedOptions(["job", *full], ["JOB_NAME", *glue_option_names(full)])
-        level = "INFO"
-    else:
-        args = parse_local_args(argv)
-        level = args.get("log_level", "INFO")
+def configure_logging(level: str) -> None:
+    """Log lines to stdout (the job's log on Glue), quietening chatty libraries."""
     logging.basicConfig(
-        level=getattr(logging, str(level).upper(), logging.INFO),
+        level=getattr(logging, level.upper(), logging.INFO),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stdout,
     )
     for noisy in ("py4j", "botocore", "urllib3", "matplotlib", "pyiceberg"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the job; the process exit code (0 ok, 1 failed days, 2 run-level problem)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    glue = on_glue(argv)
+    args: Mapping[str, Any]
+    if glue:
+        configure_logging("INFO")
+        try:
+            args = resolve_glue_options(argv)
+        except ValueError as exc:
+            logger.error("invalid arguments: %s", exc)
+            return 2
+    else:
+        args = parse_local_args(argv)
+        configure_logging(str(args.get("log_level") or "INFO"))
     try:
         config = JobConfig.from_args(args)
     except ValueError as exc:

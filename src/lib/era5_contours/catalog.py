@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,9 @@ from pyiceberg.expressions import (
     GreaterThanOrEqual,
     LessThanOrEqual,
     Or,
+    Reference,
 )
+from pyiceberg.expressions.literals import literal
 from pyiceberg.io.pyarrow import _check_pyarrow_schema_compatible, _dataframe_to_data_files
 from pyiceberg.manifest import ManifestEntryStatus
 from pyiceberg.partitioning import PartitionField, PartitionSpec
@@ -60,6 +62,7 @@ from pyiceberg.types import (
     ListType,
     LongType,
     NestedField,
+    PrimitiveType,
     StringType,
     TimestampType,
     TimestamptzType,
@@ -86,7 +89,7 @@ TABLE_PROPERTIES = {
 #: holds its signature and fails loudly when it changes).
 PYICEBERG_WRITER = ">=0.9,<0.13"
 
-_TRANSFORMS: dict[str, type[Transform[Any, Any]]] = {
+_TRANSFORMS: dict[str, Callable[[], Transform[Any, Any]]] = {
     "identity": IdentityTransform,
     "year": YearTransform,
     "month": MonthTransform,
@@ -462,6 +465,26 @@ def _replace_keys(replace: Iterable[tuple[date, str]]) -> dict[str, set[date]]:
     return keys
 
 
+def equal_to(column: str, value: Any) -> EqualTo:
+    """``column == value`` as a pyiceberg predicate.
+
+    Spelt with the pydantic field names (``term``, ``value``): pyiceberg's own
+    ``__init__(term, literal)`` accepts them, and type checkers read the model's fields
+    (pydantic's dataclass_transform), not that ``__init__``.
+    """
+    return EqualTo(term=Reference(column), value=literal(value))
+
+
+def at_least(column: str, value: Any) -> GreaterThanOrEqual:
+    """``column >= value`` as a pyiceberg predicate (see :func:`equal_to`)."""
+    return GreaterThanOrEqual(term=Reference(column), value=literal(value))
+
+
+def at_most(column: str, value: Any) -> LessThanOrEqual:
+    """``column <= value`` as a pyiceberg predicate (see :func:`equal_to`)."""
+    return LessThanOrEqual(term=Reference(column), value=literal(value))
+
+
 def replace_filter(replace: Iterable[tuple[date, str]]) -> BooleanExpression:
     """Row filter selecting exactly the (day, variable) pairs of ``replace``.
 
@@ -477,16 +500,16 @@ def replace_filter(replace: Iterable[tuple[date, str]]) -> BooleanExpression:
         spans: list[BooleanExpression] = []
         for first, last in day_runs(days):
             if first == last:
-                spans.append(EqualTo("day", first.isoformat()))
+                spans.append(equal_to("day", first.isoformat()))
             else:
                 spans.append(
                     And(
-                        GreaterThanOrEqual("day", first.isoformat()),
-                        LessThanOrEqual("day", last.isoformat()),
+                        at_least("day", first.isoformat()),
+                        at_most("day", last.isoformat()),
                     )
                 )
         days_filter = spans[0] if len(spans) == 1 else Or(*spans)
-        parts.append(And(EqualTo("variable", variable), days_filter))
+        parts.append(And(equal_to("variable", variable), days_filter))
     return parts[0] if len(parts) == 1 else Or(*parts)
 
 
@@ -503,14 +526,19 @@ def day_runs(days: Iterable[date]) -> list[tuple[date, date]]:
 
 def _bounds(data_file: DataFile, schema: Schema, column: str) -> tuple[Any, Any]:
     field = schema.find_field(column)
-    low = (data_file.lower_bounds or {}).get(field.field_id)
-    high = (data_file.upper_bounds or {}).get(field.field_id)
-    if low is None or high is None:
+    kind = field.field_type
+    low_bytes = (data_file.lower_bounds or {}).get(field.field_id)
+    high_bytes = (data_file.upper_bounds or {}).get(field.field_id)
+    if low_bytes is None or high_bytes is None:
         raise ValueError(f"{data_file.file_path}: no statistics for column {column!r}")
-    low, high = from_bytes(field.field_type, low), from_bytes(field.field_type, high)
-    if isinstance(field.field_type, DateType):  # Iceberg stores days since 1970-01-01
-        low, high = _EPOCH + timedelta(days=low), _EPOCH + timedelta(days=high)
-    return low, high
+    if not isinstance(kind, PrimitiveType):  # Iceberg keeps bounds of primitive columns only
+        raise ValueError(f"{data_file.file_path}: column {column!r} is not primitive ({kind})")
+    if isinstance(kind, DateType):  # Iceberg stores days since 1970-01-01
+        # from_bytes is annotated with a type variable its arguments do not bind; a date's
+        # value is an int.
+        low_days, high_days = int(from_bytes(kind, low_bytes)), int(from_bytes(kind, high_bytes))
+        return _EPOCH + timedelta(days=low_days), _EPOCH + timedelta(days=high_days)
+    return from_bytes(kind, low_bytes), from_bytes(kind, high_bytes)
 
 
 def check_files_within(
@@ -618,7 +646,7 @@ def rows_with_status(
         return {}
     rows = (
         table.scan(
-            row_filter=And(replace_filter(pairs), EqualTo("status", status)),
+            row_filter=And(replace_filter(pairs), equal_to("status", status)),
             selected_fields=("day", "variable", "run_id"),
         )
         .to_arrow()

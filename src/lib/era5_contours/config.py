@@ -23,7 +23,8 @@ from .units import parse_assumed
 from .variables import NAMES, VARIABLES
 
 #: Every option the job takes, with its default ("" = none: required if in REQUIRED,
-#: else optional). Glue sees the non-empty defaults appended before getResolvedOptions.
+#: else optional). On Glue the job puts the optional ones' defaults ahead of Glue's argv,
+#: so that getResolvedOptions, asked for all of them, finds each (src/jobs).
 OPTIONS: dict[str, str] = {
     "input_path": "",
     "output_path": "",

@@ -19,11 +19,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import contourpy
 import numpy as np
 import shapely
 from shapely import GeometryType, MultiLineString, MultiPolygon
+
+if TYPE_CHECKING:  # contourpy's return shapes exist in its stubs only
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +66,7 @@ def close_longitude(lon: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np
     return np.append(lon, lon[0] + 360.0), np.concatenate([values, values[:, :1]], axis=1)
 
 
-def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray):
+def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray) -> contourpy.ContourGenerator:
     """contourpy generator on the grid (closed at the antimeridian when global)."""
     lon, values = close_longitude(np.asarray(lon, float), np.asarray(values, float))
     if not np.isfinite(values).any():

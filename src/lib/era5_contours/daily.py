@@ -17,6 +17,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -82,12 +83,13 @@ def check_physical(data: xr.DataArray, variable: str, day: date, files: Sequence
     if not valid.any():
         return
     unit = get(variable).units
-    for name, index, bad in (
-        ("lowest", np.nanargmin(values), lambda v: v < low),
-        ("highest", np.nanargmax(values), lambda v: v > high),
+    lowest, highest = np.nanargmin(values), np.nanargmax(values)
+    for name, index, outside in (
+        ("lowest", lowest, float(values.flat[lowest]) < low),
+        ("highest", highest, float(values.flat[highest]) > high),
     ):
         value = float(values.flat[index])
-        if bad(value):
+        if outside:
             i, j = np.unravel_index(index, values.shape)
             where = (
                 f"lat {float(data['latitude'].values[i]):g}, "
@@ -134,7 +136,7 @@ def _finish(
     dataset: str,
     samples: int,
     required: int,
-    attrs: dict,
+    attrs: dict[str, Any],
 ) -> DailyField:
     data = data.astype(np.float64, copy=False)
     data = data.assign_coords(day=np.datetime64(day, "D"))

@@ -152,7 +152,7 @@ def contour_outputs(
         precision=config.precision,
         simplify_tolerance=config.simplify_tolerance,
     )
-    common = {
+    common: dict[str, Any] = {
         "variable": field_.variable,
         "units": field_.units,
         "day": field_.day,

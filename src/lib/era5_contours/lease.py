@@ -216,10 +216,13 @@ class CommitLease:
 
     def _read(self, number: int) -> dict[str, Any] | None:
         try:
-            return json.loads(storage.read_bytes(_record_path(self.root, number)))
+            record = json.loads(storage.read_bytes(_record_path(self.root, number)))
+            if not isinstance(record, dict):
+                raise ValueError(f"a JSON {type(record).__name__}, not an object")
         except Exception as exc:  # noqa: BLE001 - a damaged record counts as stale
             logger.warning("unreadable lease record %d under %s: %s", number, self.root, exc)
             return None
+        return record
 
     def _stale(self, record: dict[str, Any]) -> bool:
         if time.time() > float(record.get("expires", 0)):

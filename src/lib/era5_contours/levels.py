@@ -10,6 +10,7 @@ are numbered against that list so that styles stay stable from day to day:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -59,7 +60,7 @@ class LevelScheme:
             raise ValueError(f"unknown level scheme kind {self.kind!r}")
 
     @classmethod
-    def fixed(cls, values, cmap: str = "viridis") -> LevelScheme:
+    def fixed(cls, values: Iterable[float], cmap: str = "viridis") -> LevelScheme:
         """A fixed, strictly increasing list of levels."""
         return cls(kind="fixed", values=tuple(float(v) for v in values), cmap=cmap)
 

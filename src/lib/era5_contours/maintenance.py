@@ -25,7 +25,7 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyiceberg.exceptions import NoSuchTableError
 
@@ -165,7 +165,7 @@ def maintain(
         ttl=lease_seconds,
     )
 
-    def finish(intents):
+    def finish(intents: list[dict[str, Any]]) -> None:
         for intent in intents:
             if dry_run:
                 report.finished_intents.append(f"{intent['run_id']} (left for a real run)")
@@ -174,11 +174,12 @@ def maintain(
                 f"{intent['run_id']}: {commits.finish_intent(intent, tables)}"
             )
 
+    held: CommitLease | None = lease
     try:
         lease.acquire(lease_wait_seconds, on_inherit=finish)
     except _DryRunStop:
         # A dry run leaves a dead run's intent for the next real holder.
-        lease = None
+        held = None
     try:
         now = time.time()
         for name, table in tables.items():
@@ -204,8 +205,8 @@ def maintain(
                 for folder in report.staging_folders:
                     storage.delete_prefix(folder)
     finally:
-        if lease is not None and lease.number is not None:
-            lease.release()
+        if held is not None and held.number is not None:
+            held.release()
     logger.info("%s", report.text())
     return report
 

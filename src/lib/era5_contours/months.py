@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from pyiceberg.expressions import And, EqualTo, GreaterThanOrEqual, LessThanOrEqual
+from pyiceberg.expressions import And, BooleanExpression
 
 from . import catalog, storage
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, TableDef
@@ -134,12 +134,12 @@ def replaced_pairs(tasks: Sequence[MonthTask]) -> list[tuple[date, str]]:
 # --------------------------------------------------------------------------- the rewrite
 
 
-def _partition_filter(task: MonthTask):
+def _partition_filter(task: MonthTask) -> BooleanExpression:
     return And(
-        EqualTo("variable", task.variable),
+        catalog.equal_to("variable", task.variable),
         And(
-            GreaterThanOrEqual("day", task.first.isoformat()),
-            LessThanOrEqual("day", task.last.isoformat()),
+            catalog.at_least("day", task.first.isoformat()),
+            catalog.at_most("day", task.last.isoformat()),
         ),
     )
 

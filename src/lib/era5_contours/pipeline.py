@@ -39,13 +39,23 @@ from .config import JobConfig
 from .days import DayProcessor, RunContext, VariableOutcome, crashed_day, process_day
 from .errors import RunError
 from .lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
-from .months import DayResult, MonthContext, MonthResult, merge_month, month_tasks, replaced_pairs
+from .months import (
+    DayResult,
+    MonthContext,
+    MonthResult,
+    MonthTask,
+    merge_month,
+    month_tasks,
+    replaced_pairs,
+)
 from .planning import DayTask, inspect_file, plan_days
 from .report import FAILED, INCOMPLETE, OK, RunReport
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
+    from pyspark import SparkContext
+    from pyspark.sql import SparkSession
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +90,9 @@ def _first_line(exc: BaseException, limit: int = 300) -> str:
     return line[:limit]
 
 
-def _run_days(sc, tasks: Sequence[DayTask], ctx: RunContext, processor: DayProcessor):
+def _run_days(
+    sc: SparkContext, tasks: Sequence[DayTask], ctx: RunContext, processor: DayProcessor
+) -> list[list[VariableOutcome]]:
     """One partition per day; if a task dies, each day of the batch runs alone once more."""
     try:
         return sc.parallelize(tasks, len(tasks)).map(lambda t: processor(t, ctx)).collect()
@@ -167,7 +179,7 @@ def _open_tables(config: JobConfig) -> dict[str, Any]:
 
 
 def run_contour_job(
-    spark,
+    spark: SparkSession,
     config: JobConfig,
     *,
     batch_days: int | None = None,
@@ -260,7 +272,7 @@ def run_contour_job(
 
 
 def _process_days(
-    sc,
+    sc: SparkContext,
     files: Sequence[str],
     ctx: RunContext,
     processor: DayProcessor,
@@ -339,8 +351,8 @@ def _take_lease(config: JobConfig, attempt: str, tables: dict[str, Table]) -> Co
 
 
 def _write_months(
-    sc, tables: dict[str, Table], outcomes: Sequence[VariableOutcome], attempt: str
-) -> tuple[list, list[MonthResult]]:
+    sc: SparkContext, tables: dict[str, Table], outcomes: Sequence[VariableOutcome], attempt: str
+) -> tuple[list[MonthTask], list[MonthResult]]:
     """Rewrite every (variable, month) partition the run touched, one task per partition."""
     months = month_tasks(
         (o.variable, DayResult(o.day, o.status, o.rows, o.summary)) for o in outcomes
@@ -392,7 +404,8 @@ def _apply_kept(
 
 def _map_changes(committing: Sequence[VariableOutcome]) -> tuple[list[str], list[str]]:
     """Maps to publish from staging, and published maps to remove (relative paths)."""
-    publish, unpublish = [], []
+    publish: list[str] = []
+    unpublish: list[str] = []
     for out in committing:
         for staged, rel in (
             (out.geojson, layout.geojson_relpath(out.variable, out.day)),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import NamedTuple
 
 from . import storage
 from .reading import file_time_range
@@ -26,6 +27,14 @@ class FileInfo:
     start: datetime | None = None
     end: datetime | None = None
     error: str | None = None
+
+
+class _Span(NamedTuple):
+    """A readable file and the first and last of its times."""
+
+    info: FileInfo
+    first: datetime
+    last: datetime
 
 
 @dataclass(frozen=True)
@@ -54,7 +63,12 @@ def plan_days(
 ) -> list[DayTask]:
     """Assign files to (day, variable): those holding times in the variable's window."""
     infos = list(infos)
-    readable = [i for i in infos if i.error is None and i.start is not None]
+    # Each readable file with its first and last time (the inspector sets both or neither).
+    readable = [
+        _Span(i, i.start, i.end)
+        for i in infos
+        if i.error is None and i.start is not None and i.end is not None
+    ]
     unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
     tasks = []
     for day in days:
@@ -62,11 +76,9 @@ def plan_days(
         problems: dict[str, str] = {}
         for v in variables:
             start, end, closed = sample_window(v, day)
-            holding = [i for i in readable if v in i.variables]
+            holding = [s for s in readable if v in s.info.variables]
             chosen = tuple(
-                i.path
-                for i in holding
-                if window_overlaps(i.start, i.end, start, end, closed)  # type: ignore[arg-type]
+                s.info.path for s in holding if window_overlaps(s.first, s.last, start, end, closed)
             )
             files[v] = chosen
             if not chosen:
@@ -76,7 +88,7 @@ def plan_days(
 
 
 def _no_input_text(
-    variable: str, start: datetime, end: datetime, closed: str, holding: Sequence[FileInfo]
+    variable: str, start: datetime, end: datetime, closed: str, holding: Sequence[_Span]
 ) -> str:
     left, right = ("[", ")") if closed == "left" else ("(", "]")
     text = (
@@ -84,8 +96,8 @@ def _no_input_text(
         f"{end:%Y-%m-%d %H:%M}{right} UTC"
     )
     if holding:
-        first = min(i.start for i in holding)  # type: ignore[type-var]
-        last = max(i.end for i in holding)  # type: ignore[type-var]
+        first = min(s.first for s in holding)
+        last = max(s.last for s in holding)
         text += (
             f" (the inputs hold {variable} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
         )

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import logging
 import math
+from typing import Literal
 
 import numpy as np
 import xarray as xr
@@ -24,6 +25,9 @@ from matplotlib.ticker import FuncFormatter
 
 from .borders import boundary_segments
 from .levels import band_colors
+
+#: Which ends of a colour bar are open (matplotlib's ``extend``).
+Extend = Literal["neither", "min", "max", "both"]
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +79,7 @@ def map_title(field: xr.DataArray) -> str:
     return title
 
 
-def colorbar_bands(levels: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, slice, str]:
+def colorbar_bands(levels: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, slice, Extend]:
     """The part of the level list worth showing on a colour bar.
 
     A 2 degC scheme over -50..50 has 51 levels, of which a regional day uses a handful:
@@ -108,9 +112,12 @@ def colorbar_bands(levels: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, sl
             last += 1
         else:
             first -= 1
-    extend = {(True, True): "both", (True, False): "min", (False, True): "max"}.get(
-        (lo_band == 0 and first == 0, hi_band == n and last == n - 1), "neither"
-    )
+    ends: dict[tuple[bool, bool], Extend] = {
+        (True, True): "both",
+        (True, False): "min",
+        (False, True): "max",
+    }
+    extend = ends.get((lo_band == 0 and first == 0, hi_band == n and last == n - 1), "neither")
     # Colours of bands first+1..last, plus the triangle bands (first, last+1) when open.
     c0 = first if extend in ("min", "both") else first + 1
     c1 = last + 2 if extend in ("max", "both") else last + 1
@@ -149,9 +156,7 @@ def _default_figsize(lon_span: float, lat_span: float, mid_lat: float) -> tuple[
     return 8.0, round(5.6 * ratio + 1.0, 2)
 
 
-def _degree_formatter(hemispheres: str) -> FuncFormatter:
-    pos, neg = hemispheres
-
+def _degree_formatter(pos: str, neg: str) -> FuncFormatter:
     def fmt(value: float, _pos: int) -> str:
         value = round(value, 6) + 0.0  # no "-0°"
         suffix = "" if value == 0 else (pos if value > 0 else neg)
@@ -316,8 +321,8 @@ def map_figure(
     ax.set_ylim(ymin, ymax)
     # Equirectangular with the scale true at mid-latitude.
     ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
-    ax.xaxis.set_major_formatter(_degree_formatter("EW"))
-    ax.yaxis.set_major_formatter(_degree_formatter("NS"))
+    ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
+    ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
     ax.set_xlabel("longitude")
     ax.set_ylabel("latitude")
     ax.set_title(map_title(field) if title is None else title, fontsize="medium")
@@ -325,7 +330,8 @@ def map_figure(
     if len(levels) == 1:
         # Both bands, drawn as two equal halves around the single tick.
         bounds = np.array([levels[0] - 1.0, levels[0], levels[0] + 1.0])
-        ticks, extend, bar_colors = levels, "neither", colors
+        ticks, bar_colors = levels, colors
+        extend: Extend = "neither"
     else:
         bounds, color_slice, extend = colorbar_bands(levels, values)
         bar_colors = colors[color_slice]
@@ -337,6 +343,7 @@ def map_figure(
         cmap=ListedColormap(bar_colors),
     )
     cbar = fig.colorbar(bar, ax=ax, extend=extend, shrink=0.9, fraction=0.05, pad=0.03)
-    cbar.set_ticks(ticks, labels=[f"{t:g}" for t in ticks])
+    tick_values = [float(t) for t in ticks]
+    cbar.set_ticks(tick_values, labels=[f"{t:g}" for t in tick_values])
     cbar.set_label(str(field.attrs.get("units", "")))
     return fig

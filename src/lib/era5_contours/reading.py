@@ -16,9 +16,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import TypedDict
 
 import numpy as np
 import xarray as xr
@@ -125,7 +126,7 @@ def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dat
         raise InputError(f"unexpected layout ({exc})", file=src.name) from exc
 
 
-def _find(names: Sequence[str], available: Iterable[str], what: str, file: str) -> str:
+def _find(names: Sequence[str], available: Collection[Hashable], what: str, file: str) -> str:
     for name in names:
         if name in available:
             return name
@@ -301,7 +302,8 @@ def _combine(parts: list[_Part], variable: str, day: date | None) -> xr.DataArra
                     variable=variable,
                 )
     # Identical copies count once (the first in name order; they agree).
-    return arr.isel(time=np.sort(keep)).sortby("time")
+    unique: xr.DataArray = arr.isel(time=np.sort(keep)).sortby("time")  # Self: see pyproject
+    return unique
 
 
 def load_windows(
@@ -358,7 +360,7 @@ def load_windows(
                 day=day,
                 variable=",".join(names),
             )
-    merged = xr.merge(
+    merged: xr.Dataset = xr.merge(
         [a.rename(v) for v, a in arrays.items()],
         join="outer",
         compat="override",
@@ -389,8 +391,8 @@ def load_window(
     )
 
 
-def _names(sources: Iterable[object]) -> list[str]:
-    return [_as_named(s).name for s in sources]  # type: ignore[arg-type]
+def _names(sources: Iterable[NamedSource | str | os.PathLike[str] | bytes]) -> list[str]:
+    return [_as_named(s).name for s in sources]
 
 
 def load_day(
@@ -409,7 +411,15 @@ def load_day(
     return load_windows(sources, windows, day=day, assume_units=assume_units)
 
 
-def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> dict:
+class TimeRange(TypedDict):
+    """What :func:`file_time_range` tells of a file (times naive UTC, None when empty)."""
+
+    variables: list[str]
+    start: datetime | None
+    end: datetime | None
+
+
+def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> TimeRange:
     """Variables, first and last time of a file: what the job's planner needs.
 
     Only coordinates are read.

@@ -5,13 +5,17 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
 
 logger = logging.getLogger(__name__)
 
 
 def local_spark_session(
     master: str = "local[*]", app_name: str = "era5-contours", conf: dict[str, str] | None = None
-):
+) -> SparkSession:
     """Start (or reuse) a local SparkSession whose Python workers use this interpreter.
 
     Without ``PYSPARK_PYTHON`` the workers would start the system Python, which lacks

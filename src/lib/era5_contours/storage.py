@@ -21,6 +21,12 @@ import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
+    from botocore.awsrequest import AWSPreparedRequest
+    from types_boto3_s3 import S3Client
+    from types_boto3_s3.type_defs import ObjectIdentifierTypeDef
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +64,7 @@ def join(base: str, *parts: str) -> str:
 _local = threading.local()
 
 
-def s3_client():
+def s3_client() -> S3Client:
     """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe).
 
     A new one is made when the endpoint in the environment changed since (one process
@@ -67,7 +73,7 @@ def s3_client():
     # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
     # Glue 4.0 ships boto3 1.24.
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    client = getattr(_local, "s3", None)
+    client: S3Client | None = getattr(_local, "s3", None)
     if (
         client is None
         or getattr(_local, "pid", None) != os.getpid()
@@ -184,14 +190,14 @@ def create_exclusive(path: str, data: bytes) -> bool:
         return True
 
 
-def _exclusive_s3_client():
+def _exclusive_s3_client() -> S3Client:
     """An S3 client whose every PutObject carries ``If-None-Match: *``.
 
     The header goes in through botocore's event hook rather than the ``IfNoneMatch``
     parameter, which botocore knows only from 1.35 (Glue 4.0 ships 1.27).
     """
     endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    client = getattr(_local, "s3_exclusive", None)
+    client: S3Client | None = getattr(_local, "s3_exclusive", None)
     if (
         client is None
         or getattr(_local, "pid_exclusive", None) != os.getpid()
@@ -204,7 +210,7 @@ def _exclusive_s3_client():
             "s3", config=Config(retries={"max_attempts": 10}), endpoint_url=endpoint or None
         )
 
-        def if_none_match(request, **_):
+        def if_none_match(request: AWSPreparedRequest, **_: Any) -> None:
             request.headers["If-None-Match"] = "*"
 
         client.meta.events.register("before-sign.s3.PutObject", if_none_match)
@@ -292,7 +298,9 @@ def delete_prefix(prefix: str) -> int:
         client = s3_client()
         removed = 0
         for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=key):
-            keys = [{"Key": obj["Key"]} for obj in page.get("Contents", [])]
+            keys: list[ObjectIdentifierTypeDef] = [
+                {"Key": obj["Key"]} for obj in page.get("Contents", [])
+            ]
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys, "Quiet": True})
                 removed += len(keys)

@@ -15,12 +15,16 @@ from __future__ import annotations
 import functools
 import logging
 from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
 
 from .errors import InputError
 from .variables import VARIABLES
+
+if TYPE_CHECKING:
+    import pint
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +35,7 @@ WATER_DENSITY_KG_M3 = 1000.0
 
 
 @functools.lru_cache(maxsize=1)
-def _registry():
+def _registry() -> pint.UnitRegistry[Any]:
     # Imported lazily: building the registry costs ~0.4 s, paid once per process. cf_xarray
     # redefines some of pint's units (C, d, h...) on purpose; pint logs each as a warning.
     pint_log = logging.getLogger("pint.util")
@@ -181,9 +185,10 @@ def to_canonical(
     if scale == 1.0 and offset == 0.0:
         return arr.assign_attrs(attrs) if attrs != arr.attrs else arr
     # Keep the file's precision (float32): the conversion is affine, no need for pint arrays.
-    dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.float64
-    converted = arr.astype(dtype) * dtype.type(scale) + dtype.type(offset)
-    return converted.assign_attrs(attrs)
+    dtype = arr.dtype if np.issubdtype(arr.dtype, np.floating) else np.dtype(np.float64)
+    converted: xr.DataArray = arr.astype(dtype) * dtype.type(scale) + dtype.type(offset)
+    result: xr.DataArray = converted.assign_attrs(attrs)  # Self reads as Any: see pyproject
+    return result
 
 
 def _units_problem(exc: Exception, attrs: dict, variable: str) -> str:

@@ -28,10 +28,13 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .credentials import Credentials, CredentialsError
 from .planning import TOO_LARGE, refusal_limit
+
+if TYPE_CHECKING:
+    from ecmwf.datastores import Client, Remote
 
 logger = logging.getLogger(__name__)
 
@@ -152,7 +155,14 @@ def human_bytes(n: float) -> str:
 class _LoggingBar:
     """multiurl's progress-bar interface, as log lines with bytes and speed."""
 
-    def __init__(self, say: Callable[[str], None], every: float, total, initial=0, desc=None):
+    def __init__(
+        self,
+        say: Callable[[str], None],
+        every: float,
+        total: int | None,
+        initial: int = 0,
+        desc: str | None = None,
+    ) -> None:
         self.say, self.every = say, every
         self.total = total
         self.done = initial
@@ -227,9 +237,9 @@ class CdsService:
         self.chunk_size = chunk_size
         self._local = threading.local()
 
-    def client(self):
+    def client(self) -> Client:
         """The ``ecmwf.datastores.Client`` of this thread (requests sessions are per thread)."""
-        client = getattr(self._local, "client", None)
+        client: Client | None = getattr(self._local, "client", None)
         if client is None:
             from ecmwf.datastores import Client
 
@@ -240,7 +250,8 @@ class CdsService:
                 cleanup=False,
                 timeout=self.timeout,
                 sleep_max=self.poll.max,
-                # multiurl.robust takes (first, cap, factor): a doubling backoff.
+                # multiurl.robust takes (first, cap, factor): a doubling backoff. The client
+                # annotates retry_after as a float, though it hands it to multiurl as is.
                 retry_after=(self.retry.first_wait, self.retry.max_wait, 2),  # type: ignore[arg-type]
                 maximum_tries=max(1, self.retry.attempts),
             )
@@ -272,21 +283,21 @@ class CdsService:
         except Exception as exc:
             raise classify(exc, "checking the API key") from exc
 
-    def submit(self, collection: str, request: dict[str, Any]):
+    def submit(self, collection: str, request: dict[str, Any]) -> Remote:
         """Submit a request; the client's ``Remote`` (its ``request_id`` names it)."""
         try:
             return self.client().submit(collection, request)
         except Exception as exc:
             raise classify(exc, f"submitting to {collection}") from exc
 
-    def remote(self, request_id: str):
+    def remote(self, request_id: str) -> Remote:
         """The ``Remote`` of a request submitted earlier (to resume waiting for it)."""
         try:
             return self.client().get_remote(request_id)
         except Exception as exc:
             raise classify(exc, f"looking up request {request_id}") from exc
 
-    def wait(self, remote, say: Callable[[str], None]) -> Result:
+    def wait(self, remote: Remote, say: Callable[[str], None]) -> Result:
         """Poll until the request succeeds; its result.
 
         Raises
@@ -333,7 +344,7 @@ class CdsService:
             raise classify(exc, f"reading the results of request {request_id}") from exc
 
     @staticmethod
-    def _failure_text(remote, status: str) -> str:
+    def _failure_text(remote: Remote, status: str) -> str:
         """The CDS's own words for a failed request (title, traceback, detail)."""
         try:
             remote.get_results()
@@ -362,7 +373,7 @@ class CdsService:
             if have > result.size:
                 target.unlink()  # not a prefix of the result: start again
                 have = 0
-            problem = None
+            problem: CdsError | None = None
             if have < result.size or result.size == 0:
                 try:
                     multiurl.download(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from .cds import PollPolicy, RetryPolicy
 from .planning import (
@@ -67,7 +67,12 @@ def _bool(text: str, name: str) -> bool:
     raise ValueError(f"--{name} must be true or false, got {text!r}")
 
 
-def _number(text: str, name: str, cast, low: float, high: float | None = None):
+_Number = TypeVar("_Number", int, float)
+
+
+def _number(
+    text: str, name: str, cast: Callable[[str], _Number], low: float, high: float | None = None
+) -> _Number:
     try:
         value = cast(str(text).strip())
     except ValueError:

@@ -11,13 +11,20 @@ ERA5-Land) with one NetCDF. :func:`unpack_download` gives the NetCDF files eithe
 from __future__ import annotations
 
 import hashlib
+import importlib
 import os
+import shutil
 import threading
 import zipfile
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import netCDF4
 
 #: First bytes of NetCDF classic / 64-bit offset / CDF5 and of HDF5 (NetCDF4) files.
 _NETCDF_MAGIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05", b"\x89HDF\r\n\x1a\n")
@@ -26,7 +33,7 @@ _CHUNK = 1024 * 1024
 TIME_NAMES = ("valid_time", "time")
 
 
-def _hdf5_lock() -> threading.Lock:
+def _hdf5_lock() -> AbstractContextManager[Any]:
     """One lock for every netCDF4/HDF5 call of the process.
 
     HDF5 builds are not thread safe, and months are fetched in threads. It is xarray's
@@ -34,10 +41,14 @@ def _hdf5_lock() -> threading.Lock:
     wait for ours too.
     """
     try:
-        from xarray.backends.locks import HDF5_LOCK
+        # By name: xarray is no dependency of the ingest (Glue Python shell has none), so
+        # its type check does not read the dev environment's xarray, which needs a newer
+        # Python than the 3.9 the ingest is checked for.
+        locks = importlib.import_module("xarray.backends.locks")
     except ImportError:  # Glue Python shell: the ingest alone uses HDF5
         return threading.Lock()
-    return HDF5_LOCK  # type: ignore[return-value]
+    lock: AbstractContextManager[Any] = locks.HDF5_LOCK
+    return lock
 
 
 HDF5_LOCK = _hdf5_lock()
@@ -106,8 +117,7 @@ def unpack_download(path: Path, workdir: Path) -> list[Member]:
                         )
                     target = workdir / f"{path.stem}.{name}"
                     with archive.open(info) as src, open(target, "wb") as dst:
-                        for chunk in iter(lambda src=src: src.read(_CHUNK), b""):
-                            dst.write(chunk)
+                        shutil.copyfileobj(src, dst, _CHUNK)
                     members.append(Member(name, target))
         except zipfile.BadZipFile as exc:
             raise DownloadContentError(f"{path.name}: broken ZIP ({exc})") from exc
@@ -128,7 +138,7 @@ def unpack_download(path: Path, workdir: Path) -> list[Member]:
     return [Member(path.name, path)]
 
 
-def _time_variable(nc) -> object:
+def _time_variable(nc: netCDF4.Dataset) -> netCDF4.Variable[Any]:
     for name in TIME_NAMES:
         if name in nc.variables:
             return nc.variables[name]
@@ -161,7 +171,8 @@ def describe_netcdf(path: Path) -> NetcdfContent:
                 only_use_cftime_datetimes=False,
                 only_use_python_datetimes=True,
             )
-            stamps = [decoded] if getattr(decoded, "ndim", 1) == 0 else list(decoded.ravel())
+            # One datetime for a scalar time coordinate, else an array of them.
+            stamps = [decoded] if isinstance(decoded, datetime) else list(decoded.ravel())
             times = tuple(
                 datetime(t.year, t.month, t.day, t.hour, t.minute, t.second) for t in stamps
             )

@@ -134,7 +134,9 @@ def verify_files(folder: str, entries: Sequence[FileEntry]) -> dict[str, str]:
 class _Month:
     """The work on one month (runs in one worker thread)."""
 
-    def __init__(self, plan: MonthPlan, config: IngestConfig, service: CdsService, software):
+    def __init__(
+        self, plan: MonthPlan, config: IngestConfig, service: CdsService, software: dict[str, str]
+    ) -> None:
         self.plan = plan
         self.config = config
         self.service = service
@@ -198,8 +200,8 @@ class _Month:
             earlier = old.part(part.label) if (same and old is not None) else None
             if earlier is not None and earlier.request != request:
                 earlier = None
-            if earlier is not None and earlier.status == COMPLETE:
-                entries = old.files_of(part.label)  # type: ignore[union-attr]
+            if old is not None and earlier is not None and earlier.status == COMPLETE:
+                entries = old.files_of(part.label)
                 bad = [e.name for e in entries if e.name in problems]
                 if entries and not bad:
                     manifest.parts.append(earlier)
@@ -376,7 +378,9 @@ class _Month:
         write_manifest(self.folder, manifest)
 
 
-def _part_fields(request: dict[str, Any]) -> tuple[tuple[str, ...], tuple, tuple[str, ...]]:
+def _part_fields(
+    request: dict[str, Any],
+) -> tuple[tuple[str, ...], tuple[date, ...], tuple[str, ...]]:
     """Variables, dates and times of a part, from its CDS request (a manifest's part)."""
     names = {cds: ours for ours, cds in CDS_VARIABLES.items()}
     year, month = int(request["year"][0]), int(request["month"][0])
@@ -438,7 +442,7 @@ def _found(entry: PartEntry) -> dict[str, set[datetime]]:
     """Valid times a fetched part's files hold, per variable (asked for, minus missing)."""
     if entry.status != COMPLETE:
         return {}
-    found = {}
+    found: dict[str, set[datetime]] = {}
     for v, stamps in _entry_part(entry).hours().items():
         info = entry.coverage.get(v)
         if info is None:  # the files lack the variable altogether
@@ -459,13 +463,14 @@ def month_coverage(plan: MonthPlan, parts: Sequence[PartEntry]) -> tuple[dict[st
     for entry in parts:
         for v, stamps in _found(entry).items():
             found.setdefault(v, set()).update(stamps)
-    coverage, sentences = {}, []
-    for v, stamps in plan.expected_hours().items():
-        lacking = [t for t in stamps if t not in found.get(v, set())]
+    coverage: dict[str, Any] = {}
+    sentences: list[str] = []
+    for v, expected in plan.expected_hours().items():
+        lacking = [t for t in expected if t not in found.get(v, set())]
         runs = hour_ranges(lacking)
         coverage[v] = {
-            "expected": len(stamps),
-            "found": len(stamps) - len(lacking),
+            "expected": len(expected),
+            "found": len(expected) - len(lacking),
             "missing": [[iso_hour(a), iso_hour(b)] for a, b in runs],
         }
         if lacking:
@@ -473,7 +478,9 @@ def month_coverage(plan: MonthPlan, parts: Sequence[PartEntry]) -> tuple[dict[st
                 iso_hour(a) if a == b else f"{iso_hour(a)}..{iso_hour(b)}" for a, b in runs[:3]
             )
             more = f" and {len(runs) - 3} more ranges" if len(runs) > 3 else ""
-            sentences.append(f"{v}: {len(lacking)} of {len(stamps)} hours missing ({shown}{more})")
+            sentences.append(
+                f"{v}: {len(lacking)} of {len(expected)} hours missing ({shown}{more})"
+            )
     return coverage, sentences
 
 

@@ -283,7 +283,8 @@ def split_part(part: Part, limit: int, month_variables: Sequence[str] | None = N
         size = max(1, limit // per_value)
         out = []
         for group in _groups(values, size):
-            piece = _relabel(replace(part, **{name: group}), month_variables)
+            change: dict[str, Any] = {name: group}
+            piece = _relabel(replace(part, **change), month_variables)
             out.extend(split_part(piece, limit, month_variables))
         return out
     raise AssertionError("a single field is never above a limit of 1")  # pragma: no cover
@@ -307,10 +308,10 @@ def halve(part: Part, month_variables: Sequence[str] | None = None) -> list[Part
     for name in ("dates", "variables", "times"):
         values = getattr(part, name)
         if len(values) > 1:
-            return [
-                _relabel(replace(part, **{name: group}), month_variables)
-                for group in _groups(values, math.ceil(len(values) / 2))
+            changes: list[dict[str, Any]] = [
+                {name: group} for group in _groups(values, math.ceil(len(values) / 2))
             ]
+            return [_relabel(replace(part, **change), month_variables) for change in changes]
     raise ValueError(f"request {part.label} asks for one field and cannot be split")
 
 

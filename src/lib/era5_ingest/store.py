@@ -129,7 +129,7 @@ def list_folder(folder: str) -> list[str]:
     if storage.is_s3(folder):
         bucket, key = storage.split_s3(folder)
         prefix = key.rstrip("/") + "/"
-        names = []
+        names: list[str] = []
         paginator = storage.s3_client().get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
             names.extend(obj["Key"][len(prefix) :] for obj in page.get("Contents", []))

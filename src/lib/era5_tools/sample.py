@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -190,7 +191,7 @@ def terrain_height(
 ) -> np.ndarray:
     """Smooth synthetic surface height (m) on the grid, shape ``(lat, lon)``."""
     lat2, lon2 = np.meshgrid(lat, lon, indexing="ij")
-    height = np.zeros_like(lat2)
+    height: np.ndarray = np.zeros_like(lat2)
     for lat0, lon0, h, s_along, s_across, angle in _RANGES:
         height += h * _ellipse(lat2, lon2, lat0, lon0, s_along, s_across, angle)
     # A few seeded hills so that any domain, not just Europe, has some relief.
@@ -240,7 +241,9 @@ def _season(day_of_year: np.ndarray | float) -> np.ndarray:
 
 
 def _day_of_year(hours: np.ndarray) -> np.ndarray:
-    return (hours - hours.astype("datetime64[Y]")).astype("timedelta64[h]").astype(float) / 24.0
+    elapsed = (hours - hours.astype("datetime64[Y]")).astype("timedelta64[h]")
+    days: np.ndarray = elapsed.astype(float) / 24.0
+    return days
 
 
 def _epoch_hours(hours: np.ndarray) -> np.ndarray:
@@ -363,7 +366,14 @@ def hourly_precipitation(
     return tp
 
 
-def _add_storm(out, storms: _Storms, i: int, t_mid, lat_asc, lon) -> None:
+def _add_storm(
+    out: np.ndarray,
+    storms: _Storms,
+    i: int,
+    t_mid: np.ndarray,
+    lat_asc: np.ndarray,
+    lon: np.ndarray,
+) -> None:
     """Add storm ``i``'s mean rate (mm/h) over each hour to ``out`` where not negligible.
 
     A Gaussian moving by ``d`` during the hour averages to nearly a Gaussian centred at
@@ -464,7 +474,9 @@ def temperature(
     return np.round(t2m / _T2M_QUANTUM) * _T2M_QUANTUM
 
 
-def _grib_attrs(param: _Param, lat: np.ndarray, lon: np.ndarray, resolution: float) -> dict:
+def _grib_attrs(
+    param: _Param, lat: np.ndarray, lon: np.ndarray, resolution: float
+) -> dict[str, Any]:
     return {
         "GRIB_paramId": np.int64(param.param_id),
         "GRIB_dataType": param.data_type,
@@ -604,7 +616,7 @@ def _accumulation_start(hour: np.datetime64) -> np.datetime64:
 
 
 def generate_sample(
-    out_dir: str | os.PathLike,
+    out_dir: str | os.PathLike[str],
     start: date | str = DEFAULT_START,
     end: date | str = DEFAULT_END,
     *,

@@ -36,7 +36,7 @@ from datetime import date
 from http import HTTPStatus
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from era5_contours import layout, storage
@@ -239,6 +239,8 @@ class ViewerServer(ThreadingHTTPServer):
     def url(self) -> str:
         """The address the server listens on."""
         host, port = self.server_address[:2]
+        if isinstance(host, bytes):
+            host = host.decode()
         return f"http://{host}:{port}/"
 
 
@@ -246,7 +248,8 @@ class ViewerRequestHandler(SimpleHTTPRequestHandler):
     """Static files from two roots plus the two computed JSON routes."""
 
     server: ViewerServer
-    extensions_map: ClassVar[dict[str, str]] = {
+    # The base class's instance variable (as typeshed declares it), set once for the class.
+    extensions_map: dict[str, str] = {  # noqa: RUF012
         **SimpleHTTPRequestHandler.extensions_map,
         **CONTENT_TYPES,
     }

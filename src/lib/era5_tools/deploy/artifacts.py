@@ -215,9 +215,9 @@ def build_artifacts(root: Path, settings: Settings) -> Artifacts:
         keys[parameter] = content_key(folder, name, body)
         items.append(Artifact(f"{prefix}/{keys[parameter]}", body))
 
-    for parameter, path in {**JOB_SCRIPTS, **STATE_MACHINES}.items():
+    for parameter, source in {**JOB_SCRIPTS, **STATE_MACHINES}.items():
         folder = "scripts" if parameter in JOB_SCRIPTS else "state_machines"
-        add(parameter, folder, Path(path).name, (root / path).read_bytes())
+        add(parameter, folder, Path(source).name, (root / source).read_bytes())
     for parameter, package in LIBRARY_ZIPS.items():
         package_dir = root / package
         if not package_dir.is_dir():
@@ -227,10 +227,10 @@ def build_artifacts(root: Path, settings: Settings) -> Artifacts:
     for version in settings.job_versions:
         folder = GLUE_VERSIONS[version]
         uris = wheel_uris.setdefault(version, [])
-        for path in locked_wheels(external_libs, version):
+        for wheel in locked_wheels(external_libs, version):
             # Wheel file names carry name and version: a lock change gives new keys.
-            key = f"{prefix}/wheels/{folder}/{path.name}"
-            items.append(Artifact(key, path.read_bytes()))
+            key = f"{prefix}/wheels/{folder}/{wheel.name}"
+            items.append(Artifact(key, wheel.read_bytes()))
             uris.append(f"s3://{settings.bucket}/{key}")
     modules = {
         parameter: locked_requirements(

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -43,7 +43,24 @@ from .stack import (
     template_url,
 )
 
+if TYPE_CHECKING:  # types-boto3's stubs (dev extras); never needed at run time
+    from types_boto3_cloudformation import CloudFormationClient
+    from types_boto3_cloudformation.type_defs import (
+        StackEventTypeDef,
+        StackTypeDef,
+    )
+    from types_boto3_s3 import S3Client
+
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+class AwsClients(TypedDict):
+    """The clients a deploy talks to."""
+
+    s3: S3Client
+    cloudformation: CloudFormationClient
 
 
 def _error_code(exc: Exception) -> str:
@@ -56,7 +73,7 @@ def _error_message(exc: Exception) -> str:
     return str(response.get("Error", {}).get("Message", "")) or str(exc)
 
 
-def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> AwsClients:
     """boto3 clients (S3, CloudFormation) with standard retries, at ``AWS_ENDPOINT_URL``."""
     import boto3
     from botocore.config import Config
@@ -64,19 +81,22 @@ def aws_clients(settings: Settings, env: Mapping[str, str] | None = None) -> dic
     env = env if env is not None else os.environ
     # "default" is what boto3 uses anyway; naming it explicitly would fail without ~/.aws.
     profile = (env.get("AWS_PROFILE") or "").strip()
-    profile = None if profile in ("", "default") else profile
-    session = boto3.Session(profile_name=profile, region_name=settings.region)
+    session = boto3.Session(
+        profile_name=None if profile in ("", "default") else profile, region_name=settings.region
+    )
     config = Config(
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
         user_agent_extra="era5-contours-deploy",
     )
     return {
-        name: session.client(name, endpoint_url=settings.endpoint_url, config=config)
-        for name in ("s3", "cloudformation")
+        "s3": session.client("s3", endpoint_url=settings.endpoint_url, config=config),
+        "cloudformation": session.client(
+            "cloudformation", endpoint_url=settings.endpoint_url, config=config
+        ),
     }
 
 
-def check_bucket(s3: Any, bucket: str) -> None:
+def check_bucket(s3: S3Client, bucket: str) -> None:
     """Raise :class:`DeployError` unless the bucket exists and can be reached."""
     try:
         s3.head_bucket(Bucket=bucket)
@@ -91,7 +111,7 @@ def check_bucket(s3: Any, bucket: str) -> None:
         raise
 
 
-def upload(s3: Any, bucket: str, artifact: Artifact, dry_run: bool) -> str:
+def upload(s3: S3Client, bucket: str, artifact: Artifact, dry_run: bool) -> str:
     """Put ``artifact`` unless the object already holds the same bytes; what was done.
 
     Sameness is the ``sha256`` metadata this function writes, else an ETag equal to the
@@ -123,7 +143,7 @@ def upload(s3: Any, bucket: str, artifact: Artifact, dry_run: bool) -> str:
     return {"upload": "uploaded", "replace": "replaced"}[action]
 
 
-def find_stack(cfn: Any, name: str) -> dict[str, Any] | None:
+def find_stack(cfn: CloudFormationClient, name: str) -> StackTypeDef | None:
     """The stack called ``name`` (``DescribeStacks``), or None when there is none."""
     try:
         stacks = cfn.describe_stacks(StackName=name)["Stacks"]
@@ -135,12 +155,12 @@ def find_stack(cfn: Any, name: str) -> dict[str, Any] | None:
 
 
 def _wait(
-    fetch: Callable[[], dict[str, Any]],
-    done: Callable[[dict[str, Any]], bool],
+    fetch: Callable[[], _T],
+    done: Callable[[_T], bool],
     what: str,
     poll_s: float,
     timeout_s: float,
-) -> dict[str, Any]:
+) -> _T:
     deadline = time.monotonic() + timeout_s
     while True:
         answer = fetch()
@@ -152,7 +172,7 @@ def _wait(
 
 
 def wait_change_set(
-    cfn: Any, stack_name: str, change_set_id: str, poll_s: float, timeout_s: float
+    cfn: CloudFormationClient, stack_name: str, change_set_id: str, poll_s: float, timeout_s: float
 ) -> dict[str, Any]:
     """The change set once CloudFormation has computed it, with the changes of all pages."""
     described = _wait(
@@ -173,9 +193,11 @@ def wait_change_set(
     return {**described, "Changes": changes}
 
 
-def new_events(cfn: Any, stack_name: str, seen: str | None) -> list[dict[str, Any]]:
+def new_events(
+    cfn: CloudFormationClient, stack_name: str, seen: str | None
+) -> list[StackEventTypeDef]:
     """The stack's events after the one with id ``seen``, oldest first."""
-    events: list[dict[str, Any]] = []
+    events: list[StackEventTypeDef] = []
     token = None
     while True:
         kwargs = {"StackName": stack_name, **({"NextToken": token} if token else {})}
@@ -190,20 +212,20 @@ def new_events(cfn: Any, stack_name: str, seen: str | None) -> list[dict[str, An
 
 
 def wait_stack(
-    cfn: Any,
+    cfn: CloudFormationClient,
     stack_name: str,
     since_event: str | None,
     poll_s: float,
     timeout_s: float,
     report: Callable[[str], None],
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+) -> tuple[StackTypeDef, list[StackEventTypeDef]]:
     """Follow the stack until no operation is in progress; its state and the new events.
 
     Each new event is reported as it comes.
     """
-    events: list[dict[str, Any]] = []
+    events: list[StackEventTypeDef] = []
 
-    def fetch() -> dict[str, Any]:
+    def fetch() -> StackTypeDef:
         nonlocal since_event
         fresh = new_events(cfn, stack_name, since_event)
         for event in fresh:
@@ -237,14 +259,14 @@ class Outcome:
     change_set: str = ""
 
 
-def _latest_event_id(cfn: Any, stack_name: str) -> str | None:
+def _latest_event_id(cfn: CloudFormationClient, stack_name: str) -> str | None:
     events = cfn.describe_stack_events(StackName=stack_name).get("StackEvents") or []
     return events[0].get("EventId") if events else None
 
 
 def deploy(
     settings: Settings,
-    clients: Mapping[str, Any],
+    clients: AwsClients,
     root: Path | None = None,
     dry_run: bool = False,
     report: Callable[[str], None] | None = None,
@@ -297,7 +319,8 @@ def deploy(
         say(f"{action:<13} {uri} ({len(item.body):,} bytes)")
 
     if kind == "UPDATE":  # a new stack's parameters are all new: its change set says more
-        outcome.parameters = parameter_changes((stack or {}).get("Parameters"), parameters)
+        current = stack.get("Parameters") if stack is not None else None
+        outcome.parameters = parameter_changes(current, parameters)
     outcome.change_set = change_set_name("dry-run" if dry_run else "deploy")
     request = change_set_request(
         name,
@@ -348,7 +371,9 @@ def deploy(
             _clean_up(cfn, name, change_set_id, created_stack=kind == "CREATE" and stack is None)
 
 
-def _clean_up(cfn: Any, stack_name: str, change_set_id: str, created_stack: bool) -> None:
+def _clean_up(
+    cfn: CloudFormationClient, stack_name: str, change_set_id: str, created_stack: bool
+) -> None:
     """Delete an unexecuted change set, and the empty stack its creation made."""
     try:
         cfn.delete_change_set(ChangeSetName=change_set_id, StackName=stack_name)

@@ -285,7 +285,7 @@ def resource_changes(changes: Iterable[Mapping[str, Any]]) -> list[ResourceChang
 
 
 def parameter_changes(
-    current: Iterable[Mapping[str, str]] | None, new: Mapping[str, str]
+    current: Iterable[Mapping[str, Any]] | None, new: Mapping[str, str]
 ) -> list[tuple[str, str, str]]:
     """``(name, old value, new value)`` of every parameter the deploy changes."""
     old = {p["ParameterKey"]: p.get("ParameterValue", "") for p in current or []}
