@@ -12,6 +12,7 @@ import itertools
 import logging
 import zipfile
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import shapely
@@ -44,10 +45,6 @@ def _ne_zip_path() -> Path | None:
 @functools.lru_cache(maxsize=1)
 def _rings() -> list[np.ndarray] | None:
     """Every admin-0 ring as an ``(n, 2)`` array of (lon, lat), read once per process."""
-    try:
-        import shapefile  # pyshp
-    except ImportError:
-        shapefile = None
     path = _ne_zip_path()
     if importlib.util.find_spec("shapefile") is None or path is None:
         logger.info(
@@ -88,7 +85,8 @@ def _boundary_lines() -> tuple[np.ndarray, shapely.STRtree] | None:
     if rings is None:
         return None
     ids = np.repeat(np.arange(len(rings)), [len(r) for r in rings])
-    lines = shapely.linestrings(np.concatenate(rings), indices=ids)
+    # With indices, linestrings gives an array (types-shapely's overloads cannot tell).
+    lines = cast("np.ndarray", shapely.linestrings(np.concatenate(rings), indices=ids))
     return lines, shapely.STRtree(lines)
 
 

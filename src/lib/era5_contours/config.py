@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, TypeVar
 
 from . import layout
 from .catalog import CATALOG_TYPES
@@ -21,6 +21,8 @@ from .levels import LevelScheme, default_scheme
 from .storage import join
 from .units import parse_assumed
 from .variables import NAMES, VARIABLES
+
+T = TypeVar("T")
 
 #: Every option the job takes, with its default ("" = none: required if in REQUIRED,
 #: else optional). On Glue the job puts the optional ones' defaults ahead of Glue's argv,
@@ -87,7 +89,7 @@ def _date(text: str, name: str) -> date:
         raise ValueError(f"--{name} must be YYYY-MM-DD, got {text!r}") from None
 
 
-def _auto(text: str, name: str, cast):
+def _auto(text: str, name: str, cast: Callable[[str], T]) -> T | None:
     """``None`` for ``auto``, else ``cast(text)``."""
     value = str(text).strip().lower()
     if value in ("auto", ""):

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import contourpy
 import numpy as np
@@ -27,7 +27,10 @@ import shapely
 from shapely import GeometryType, MultiLineString, MultiPolygon
 
 if TYPE_CHECKING:  # contourpy's return shapes exist in its stubs only
-    pass
+    from contourpy._contourpy import (
+        FillReturn_ChunkCombinedOffsetOffset,
+        LineReturn_ChunkCombinedOffset,
+    )
 
 logger = logging.getLogger(__name__)
 
@@ -83,13 +86,15 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray) -> contourp
     )
 
 
-def _ragged(filled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _ragged(
+    filled: FillReturn_ChunkCombinedOffsetOffset,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """One chunk's ``(points, ring_offsets, polygon_offsets)`` (empty arrays when none)."""
     points, offsets, outer_offsets = filled
     parts = [
         (pts, off.astype(np.int64), outer.astype(np.int64))
         for pts, off, outer in zip(points, offsets, outer_offsets, strict=True)
-        if pts is not None and len(pts)
+        if pts is not None and off is not None and outer is not None and len(pts)
     ]
     if not parts:
         return np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64)
@@ -107,13 +112,13 @@ def _ragged(filled) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return np.concatenate(pts_all), np.concatenate(rings_all), np.concatenate(polys_all)
 
 
-def _line_arrays(lines) -> tuple[np.ndarray, np.ndarray]:
+def _line_arrays(lines: LineReturn_ChunkCombinedOffset) -> tuple[np.ndarray, np.ndarray]:
     """contourpy's lines of all chunks as one ``(points, offsets)`` pair."""
     points, offsets = lines
     parts = [
         (pts, off.astype(np.int64))
         for pts, off in zip(points, offsets, strict=True)
-        if pts is not None and len(pts)
+        if pts is not None and off is not None and len(pts)
     ]
     if not parts:
         return np.empty((0, 2)), np.zeros(1, np.int64)
@@ -124,6 +129,17 @@ def _line_arrays(lines) -> tuple[np.ndarray, np.ndarray]:
         off[1:] + k for (_, off), k in zip(parts, shift, strict=True)
     ]
     return np.concatenate([p for p, _ in parts]), np.concatenate(offsets_all)
+
+
+def _multi_polygon(parts: np.ndarray) -> MultiPolygon:
+    """One MultiPolygon of an array of polygons."""
+    # Without indices shapely returns one geometry; its stubs cannot tell the overloads.
+    return cast(MultiPolygon, shapely.multipolygons(parts))
+
+
+def _multi_line(parts: np.ndarray) -> MultiLineString:
+    """One MultiLineString of an array of lines (as :func:`_multi_polygon`)."""
+    return cast(MultiLineString, shapely.multilinestrings(parts))
 
 
 def _only_polygons(geom: shapely.Geometry) -> MultiPolygon:
@@ -148,7 +164,8 @@ def _polygon_parts(geoms: np.ndarray) -> np.ndarray:
             break
         parts = np.concatenate([parts[~nested], shapely.get_parts(parts[nested])])
     keep = (shapely.get_type_id(parts) == GeometryType.POLYGON) & ~shapely.is_empty(parts)
-    return parts[keep]
+    polygons: np.ndarray = parts[keep]
+    return polygons
 
 
 def _round_rings(
@@ -311,7 +328,7 @@ def _clean_line_arrays(
             if shapely.get_num_coordinates(piece) >= 2 and piece.length > min_length
         ]
         parts = np.concatenate([parts[simple], np.array(repaired, dtype=object)])
-    return shapely.multilinestrings(parts)
+    return _multi_line(parts)
 
 
 def contour_bands(
@@ -333,11 +350,18 @@ def contour_bands(
     return _bands(gen, np.asarray(levels, dtype=float), precision, simplify_tolerance)
 
 
-def _bands(gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float) -> list[Band]:
+def _bands(
+    gen: contourpy.ContourGenerator,
+    levels: np.ndarray,
+    precision: int | None,
+    simplify_tolerance: float,
+) -> list[Band]:
     edges = [-np.inf, *levels.tolist(), np.inf]
     found: list[tuple[int, MultiPolygon, int]] = []
     for i in range(len(edges) - 1):
-        pts, rings, polys = _ragged(gen.filled(edges[i], edges[i + 1]))
+        # The fill type _generator asks for fixes the shape of what filled() returns.
+        filled = cast("FillReturn_ChunkCombinedOffsetOffset", gen.filled(edges[i], edges[i + 1]))
+        pts, rings, polys = _ragged(filled)
         if len(pts) == 0:
             continue
         if simplify_tolerance > 0:
@@ -346,7 +370,7 @@ def _bands(gen, levels: np.ndarray, precision: int | None, simplify_tolerance: f
         else:
             parts, repaired = _clean_ragged(pts, rings, polys, precision)
         if parts.size:
-            found.append((i, shapely.multipolygons(parts), repaired))
+            found.append((i, _multi_polygon(parts), repaired))
     # Two parts of one band can only come to share an edge where a sliver of a
     # neighbouring band between them collapsed: check the bands next to any repair.
     repaired_at = {i for i, _, n in found if n}
@@ -384,11 +408,15 @@ def contour_lines(
 
 
 def _isolines(
-    gen, levels: np.ndarray, precision: int | None, simplify_tolerance: float
+    gen: contourpy.ContourGenerator,
+    levels: np.ndarray,
+    precision: int | None,
+    simplify_tolerance: float,
 ) -> list[Isoline]:
     out: list[Isoline] = []
     for i, level in enumerate(levels.tolist()):
-        pts, offsets = _line_arrays(gen.lines(level))
+        # The line type _generator asks for fixes the shape of what lines() returns.
+        pts, offsets = _line_arrays(cast("LineReturn_ChunkCombinedOffset", gen.lines(level)))
         if simplify_tolerance > 0 and len(pts):
             raw = shapely.from_ragged_array(GeometryType.LINESTRING, pts, (offsets,))
             geom = clean_lines(raw, precision=precision, simplify_tolerance=simplify_tolerance)
@@ -441,7 +469,7 @@ def simplify_coverage(
             parts, repaired = _clean_polygons(shapely.get_parts(geom), precision, 0.0)
             if not parts.size:
                 continue
-            multi = shapely.multipolygons(parts)
+            multi = _multi_polygon(parts)
             if repaired and not multi.is_valid:
                 multi = _repair_band(multi, precision)
             if not multi.is_empty:

@@ -198,7 +198,7 @@ class DailyAccumulator:
         latitude: np.ndarray,
         longitude: np.ndarray,
         dataset: str = "auto",
-        attrs: dict | None = None,
+        attrs: Mapping[str, Any] | None = None,
         source_files: Sequence[str] = (),
     ) -> None:
         self.variable = get(variable).name
@@ -227,8 +227,9 @@ class DailyAccumulator:
         Samples outside the rule's window and samples NaN everywhere (missing hours)
         are ignored, as the rules ignore them.
         """
-        t = np.datetime64(time, "ns")
-        if not in_window(np.array([t]), *self._window)[0]:
+        times = np.array([time], dtype="datetime64[ns]")
+        t = times[0]
+        if not in_window(times, *self._window)[0]:
             return
         if self.last_time is not None and t <= self.last_time:
             raise ValueError(f"samples must come in time order: {t} after {self.last_time}")
@@ -347,6 +348,8 @@ def accumulate(samples: DaySamples, *, dataset: str = "auto") -> DailyAccumulato
         ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both rules and the product
         detection need).
     """
+    if samples.day is None:
+        raise ValueError("read_daily needs the samples of one day (day_samples(..., day=...))")
     with samples:
         acc = DailyAccumulator(
             samples.variable,

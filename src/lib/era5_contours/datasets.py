@@ -10,7 +10,9 @@ model); the grid spacing (0.1 degrees native for ERA5-Land, 0.25 for ERA5).
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -70,6 +72,8 @@ class GrowthCounter:
             self._decreases = np.zeros(values.shape, dtype=np.uint16)
             self._finite_steps = np.zeros(values.shape, dtype=np.uint16)
         else:
+            assert self._max is not None and self._decreases is not None
+            assert self._finite_steps is not None
             np.maximum(self._max, filled, out=self._max)
             step = values.astype(float) - self._prev.astype(float)
             self._decreases += step < -_GROWTH_TOLERANCE_M
@@ -82,6 +86,7 @@ class GrowthCounter:
         if self.samples < 4:
             return None, "fewer than 4 tp samples"
         assert self._max is not None and self._decreases is not None
+        assert self._finite_steps is not None
         rainy = self._max.astype(float) > _RAIN_THRESHOLD_M
         if rainy.sum() < 3:
             return None, "too few rainy cells"
@@ -133,7 +138,7 @@ class Evidence:
         return Detection(ERA5, f"{spacing} degree grid, no NaN over sea")
 
 
-def metadata_hint(attrs: list[dict]) -> str | None:
+def metadata_hint(attrs: Sequence[Mapping[str, Any]]) -> str | None:
     """The product named in attribute dictionaries (file names excluded), if any."""
     # File names are the user's choice, not metadata: leave source_file(s) out.
     skip = ("source_file", "source_files")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -44,7 +45,8 @@ def _authalic_y(lat_deg: np.ndarray) -> np.ndarray:
     s = np.sin(np.radians(lat_deg))
     e = np.sqrt(_WGS84_E2)
     q = (1.0 - _WGS84_E2) * (s / (1.0 - _WGS84_E2 * s * s) + np.arctanh(e * s) / e)
-    return 0.5 * _EQUAL_AREA_A * q
+    y: np.ndarray = 0.5 * _EQUAL_AREA_A * q
+    return y
 
 
 def polygon_areas_km2(polygons: np.ndarray) -> np.ndarray:
@@ -115,7 +117,7 @@ def geodesic_length_km(line: shapely.LineString) -> float:
     return float(line_lengths_km(np.array([line], dtype=object))[0])
 
 
-def _wkt_options(geoms: np.ndarray, precision: int | None) -> dict:
+def _wkt_options(geoms: np.ndarray, precision: int | None) -> dict[str, Any]:
     """``to_wkt`` options writing at most ``precision`` decimals, as fast as possible.
 
     Geometries from :func:`~era5_contours.contours.contour_bands` are already rounded to
@@ -152,10 +154,10 @@ def feature_rows(
     n = polys.size + parts.size
     arr = np.concatenate([polys, parts])
 
-    def per_part(values: Sequence, counts: Sequence[int]) -> list:
+    def per_part(values: Sequence[Any], counts: Sequence[int]) -> list[Any]:
         return [v for v, c in zip(values, counts, strict=True) for _ in range(c)]
 
-    cols: dict[str, list] = {}
+    cols: dict[str, list[Any]] = {}
     cols["kind"] = ["band"] * polys.size + ["line"] * parts.size
     cols["level_lower"] = per_part([b.lower for b in bands], n_band) + per_part(
         [ln.level for ln in lines], n_line

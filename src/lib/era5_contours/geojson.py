@@ -186,7 +186,8 @@ def geojson_bytes(
         extra_properties=extra_properties,
     )
     features = []
-    for item, props in zip([*bands, *lines], [*band_props, *line_props], strict=True):
+    items: list[Band | Isoline] = [*bands, *lines]
+    for item, props in zip(items, [*band_props, *line_props], strict=True):
         _check_finite(props)
         geometry = _array_geometry(item.geometry, precision)
         features.append({"type": "Feature", "geometry": geometry, "properties": props})

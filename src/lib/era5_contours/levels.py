@@ -12,10 +12,14 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .variables import get
+
+if TYPE_CHECKING:
+    from matplotlib.colors import Colormap
 
 #: Non-linear daily precipitation levels (mm): light rain is resolved, storms are not
 #: flattened into one band.
@@ -132,7 +136,7 @@ STEP_LIFT = 0.2
 _DARK = 0.3  # relative luminance below which a band is lifted rather than darkened
 
 
-def _colormap(cmap: str):
+def _colormap(cmap: str) -> Colormap:
     # matplotlib only here: its colour maps are the palettes (imported when colours are asked).
     from matplotlib import colormaps
 
@@ -159,7 +163,7 @@ def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
         if stepped and i % 2:
             luminance = float(rgb @ [0.2126, 0.7152, 0.0722])
             rgb = rgb + (1.0 - rgb) * STEP_LIFT if luminance < _DARK else rgb * STEP_SHADE
-        out.append(to_hex(rgb))
+        out.append(to_hex((float(rgb[0]), float(rgb[1]), float(rgb[2]))))
     return out
 
 

@@ -15,6 +15,7 @@ from typing import Literal
 
 import numpy as np
 import xarray as xr
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
@@ -138,7 +139,7 @@ def band_image(values: np.ndarray, levels: np.ndarray, colors: list[str]) -> np.
     return table[index]
 
 
-def _map_pixels(fig: Figure, ax) -> tuple[float, float]:
+def _map_pixels(fig: Figure, ax: Axes) -> tuple[float, float]:
     """Width and height of the map axes in pixels (before the aspect shrinks one)."""
     pos = ax.get_position()
     return pos.width * fig.get_figwidth() * fig.dpi, pos.height * fig.get_figheight() * fig.dpi

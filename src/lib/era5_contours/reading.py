@@ -19,7 +19,7 @@ import os
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import xarray as xr
@@ -27,6 +27,9 @@ import xarray as xr
 from .errors import InputError
 from .units import CANONICAL, canonical_conversion, to_canonical
 from .variables import ALIASES, in_window, sample_window
+
+if TYPE_CHECKING:
+    import netCDF4
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +68,7 @@ def _as_named(source: NamedSource | str | os.PathLike[str] | bytes) -> NamedSour
     return NamedSource.from_path(source)
 
 
-def _open_nc(src: NamedSource):
+def _open_nc(src: NamedSource) -> netCDF4.Dataset:
     """The netCDF4 handle of a source (a file or bytes in memory)."""
     import netCDF4
 
@@ -78,7 +81,7 @@ def _open_nc(src: NamedSource):
     return netCDF4.Dataset("in-memory.nc", mode="r", memory=src.data)
 
 
-def _open_raw(src: NamedSource, nc=None) -> xr.Dataset:
+def _open_raw(src: NamedSource, nc: netCDF4.Dataset | None = None) -> xr.Dataset:
     """Open lazily with CF decoding (packing, fill values, times)."""
     if src.path is not None and nc is None:
         return xr.open_dataset(src.path, engine="netcdf4", cache=False)
@@ -541,7 +544,7 @@ class DaySamples:
         self.latitude: np.ndarray = first.lat
         self.longitude: np.ndarray = first.lon
         #: The variable's attributes in the first file (product names for detection).
-        self.attrs: dict = dict(first.data.attrs)
+        self.attrs: dict[str, Any] = dict(first.data.attrs)
         #: Files that hold any time of the window, as :func:`load_windows` names them.
         self.source_files: list[str] = sorted({p.source for p in self._parts})
 
@@ -613,7 +616,7 @@ class DaySamples:
 
     def _read(self, part: _StreamPart, positions: np.ndarray) -> np.ndarray:
         """Samples at ``positions`` of ``part.index``: one netCDF read per contiguous run."""
-        out = []
+        out: list[np.ndarray] = []
         file_index = part.index[positions]
         runs = np.split(file_index, np.flatnonzero(np.diff(file_index) != 1) + 1)
         for run in runs:
@@ -740,7 +743,7 @@ def _reorder(block: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
     return np.take(block, order, axis=axis)
 
 
-def _cache_one_time_slab(nc, variable: str) -> None:
+def _cache_one_time_slab(nc: netCDF4.Dataset, variable: str) -> None:
     """Let the netCDF chunk cache hold the chunks of one time step of ``variable``.
 
     CDS files often store many hours in one chunk (a small file is one chunk). Reading

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from collections.abc import Mapping
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
@@ -110,7 +111,7 @@ def linear_conversion(unit: str, variable: str) -> tuple[float, float]:
 
 
 def canonical_conversion(
-    attrs: dict,
+    attrs: Mapping[str, Any],
     variable: str,
     *,
     file: str | None = None,
@@ -191,7 +192,7 @@ def to_canonical(
     return result
 
 
-def _units_problem(exc: Exception, attrs: dict, variable: str) -> str:
+def _units_problem(exc: Exception, attrs: Mapping[str, Any], variable: str) -> str:
     hint = ""
     grib = attrs.get("GRIB_units")
     if grib is not None:

@@ -33,7 +33,7 @@ import logging
 import math
 import os
 import uuid
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -225,7 +225,15 @@ def _window(axis: np.ndarray, sorted_axis: np.ndarray, low: float, high: float) 
     return np.flatnonzero((axis >= low) & (axis <= high))
 
 
-def _ellipse(lat, lon, lat0, lon0, s_along, s_across, angle_deg):
+def _ellipse(
+    lat: np.ndarray,
+    lon: np.ndarray,
+    lat0: float,
+    lon0: float,
+    s_along: float,
+    s_across: float,
+    angle_deg: float,
+) -> np.ndarray:
     """Unit-peak Gaussian with its long axis at ``angle_deg`` from east."""
     dx = (lon - lon0) * math.cos(math.radians(lat0))
     dy = lat - lat0
@@ -566,7 +574,7 @@ def write_netcdf_atomic(ds: xr.Dataset, path: Path) -> None:
 
     Grids too large for one chunk get whole hours per chunk (:data:`MAX_CHUNK_BYTES`).
     """
-    encoding: dict = {
+    encoding: dict[Hashable, dict[str, Any]] = {
         name: {
             "dtype": "float32",
             "_FillValue": np.float32(np.nan),
@@ -612,7 +620,10 @@ def _blocks(hours: np.ndarray) -> list[np.ndarray]:
 
 def _accumulation_start(hour: np.datetime64) -> np.datetime64:
     """00 UTC of the day whose ERA5-Land accumulation holds ``hour``: 00 UTC closes D-1."""
-    return (hour - np.timedelta64(1, "h")).astype("datetime64[D]").astype("datetime64[h]")
+    start: np.datetime64 = (
+        (hour - np.timedelta64(1, "h")).astype("datetime64[D]").astype("datetime64[h]")
+    )
+    return start
 
 
 def generate_sample(
