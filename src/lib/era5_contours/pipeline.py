@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import xarray as xr
 
-from . import catalog, layout, storage
+from . import catalog, layout, remote, storage
 from .config import JobConfig
 from .contours import contour_bands, contour_lines
 from .daily import DailyField, daily_field
@@ -46,7 +46,7 @@ from .datasets import detect_dataset
 from .errors import IncompleteDayError, InputError, RunError
 from .features import feature_rows
 from .geojson import dumps, feature_collection
-from .reading import NamedSource, file_time_range, load_day
+from .reading import file_time_range, load_day, source_for
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 from .variables import get, sample_window, window_overlaps
 
@@ -89,7 +89,8 @@ def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
     """Read a file's variables and time range (coordinates only); never raises."""
     storage.use_endpoint(endpoint_url)
     try:
-        info = file_time_range(storage.local_copy(path))
+        # An S3 input is read by range requests: its metadata and time coordinate only.
+        info = file_time_range(source_for(path))
     except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
         return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}")
     return FileInfo(path, tuple(info["variables"]), info["start"], info["end"])
@@ -314,23 +315,14 @@ def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
             out[v] = _Inputs(None, error, files, time.time() - t0)
             continue
         try:
-            sources = [_fetch(f, task.day, v) for f in files]
+            # S3 inputs: range reads of the pages the day needs, through this run's copy
+            # shared by the machine's workers (each page fetched once per machine).
+            sources = [source_for(f, ctx.attempt) for f in files]
             data = load_day(sources, task.day, [v], assume_units=ctx.config.assume_units)
             out[v] = _Inputs(data, None, files, time.time() - t0)
         except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
             out[v] = _Inputs(None, _error_text(exc, task.day, v), files, time.time() - t0)
     return out
-
-
-def _fetch(path: str, day: date, variable: str) -> NamedSource:
-    try:
-        local = storage.local_copy(path)
-    except Exception as exc:
-        raise InputError(
-            f"cannot fetch ({type(exc).__name__}: {exc})", file=path, day=day, variable=variable
-        ) from exc
-    # Messages and lineage name the input (an S3 URI), not the local cache copy.
-    return NamedSource(name=path, path=local)
 
 
 def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
@@ -822,8 +814,9 @@ def run_contour_job(
         t0 = time.time()
         # One partition per day, so Spark balances the days over the executors; batches
         # bound what the driver holds at once. (toLocalIterator would run one partition
-        # at a time: no parallelism.) Contiguous days stay together, so a worker's
-        # download cache serves the monthly files they share.
+        # at a time: no parallelism.) Each machine keeps the pages of S3 inputs its
+        # workers fetched (remote.SharedCopy), so days that share a monthly file share
+        # its bytes.
         batch = max(1, batch_days or 16 * sc.defaultParallelism)
         done = 0
         for b0 in range(0, len(tasks), batch):
@@ -844,6 +837,7 @@ def run_contour_job(
                     ),
                 )
         report.seconds["process"] = time.time() - t0
+        _drop_read_caches(sc, config, attempt)
 
         t0 = time.time()
         features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
@@ -858,6 +852,7 @@ def run_contour_job(
         staged = []  # referenced by the tables now
         report.seconds["commit"] = time.time() - t0
     except BaseException:
+        _drop_read_caches(sc, config, attempt)
         _discard_run(staged, staging)
         raise
 
@@ -880,6 +875,12 @@ def run_contour_job(
     }
     report.seconds["total"] = time.time() - t_start
     return report
+
+
+def _drop_read_caches(sc, config: JobConfig, attempt: str) -> None:
+    """The days are done: remove the pages of S3 inputs the run kept on each machine."""
+    if storage.is_s3(config.input_path):
+        remote.drop_run_folders(sc, attempt)
 
 
 def _keep_earlier_ok_results(summary, outcomes: Sequence[VariableOutcome]) -> None:
