@@ -140,8 +140,15 @@ def _h5_file_class():
             self._fileobj = fileobj
             # decode_vlen_strings as xarray's h5netcdf engine opens files.
             super().__init__(fileobj, "r", decode_vlen_strings=True, **kwargs)
+            # h5netcdf opens a variable's HDF5 dataset anew at every read, and HDF5 drops
+            # a dataset's chunk cache when its last handle closes: one handle per known
+            # variable, held while the file is open, keeps the cache across reads.
+            self._held = [
+                self._h5file[name] for name in self._h5file if name in ALIASES
+            ]
 
         def close(self) -> None:
+            self._held = []
             try:
                 super().close()
             finally:
