@@ -143,9 +143,7 @@ def _h5_file_class():
             # h5netcdf opens a variable's HDF5 dataset anew at every read, and HDF5 drops
             # a dataset's chunk cache when its last handle closes: one handle per known
             # variable, held while the file is open, keeps the cache across reads.
-            self._held = [
-                self._h5file[name] for name in self._h5file if name in ALIASES
-            ]
+            self._held = [self._h5file[name] for name in self._h5file if name in ALIASES]
 
         def close(self) -> None:
             self._held = []
@@ -174,7 +172,9 @@ def _h5_chunk_cache(fileobj) -> dict[str, int]:
             chunks = var.chunks
             if not chunks or chunks[0] <= 1:
                 continue
-            slab = int(np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)]))
+            slab = int(
+                np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)])
+            )
             size = max(size, slab * int(np.prod(chunks)) * var.dtype.itemsize)
             slots = max(slots, 2 * slab + 1)
     fileobj.seek(0)

@@ -151,15 +151,19 @@ class RangeFile(io.RawIOBase):
         self._on_close = on_close
 
     def readable(self) -> bool:
+        """Always: the file is read-only."""
         return True
 
     def seekable(self) -> bool:
+        """Always: every byte range can be fetched."""
         return True
 
     def tell(self) -> int:
+        """The current position."""
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        """Move to ``offset`` from the start, the current position or the end."""
         base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
         if base + offset < 0:
             raise OSError(errno.EINVAL, f"negative seek position in {self.name}")
@@ -167,6 +171,7 @@ class RangeFile(io.RawIOBase):
         return self._pos
 
     def readinto(self, buffer) -> int:
+        """Fill ``buffer`` from the current position; the byte count (0 at the end)."""
         view = memoryview(buffer).cast("B")
         end = min(self._pos + len(view), self.size)
         if end <= self._pos:
@@ -177,6 +182,7 @@ class RangeFile(io.RawIOBase):
         return len(data)
 
     def close(self) -> None:
+        """Drop the cache and release the shared copy."""
         if not self.closed:
             self._cache = None
             if self._on_close is not None:
@@ -214,7 +220,7 @@ _active_lock = threading.Lock()
 
 
 def run_folder(scope: str) -> Path:
-    """This run's folder on this machine, shared by its Python worker processes.
+    """The run's folder on this machine, shared by its Python worker processes.
 
     The process holds a shared lock on the folder's lock file from now until it dies or
     moves to another run; a folder nobody holds is stale and removed by the next process
@@ -312,7 +318,9 @@ def drop_run_folders(sc, scope: str) -> None:
         slots = max(1, sc.defaultParallelism) * 2
         sc.parallelize(range(slots), slots).foreach(lambda _: drop_run_folder(scope))
     except Exception as exc:  # noqa: BLE001 - cleanup is best effort; sweeping covers it
-        logger.warning("could not remove the read caches of run %s on the executors: %s", scope, exc)
+        logger.warning(
+            "could not remove the read caches of run %s on the executors: %s", scope, exc
+        )
 
 
 # --------------------------------------------------------------------------- shared copies

@@ -175,6 +175,7 @@ def measure_job_reads(
     output: Path,
     *,
     run_id: str = "s3-reads",
+    options: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """Run the job on S3 copies of ``inputs`` and count the bytes it fetched per phase.
 
@@ -182,7 +183,8 @@ def measure_job_reads(
     executors) reaches it through a :class:`CountingProxy`, and writes its outputs to the
     local folder ``output``. Phases: ``planning`` (listing and the executors' reading of
     each file's coordinates) and ``days`` (everything from the driver's planning on).
-    The SparkSession must have been created with :func:`executor_conf`.
+    The SparkSession must have been created with :func:`executor_conf`; ``options`` adds
+    job options (``{"plots": "false"}``).
 
     Returns
     -------
@@ -226,6 +228,7 @@ def measure_job_reads(
                 "end_date": end.isoformat(),
                 "run_id": run_id,
                 "aws_endpoint_url": proxy.endpoint,
+                **(options or {}),
             }
         )
         pipeline.plan_days = marking_plan_days
