@@ -419,10 +419,12 @@ def _allocated(path: Path) -> int:
 
 def _make_room(folder: Path, need: int, limit: int, keep: Path) -> bool:
     """Evict idle copies, least recently opened first, until ``need`` more bytes fit."""
-    copies = [p for p in folder.iterdir() if p.is_file() and p != keep]
-    used = sum(_allocated(p) for p in copies) + _allocated(keep)
+    others = [p for p in folder.iterdir() if p.is_file() and p != keep]
+    used = sum(_allocated(p) for p in others) + _allocated(keep)
     if used + need <= limit:
         return True
+    # Only page copies are evicted: their readers hold a shared flock that protects them.
+    copies = [p for p in others if p.suffix == ".pages"]
     for path in sorted(copies, key=lambda p: p.stat().st_mtime if p.exists() else 0):
         try:
             fd = os.open(path, os.O_RDWR)
@@ -455,7 +457,7 @@ def day_file(obj: S3Object, folder: Path | None, *, max_bytes: int = MAX_FOLDER_
     copy: SharedCopy | None = None
     if folder is not None:
         path = folder / f"{obj.digest}.pages"
-        if _make_room(folder, obj.size, max_bytes, keep=path):
+        if _make_room(folder, obj.size - _allocated(path), max_bytes, keep=path):
             copy = SharedCopy(obj, path)
         else:
             logger.warning(
