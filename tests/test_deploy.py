@@ -292,6 +292,7 @@ RUNTIME_MODULES = {
     "schema",
     "spark",
     "storage",
+    "remote",
     "units",
     "variables",
     "layout",

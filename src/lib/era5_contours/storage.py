@@ -54,17 +54,21 @@ _local = threading.local()
 
 def s3_client():
     """A boto3 S3 client for this process and thread (boto3 clients are not fork-safe)."""
+    # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and Glue
+    # 4.0 ships boto3 1.24. A changed endpoint gets a new client.
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     client = getattr(_local, "s3", None)
-    if client is None or getattr(_local, "pid", None) != os.getpid():
+    if (
+        client is None
+        or getattr(_local, "pid", None) != os.getpid()
+        or getattr(_local, "endpoint", None) != endpoint
+    ):
         import boto3
         from botocore.config import Config
 
         config = Config(retries={"max_attempts": 10, "mode": "adaptive"})
-        # Passed explicitly: botocore reads AWS_ENDPOINT_URL itself only from 1.31, and
-        # Glue 4.0 ships boto3 1.24.
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         client = boto3.session.Session().client("s3", config=config, endpoint_url=endpoint or None)
-        _local.s3, _local.pid = client, os.getpid()
+        _local.s3, _local.pid, _local.endpoint = client, os.getpid(), endpoint
     return client
 
 
