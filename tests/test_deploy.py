@@ -261,6 +261,7 @@ RUNTIME_MODULES = {
     "schema",
     "spark",
     "storage",
+    "remote",
     "units",
     "variables",
 }

@@ -85,27 +85,6 @@ def test_s3_write_sets_content_types_and_lists_under_prefix(s3):
     assert storage.delete("s3://era5-bucket/in/2020/a.nc") is False
 
 
-def test_local_copy_downloads_once_per_process(s3, monkeypatch):
-    s3.put_object(Bucket="era5-bucket", Key="era5/month.nc", Body=b"netcdf bytes")
-    calls = []
-    real = s3.download_file
-    monkeypatch.setattr(s3, "download_file", lambda *a, **k: calls.append(a) or real(*a, **k))
-    first = storage.local_copy("s3://era5-bucket/era5/month.nc")
-    second = storage.local_copy("s3://era5-bucket/era5/month.nc")
-    assert first == second and Path(first).read_bytes() == b"netcdf bytes"
-    assert len(calls) == 1
-    assert storage.local_copy("/already/local.nc") == "/already/local.nc"
-
-
-def test_cache_evicts_oldest_beyond_the_limit(tmp_path):
-    old, new = tmp_path / "old", tmp_path / "new"
-    old.write_bytes(b"x" * 10)
-    new.write_bytes(b"y" * 10)
-    os.utime(old, (1, 1))
-    storage._evict(tmp_path, limit=15, keep=new)
-    assert not old.exists() and new.exists()
-
-
 def test_endpoint_override_reaches_boto3(monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)

@@ -33,7 +33,7 @@ from .features import feature_rows
 from .geojson import web_geojson
 from .months import write_rows
 from .planning import DayTask, unreadable_note
-from .reading import NamedSource
+from .reading import source_for
 from .report import FAILED, INCOMPLETE, OK
 from .variables import get
 
@@ -228,7 +228,9 @@ def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
             out[v] = _Inputs(None, error, files, time.time() - t0)
             continue
         try:
-            sources = [_fetch(f, task.day, v) for f in files]
+            # S3 inputs: range reads of the pages the day needs, through this run's copy
+            # shared by the machine's workers (each page fetched once per machine).
+            sources = [source_for(f, ctx.attempt) for f in files]
             acc = read_daily(
                 sources,
                 task.day,
@@ -240,17 +242,6 @@ def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
         except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
             out[v] = _Inputs(None, _error_text(exc, task.day, v), files, time.time() - t0)
     return out
-
-
-def _fetch(path: str, day: date, variable: str) -> NamedSource:
-    try:
-        local = storage.local_copy(path)
-    except Exception as exc:
-        raise InputError(
-            f"cannot fetch ({type(exc).__name__}: {exc})", file=path, day=day, variable=variable
-        ) from exc
-    # Messages and lineage name the input (an S3 URI), not the local cache copy.
-    return NamedSource(name=path, path=local)
 
 
 def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:

@@ -33,7 +33,7 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, layout, storage
+from . import catalog, layout, remote, storage
 from .commits import CommitError, commit_run, finish_intent, make_intent, table_name
 from .config import JobConfig
 from .days import DayProcessor, RunContext, VariableOutcome, crashed_day, process_day
@@ -305,23 +305,32 @@ def _process_days(
     t0 = time.time()
     # One partition per day, so Spark balances the days over the executors; a batch's
     # outcomes (small: no rows) come back together for a progress line. (toLocalIterator
-    # would run one partition at a time: no parallelism.)
+    # would run one partition at a time: no parallelism.) Each machine keeps the pages of
+    # S3 inputs its workers fetched (remote.SharedCopy), so days that share a monthly file
+    # share its bytes.
     batch = max(1, batch_days or 16 * sc.defaultParallelism)
     done = 0
-    for b0 in range(0, len(tasks), batch):
-        for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
-            done += 1
-            report.add_day(day_outcomes)
-            outcomes += day_outcomes
-            logger.info(
-                "[%d/%d] %s %s",
-                done,
-                len(tasks),
-                day_outcomes[0].day if day_outcomes else "?",
-                ", ".join(
-                    f"{o.variable} {o.status} ({o.feature_count} features)" for o in day_outcomes
-                ),
-            )
+    try:
+        for b0 in range(0, len(tasks), batch):
+            for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
+                done += 1
+                report.add_day(day_outcomes)
+                outcomes += day_outcomes
+                logger.info(
+                    "[%d/%d] %s %s",
+                    done,
+                    len(tasks),
+                    day_outcomes[0].day if day_outcomes else "?",
+                    ", ".join(
+                        f"{o.variable} {o.status} ({o.feature_count} features)"
+                        for o in day_outcomes
+                    ),
+                )
+    finally:
+        # The days are done (or the run failed): remove the pages of S3 inputs the
+        # run kept on each machine.
+        if storage.is_s3(ctx.config.input_path):
+            remote.drop_run_folders(sc, ctx.attempt)
     report.seconds["process"] = time.time() - t0
     return outcomes
 

@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from . import storage
-from .reading import file_time_range
+from .reading import file_time_range, source_for
 from .variables import sample_window, window_overlaps
 
 
@@ -52,7 +52,8 @@ def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
     """Read a file's variables and time range (coordinates only); never raises."""
     storage.use_endpoint(endpoint_url)
     try:
-        info = file_time_range(storage.local_copy(path))
+        # An S3 input is read by range requests: its metadata and time coordinate only.
+        info = file_time_range(source_for(path))
     except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
         return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}")
     return FileInfo(path, tuple(info["variables"]), info["start"], info["end"])

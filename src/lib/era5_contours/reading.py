@@ -14,6 +14,7 @@ month-long file is never loaded whole to process one day.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import os
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -30,6 +31,8 @@ from .variables import ALIASES, in_window, sample_window
 
 if TYPE_CHECKING:
     import netCDF4
+
+    from .remote import RangeFile
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +51,11 @@ class NamedSource:
     name: str
     data: bytes | None = None
     path: str | None = None
+    #: An S3 URI read by HTTP range requests (:mod:`~era5_contours.remote`), never whole.
+    s3: str | None = None
+    #: The run whose machine-shared copy serves the reads of ``s3`` (a day's reads);
+    #: None reads through memory only (planning).
+    scope: str | None = None
 
     @classmethod
     def from_path(cls, path: str | os.PathLike[str]) -> NamedSource:
@@ -55,9 +63,25 @@ class NamedSource:
         return cls(name=os.fspath(path), path=os.fspath(path))
 
     @classmethod
+    def from_s3(cls, uri: str, scope: str | None = None) -> NamedSource:
+        """An S3 object read by range requests, named by its URI.
+
+        With ``scope`` (a run's id) the pages read are kept in that run's folder on this
+        machine, shared with the run's other worker processes; without, in memory.
+        """
+        return cls(name=uri, s3=uri, scope=scope)
+
+    @classmethod
     def from_bytes(cls, name: str, data: bytes | memoryview) -> NamedSource:
         """File contents in memory (an S3 object's body), named ``name``."""
         return cls(name=name, data=bytes(data))
+
+
+def source_for(path: str, scope: str | None = None) -> NamedSource:
+    """A local path as itself, an S3 URI for range reads (see :meth:`NamedSource.from_s3`)."""
+    from .storage import is_s3
+
+    return NamedSource.from_s3(path, scope) if is_s3(path) else NamedSource.from_path(path)
 
 
 def _as_named(source: NamedSource | str | os.PathLike[str] | bytes) -> NamedSource:
@@ -68,10 +92,16 @@ def _as_named(source: NamedSource | str | os.PathLike[str] | bytes) -> NamedSour
     return NamedSource.from_path(source)
 
 
-def _open_nc(src: NamedSource) -> netCDF4.Dataset:
-    """The netCDF4 handle of a source (a file or bytes in memory)."""
+def _open_nc(src: NamedSource) -> Any:
+    """The handle of a source: netCDF4 for a file or bytes, h5netcdf for an S3 object.
+
+    Typed ``Any``: callers use the small API both libraries share (``variables``,
+    ``dimensions``, ``close``), which no common base class declares.
+    """
     import netCDF4
 
+    if src.s3 is not None:
+        return _open_s3(src)
     if src.path is not None:
         # The netCDF4 library reads NetCDF3 and NetCDF4 alike.
         return netCDF4.Dataset(src.path, mode="r")
@@ -81,16 +111,116 @@ def _open_nc(src: NamedSource) -> netCDF4.Dataset:
     return netCDF4.Dataset("in-memory.nc", mode="r", memory=src.data)
 
 
-def _open_raw(src: NamedSource, nc: netCDF4.Dataset | None = None) -> xr.Dataset:
+def _open_s3(src: NamedSource) -> Any:
+    """An S3 object opened for range reads: h5netcdf over a :class:`~era5_contours.remote.RangeFile`.
+
+    h5py reads NetCDF4 (HDF5) from any file-like object, so only the pages HDF5 asks for
+    are fetched; netCDF4-C cannot read from Python objects. NetCDF3 files, which h5py
+    cannot read, are small and fetched whole (once per machine for a day's reads).
+    """
+    from . import remote
+
+    assert src.s3 is not None
+    obj = remote.head(src.s3)
+    folder = remote.run_folder(src.scope) if src.scope else None
+    fileobj = remote.day_file(obj, folder) if folder is not None else remote.planning_file(obj)
+    try:
+        classic = remote.is_classic(fileobj.read(8))
+        if classic:
+            fileobj.close()
+            whole = remote.classic_copy(obj, folder)
+            if isinstance(whole, bytes):
+                return _open_nc(NamedSource(name=src.name, data=whole))
+            return _open_nc(NamedSource(name=src.name, path=whole))
+        fileobj.seek(0)
+        return _h5_file_class()(fileobj, **_h5_chunk_cache(fileobj))
+    except BaseException:
+        fileobj.close()
+        raise
+
+
+@functools.cache
+def _h5_file_class() -> type[Any]:
+    import h5netcdf
+
+    class RemoteH5File(h5netcdf.File):  # type: ignore[misc]  # h5netcdf is untyped: Any
+        """h5netcdf over a file object it owns: closing it closes the object too."""
+
+        def __init__(self, fileobj: RangeFile, **kwargs: Any) -> None:
+            self._fileobj = fileobj
+            # decode_vlen_strings as xarray's h5netcdf engine opens files.
+            super().__init__(fileobj, "r", decode_vlen_strings=True, **kwargs)
+            # h5netcdf opens a variable's HDF5 dataset anew at every read, and HDF5 drops
+            # a dataset's chunk cache when its last handle closes: one handle per known
+            # variable, held while the file is open, keeps the cache across reads.
+            self._held = [self._h5file[name] for name in self._h5file if name in ALIASES]
+
+        def close(self) -> None:
+            self._held = []
+            try:
+                super().close()
+            finally:
+                self._fileobj.close()
+
+    return RemoteH5File
+
+
+def _h5_chunk_cache(fileobj: RangeFile) -> dict[str, int]:
+    """h5py chunk cache options holding one time step's chunks of the largest variable.
+
+    The counterpart of :func:`_cache_one_time_slab` (which h5py can only set when a file
+    opens): reading a chunk of many hours two hours at a time must not decompress it
+    again at every read.
+    """
+    import h5py
+
+    size, slots = 0, 0
+    with h5py.File(fileobj, "r") as h5:
+        for name, var in h5.items():
+            if name not in ALIASES or not isinstance(var, h5py.Dataset) or var.ndim < 3:
+                continue
+            chunks = var.chunks
+            if not chunks or chunks[0] <= 1:
+                continue
+            slab = int(
+                np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)])
+            )
+            size = max(size, slab * int(np.prod(chunks)) * var.dtype.itemsize)
+            slots = max(slots, 2 * slab + 1)
+    fileobj.seek(0)
+    if not size:
+        return {}
+    return {"rdcc_nbytes": size + (1 << 20), "rdcc_nslots": max(slots, 521)}
+
+
+def _open_raw(src: NamedSource, nc: Any = None) -> xr.Dataset:
     """Open lazily with CF decoding (packing, fill values, times)."""
     if src.path is not None and nc is None:
         return xr.open_dataset(src.path, engine="netcdf4", cache=False)
     nc = _open_nc(src) if nc is None else nc
     try:
-        return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), cache=False)
+        if type(nc).__module__.startswith("netCDF4"):
+            return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), cache=False)
+        return xr.open_dataset(
+            xr.backends.H5NetCDFStore(nc), cache=False, drop_variables=_unused(nc.variables)
+        )
     except BaseException:
         nc.close()
         raise
+
+
+def _unused(names: Iterable[str]) -> list[str]:
+    """Variables this library never reads (auxiliary coordinates, other fields).
+
+    Over range reads they would cost bytes: xarray loads ``expver``'s strings, tens of kB
+    of a CDS file's heap, only for :func:`_normalise` to drop them. Kept all when the
+    file holds no known variable, so that the error lists what it holds.
+    """
+    names = list(names)
+    wanted = {*ALIASES, *_TIME_NAMES, *_LAT_NAMES, *_LON_NAMES}
+    if not any(n in ALIASES for n in names):
+        return []
+    return [n for n in names if n not in wanted]
 
 
 def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dataset:
@@ -751,6 +881,8 @@ def _cache_one_time_slab(nc: netCDF4.Dataset, variable: str) -> None:
     read unless the chunk stays cached; a cache of the chunks one time step spans keeps
     each chunk decompressed once. Chunks of one hour need no cache.
     """
+    if not hasattr(nc, "set_auto_maskandscale"):
+        return  # h5netcdf: set when the file opened (_h5_chunk_cache)
     for name, var in nc.variables.items():
         if ALIASES.get(name) != variable or var.ndim < 3:
             continue

@@ -10,13 +10,10 @@ local endpoint), with adaptive retries.
 from __future__ import annotations
 
 import contextlib
-import functools
-import hashlib
 import logging
 import os
 import shutil
 import stat
-import tempfile
 import threading
 import uuid
 from collections.abc import Iterator
@@ -311,42 +308,3 @@ def delete_prefix(prefix: str) -> int:
     count = sum(1 for p in root.rglob("*") if p.is_file())
     shutil.rmtree(root)
     return count
-
-
-@functools.lru_cache(maxsize=1)
-def _cache_dir() -> Path:
-    return Path(tempfile.mkdtemp(prefix="era5-contours-cache-"))
-
-
-def local_copy(path: str, *, max_cache_bytes: int = 8 * 1024**3) -> str:
-    """A local path for ``path``: itself when local, else a per-process cached download.
-
-    NetCDF libraries read lazily from local files; an S3 object is downloaded once per
-    worker process and reused by the following days (consecutive days share their
-    monthly files), so each task reads only its day's slice from local disk. The cache
-    evicts the oldest files beyond ``max_cache_bytes``.
-    """
-    if not is_s3(path):
-        return path
-    bucket, key = split_s3(path)
-    digest = hashlib.sha256(path.encode()).hexdigest()[:16]
-    target = _cache_dir() / f"{digest}-{Path(key).name}"
-    if target.exists():
-        os.utime(target)
-        return str(target)
-    tmp = target.with_suffix(target.suffix + f".{uuid.uuid4().hex}.part")
-    s3_client().download_file(bucket, key, str(tmp))
-    os.replace(tmp, target)
-    _evict(_cache_dir(), max_cache_bytes, keep=target)
-    return str(target)
-
-
-def _evict(folder: Path, limit: int, keep: Path) -> None:
-    files = sorted((p for p in folder.iterdir() if p.is_file()), key=lambda p: p.stat().st_mtime)
-    total = sum(p.stat().st_size for p in files)
-    for p in files:
-        if total <= limit:
-            break
-        if p != keep:
-            total -= p.stat().st_size
-            p.unlink(missing_ok=True)
