@@ -91,7 +91,9 @@ def test_mypy_settings():
     lenient = {
         m for o in config["overrides"] if o.get("ignore_missing_imports") for m in o["module"]
     }
-    assert lenient <= {"awsglue", "awsglue.*", "multiurl", "multiurl.*"}
+    # (h5py is Cython; h5netcdf annotates 4 of its functions.)
+    unannotated = {"awsglue", "multiurl", "h5py", "h5netcdf"}
+    assert lenient <= unannotated | {f"{m}.*" for m in unannotated}
 
 
 def test_wheel_ships_py_typed(tmp_path):
