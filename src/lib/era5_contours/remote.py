@@ -435,6 +435,14 @@ def _allocated(path: Path) -> int:
         return 0
 
 
+def _opened_at(path: Path) -> float:
+    """When a copy was last opened (0 once another process evicted it meanwhile)."""
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
 def _make_room(folder: Path, need: int, limit: int, keep: Path) -> bool:
     """Evict idle copies, least recently opened first, until ``need`` more bytes fit."""
     others = [p for p in folder.iterdir() if p.is_file() and p != keep]
@@ -443,7 +451,7 @@ def _make_room(folder: Path, need: int, limit: int, keep: Path) -> bool:
         return True
     # Only page copies are evicted: their readers hold a shared flock that protects them.
     copies = [p for p in others if p.suffix == ".pages"]
-    for path in sorted(copies, key=lambda p: p.stat().st_mtime if p.exists() else 0):
+    for path in sorted(copies, key=_opened_at):
         try:
             fd = os.open(path, os.O_RDWR)
         except FileNotFoundError:
