@@ -278,21 +278,32 @@ def _same_file(fd: int, path: Path) -> bool:
     return (st.st_dev, st.st_ino) == (os.fstat(fd).st_dev, os.fstat(fd).st_ino)
 
 
+def _lock_if_idle(path: Path) -> int | None:
+    """A descriptor of ``path`` holding its exclusive ``flock`` (closing releases it).
+
+    None if the file is gone or another process holds a lock on it.
+    """
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
 def _sweep(root: Path, keep: str | None = None) -> None:
     """Remove the run folders no live process holds (runs that ended or died)."""
     for lock_path in root.glob("*.lock"):
         name = lock_path.name[: -len(".lock")]
         if name == keep:
             continue
-        try:
-            fd = os.open(lock_path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # in use by a process of that run
+        fd = _lock_if_idle(lock_path)
+        if fd is None:
+            continue  # gone, or in use by a process of that run
         try:
             if _same_file(fd, lock_path):
                 shutil.rmtree(root / name, ignore_errors=True)
@@ -452,15 +463,9 @@ def _make_room(folder: Path, need: int, limit: int, keep: Path) -> bool:
     # Only page copies are evicted: their readers hold a shared flock that protects them.
     copies = [p for p in others if p.suffix == ".pages"]
     for path in sorted(copies, key=_opened_at):
-        try:
-            fd = os.open(path, os.O_RDWR)
-        except FileNotFoundError:
-            continue
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            continue  # someone reads it
+        fd = _lock_if_idle(path)
+        if fd is None:
+            continue  # gone, or someone reads it
         try:
             if _same_file(fd, path):
                 used -= _allocated(path)
