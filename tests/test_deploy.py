@@ -248,6 +248,7 @@ RUNTIME_MODULES = {
     "errors",
     "features",
     "geojson",
+    "glue_args",
     "layout",
     "lease",
     "levels",

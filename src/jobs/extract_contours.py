@@ -31,6 +31,7 @@ except ImportError:  # running from a checkout without `pip install -e .`
 
 from era5_contours.config import OPTIONS, REQUIRED, JobConfig
 from era5_contours.errors import RunError
+from era5_contours.glue_args import join_values
 from era5_contours.pipeline import run_contour_job
 
 if TYPE_CHECKING:
@@ -70,32 +71,6 @@ def check_spelling(argv: Sequence[str], names: Collection[str] = OPTIONS) -> Non
             raise ValueError(f"unknown option --{given}: did you mean {alternatives}?")
 
 
-def join_values(argv: Sequence[str], names: Collection[str] = OPTIONS) -> list[str]:
-    """Each ``--name value`` of the job's own options as ``--name=value``.
-
-    Glue passes every parameter as two words, and argparse takes a value that begins with
-    ``-`` for an option: ``--t2m_levels -10,0,10`` would fail with "expected one
-    argument". A following word that begins with ``--`` is an option, not a value, and is
-    left for argparse to report.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if (
-            token.startswith("--")
-            and token[2:] in names
-            and i + 1 < len(argv)
-            and not argv[i + 1].startswith("--")
-        ):
-            out.append(f"{token}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(token)
-            i += 1
-    return out
-
-
 def glue_argv(argv: Sequence[str]) -> list[str]:
     """What the job hands to getResolvedOptions: the defaults first, then Glue's argv.
 
@@ -105,7 +80,7 @@ def glue_argv(argv: Sequence[str]) -> list[str]:
     option (it makes each one it is asked for required), and the required ones stay so.
     """
     defaults = [f"--{name}={default}" for name, default in OPTIONS.items() if name not in REQUIRED]
-    return [*defaults, *join_values(argv)]
+    return [*defaults, *join_values(argv, OPTIONS)]
 
 
 def resolve_glue_options(argv: Sequence[str]) -> dict[str, Any]:
@@ -154,7 +129,7 @@ def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
         "--master", default=os.environ.get("SPARK_MASTER", "local[*]"), help="Spark master"
     )
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    return vars(parser.parse_args(join_values(argv)))
+    return vars(parser.parse_args(join_values(argv, OPTIONS)))
 
 
 @contextmanager

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from collections.abc import Collection, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 try:
@@ -28,38 +28,13 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from era5_contours.errors import RunError
+from era5_contours.glue_args import join_values
 from era5_ingest import credentials
 from era5_ingest.cds import CdsError, CdsService
 from era5_ingest.config import HELP, OPTIONS, REQUIRED, IngestConfig
 from era5_ingest.ingest import run_ingest
 
 logger = logging.getLogger("ingest_era5")
-
-
-def join_values(argv: Sequence[str], names: Collection[str]) -> list[str]:
-    """Each ``--name value`` of the job's own options as ``--name=value``.
-
-    Glue passes every parameter as two words, and argparse takes a value that begins with
-    ``-`` for an option: a southern ``--area -10,110,-45,155`` would fail with "expected
-    one argument". A following word that begins with ``--`` is an option, not a value, and
-    is left for argparse to report.
-    """
-    out: list[str] = []
-    i = 0
-    while i < len(argv):
-        token = argv[i]
-        if (
-            token.startswith("--")
-            and token[2:] in names
-            and i + 1 < len(argv)
-            and not argv[i + 1].startswith("--")
-        ):
-            out.append(f"{token}={argv[i + 1]}")
-            i += 2
-        else:
-            out.append(token)
-            i += 1
-    return out
 
 
 def parse_args(argv: Sequence[str]) -> dict[str, str]:

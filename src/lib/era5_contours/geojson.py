@@ -27,6 +27,14 @@ def geometry_to_geojson(geom: shapely.Geometry, precision: int | None) -> dict[s
     """GeoJSON geometry of a (Multi)Polygon or (Multi)LineString, coordinates rounded."""
     gtype, coords, offsets = shapely.to_ragged_array([geom])
     pts = (np.round(coords, precision) if precision is not None else coords).tolist()
+    return _nested(gtype, pts, offsets)
+
+
+def _nested(gtype: GeometryType, pts: Any, offsets: tuple[np.ndarray, ...]) -> dict[str, Any]:
+    """GeoJSON geometry of ``to_ragged_array`` output, positions sliced from ``pts``.
+
+    ``pts`` is a list of pairs, or an ``(n, 2)`` array that orjson writes directly.
+    """
 
     def spans(off: np.ndarray) -> list[tuple[int, int]]:
         return list(zip(off[:-1].tolist(), off[1:].tolist(), strict=True))
@@ -126,21 +134,7 @@ def _array_geometry(geom: shapely.Geometry, precision: int | None) -> dict[str, 
     if not np.isfinite(coords).all():
         raise ValueError("Out of range float values are not JSON compliant: NaN in a geometry")
     pts = np.round(coords, precision) if precision is not None else np.ascontiguousarray(coords)
-
-    def spans(off: np.ndarray) -> list[tuple[int, int]]:
-        return list(zip(off[:-1].tolist(), off[1:].tolist(), strict=True))
-
-    if gtype == GeometryType.MULTIPOLYGON:
-        rings, polys, _ = offsets
-        ring_spans = spans(rings)
-        return {
-            "type": "MultiPolygon",
-            "coordinates": [[pts[a:b] for a, b in ring_spans[p0:p1]] for p0, p1 in spans(polys)],
-        }
-    if gtype == GeometryType.MULTILINESTRING:
-        parts, _ = offsets
-        return {"type": "MultiLineString", "coordinates": [pts[a:b] for a, b in spans(parts)]}
-    return geometry_to_geojson(geom, precision)
+    return _nested(gtype, pts, offsets)
 
 
 def _check_finite(props: dict[str, Any]) -> None:
