@@ -103,10 +103,9 @@ def child_floor(files: list[Path], variable: str) -> dict[str, Any]:
 
 def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     """Seconds of the floor: netCDF4 reading of the samples + contourpy on ``field``."""
-    import contourpy
     import netCDF4
+    from bench_contours import run_contourpy  # this script's folder is on sys.path
 
-    from era5_contours.contours import close_longitude
     from era5_contours.reading import ALIASES
     from era5_contours.variables import in_window, sample_window
 
@@ -129,23 +128,9 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     values = field.data.values
     lon, lat = field.data["longitude"].values, field.data["latitude"].values
     levels, _ = _levels(variable, values)
-    t0 = time.perf_counter()
-    lonc, z = close_longitude(lon, values)
-    gen = contourpy.contour_generator(
-        lonc,
-        lat,
-        np.ma.masked_invalid(z),
-        name="serial",
-        corner_mask=True,
-        fill_type=contourpy.FillType.ChunkCombinedOffsetOffset,
-        line_type=contourpy.LineType.ChunkCombinedOffset,
-    )
-    edges = [-np.inf, *levels.tolist(), np.inf]
-    for i in range(len(edges) - 1):
-        gen.filled(edges[i], edges[i + 1])
-    for level in levels.tolist():
-        gen.lines(level)
-    contour_s = time.perf_counter() - t0
+    # The floor bench_contours measures: contourpy's bare generation, no geometry.
+    _, stages, _ = run_contourpy({"lon": lon, "lat": lat, "values": values, "levels": levels})
+    contour_s = sum(stages.values())
     return {
         "samples": n,
         "stages_s": {"read netCDF4": read_s, "contourpy": contour_s},
