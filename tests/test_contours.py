@@ -439,3 +439,49 @@ def test_contour_field_is_bands_and_lines_from_one_generator():
         (ln.level, ln.geometry.wkt) for ln in contour_lines(x, y, z, levels)
     ]
     assert contour_field(x, y, z, levels, lines=False)[1] == []
+
+
+def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_area():
+    from era5_contours.contours import _clean_ragged
+
+    # The shell pinches at (2, 4) around a triangle of area 2 that lies outside the
+    # polygon (an "inverted hole"): the repair must cut it out, not fill it.
+    ring = np.array([(0, 0), (4, 0), (4, 4), (2, 4), (3, 2), (1, 2), (2, 4), (0, 4), (0, 0)])
+    assert not shapely.Polygon(ring).is_valid
+    out, repaired = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
+    assert repaired == 1
+    assert shapely.is_valid(out).all()
+    assert shapely.area(out).sum() == pytest.approx(16.0 - 2.0, rel=1e-12)
+
+
+def test_band_repair_keeps_an_island_inside_a_hole_and_merges_parts_sharing_an_edge():
+    from era5_contours.contours import _repair_band
+
+    ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(2, 2), (8, 2), (8, 8), (2, 8)]])
+    island = shapely.box(4, 4, 6, 6)  # the same band again, inside the ring's hole
+    beside = shapely.box(10, 0, 12, 2)  # shares part of the ring's east edge
+    band = shapely.MultiPolygon([ring, island, beside])
+    assert not band.is_valid
+    fixed = _repair_band(band, 4)
+    assert fixed.is_valid and len(fixed.geoms) == 2
+    assert fixed.area == pytest.approx(64.0 + 4.0 + 4.0, rel=1e-12)
+    assert fixed.contains(shapely.Point(5, 5)) and not fixed.contains(shapely.Point(3, 3))
+
+
+def test_simplified_isolines_stay_simple_where_douglas_peucker_would_fold_them():
+    from era5_contours.contours import clean_lines
+
+    # A random walk (found by search) that plain Douglas-Peucker at tolerance 1 folds
+    # across itself; the topology-preserving simplifier must take over for it.
+    walk = shapely.LineString(
+        np.cumsum(np.random.default_rng(0).normal(size=(98, 30, 2))[97], axis=0)
+    )
+    assert walk.is_simple
+    assert not shapely.simplify(walk, 1.0, preserve_topology=False).is_simple
+    safe = shapely.simplify(walk, 1.0, preserve_topology=True)
+    straight = shapely.LineString([(0, 0), (1, 0.001), (2, 0), (3, 0.001), (4, 0)])
+    out = clean_lines(np.array([walk, straight]), precision=None, simplify_tolerance=1.0)
+    parts = list(out.geoms)
+    assert all(p.is_simple for p in parts)
+    assert any(p.equals_exact(safe, 0.0) for p in parts)
+    assert any(p.equals_exact(shapely.LineString([(0, 0), (4, 0)]), 0.0) for p in parts)

@@ -156,3 +156,25 @@ def test_normalise_name():
     assert normalise_name("Era5") == ERA5
     with pytest.raises(ValueError):
         normalise_name("era-5")
+
+
+def test_growth_counter_counts_like_float64_in_the_samples_own_precision():
+    from era5_contours.datasets import GrowthCounter
+
+    rng = np.random.default_rng(3)
+    hours = np.cumsum(rng.exponential(2e-4, size=(25, 40, 50)), axis=0)  # accumulating
+    hours[1::2, :20, :30] -= 5e-4  # a patch that goes up and down, hour by hour
+    hours[:, -5:, :] = np.nan  # sea
+    hours[12, :, :3] = np.nan  # a missing strip in one hour
+    counter = GrowthCounter()
+    for h in hours.astype(np.float32):
+        counter.add(h)
+    # Independently, in float64 from the same float32 values.
+    h64 = hours.astype(np.float32).astype(np.float64)
+    step = np.diff(h64, axis=0)
+    rainy = np.fmax.reduce(h64, axis=0) > 1e-4
+    decreases = int((step < -1e-6)[:, rainy].sum())
+    finite = int(np.isfinite(step)[:, rainy].sum())
+    found, why = counter.hint()
+    assert decreases > 0 and found == "era5"
+    assert why == f"tp decreases in {decreases / finite:.0%} of hourly steps of rainy cells"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import contourpy
 import numpy as np
@@ -257,7 +257,7 @@ def _clean_ragged(
         invalid[suspect] = ~shapely.is_valid(out[suspect])
     repaired = int(invalid.sum())
     if repaired:
-        fixed = shapely.make_valid(out[invalid])
+        fixed = _make_valid(out[invalid])
         if precision is not None:
             # make_valid keeps the vertices; snapping its output keeps the grid.
             fixed = shapely.set_precision(fixed, 10.0**-precision)
@@ -266,9 +266,21 @@ def _clean_ragged(
     return out, repaired + collapsed
 
 
+def _make_valid(geoms: Any) -> Any:
+    """GEOS's structure repair: rings fixed, holes subtracted from shells, parts unioned.
+
+    contourpy says which rings are shells and which holes, which is what this method
+    trusts; GEOS's default (linework) rebuilds every polygon from its noded edges and took
+    0.7 s for the 29 self-touching coast polygons of a global 0.1 degree tp field, where
+    this takes 0.12 s for the same areas (to 1e-12). It also unions overlapping parts of a
+    band, where linework would cut their overlap out.
+    """
+    return shapely.make_valid(geoms, method="structure", keep_collapsed=False)
+
+
 def _repair_band(geom: MultiPolygon, precision: int | None) -> MultiPolygon:
     """Dissolve a band whose parts overlap or share edges, keeping the precision grid."""
-    fixed = shapely.make_valid(geom)
+    fixed = _make_valid(geom)
     if precision is not None:
         fixed = shapely.set_precision(fixed, 10.0**-precision)
     return _only_polygons(shapely.orient_polygons(_only_polygons(fixed), exterior_cw=False))
@@ -286,9 +298,23 @@ def clean_lines(
     if lines.size == 0:
         return MultiLineString()
     if simplify_tolerance > 0:
-        lines = shapely.simplify(lines, simplify_tolerance, preserve_topology=True)
+        lines = _simplify_lines(lines, simplify_tolerance)
     _, pts, (offsets,) = shapely.to_ragged_array(lines)
     return _clean_line_arrays(pts, offsets, precision)
+
+
+def _simplify_lines(lines: np.ndarray, tolerance: float) -> np.ndarray:
+    """Douglas-Peucker on each line; the few that come out not simple redone safely.
+
+    GEOS's topology-preserving simplifier costs 15x plain Douglas-Peucker (0.45 s
+    against 0.03 s for the isolines of a global 0.1 degree tp day) to protect the
+    few lines it would fold (12 of 14,000 there): those alone get it.
+    """
+    out = np.asarray(shapely.simplify(lines, tolerance, preserve_topology=False))
+    folded = ~shapely.is_simple(out)
+    if folded.any():
+        out[folded] = shapely.simplify(lines[folded], tolerance, preserve_topology=True)
+    return out
 
 
 def _clean_line_arrays(

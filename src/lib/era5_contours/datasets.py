@@ -66,18 +66,22 @@ class GrowthCounter:
     def add(self, values: np.ndarray) -> None:
         """The next hourly field (metres), in time order."""
         values = np.asarray(values)
-        filled = np.where(np.isnan(values), -np.inf, values)
         if self._prev is None:
-            self._max = filled
+            # fmax skips NaN: a cell's maximum over the hours it has (NaN if it has none).
+            self._max = values.copy()
             self._decreases = np.zeros(values.shape, dtype=np.uint16)
             self._finite_steps = np.zeros(values.shape, dtype=np.uint16)
         else:
             assert self._max is not None and self._decreases is not None
             assert self._finite_steps is not None
-            np.maximum(self._max, filled, out=self._max)
-            step = values.astype(float) - self._prev.astype(float)
+            np.fmax(self._max, values, out=self._max)
+            # In the samples' own precision: a float32 difference of two float32 values is
+            # within half an ulp of the result (exact within a factor of 2, Sterbenz), far
+            # below the 1e-6 m tolerance, and half the memory traffic of float64 (this
+            # counter was a third of a global 0.1 degree tp day's reading).
+            step = np.subtract(values, self._prev)
             self._decreases += step < -_GROWTH_TOLERANCE_M
-            self._finite_steps += np.isfinite(step)
+            self._finite_steps += ~np.isnan(step)
         self._prev = values
         self.samples += 1
 
