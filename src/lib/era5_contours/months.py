@@ -28,6 +28,7 @@ from pyiceberg.expressions import And, BooleanExpression
 
 from . import catalog, storage
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, TableDef
+from .spark import steady_zip_imports
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
@@ -166,6 +167,7 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     Runs on an executor; holds that partition's rows only. The data files are named by a
     write UUID of (attempt, table, variable, month), so a retried task overwrites them.
     """
+    steady_zip_imports()
     partition = _partition_filter(task)
     out = MonthResult(task.variable, task.first)
 

@@ -1,0 +1,95 @@
+"""Spark's Python workers: what each task costs before the day's own work starts."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import zipfile
+import zipimport
+
+import pytest
+
+from era5_contours.spark import steady_zip_imports
+
+
+def _count_directory_reads(monkeypatch, archive: str) -> list[str]:
+    reads: list[str] = []
+    real = zipimport._read_directory
+
+    def counting(path):
+        if path == archive:
+            reads.append(path)
+        return real(path)
+
+    monkeypatch.setattr(zipimport, "_read_directory", counting)
+    return reads
+
+
+@pytest.fixture
+def zipped_package(tmp_path, monkeypatch):
+    archive = tmp_path / "shipped.zip"
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr("shippedpkg/__init__.py", "VALUE = 1\n")
+        zf.writestr("shippedpkg/later.py", "VALUE = 2\n")
+    monkeypatch.syspath_prepend(str(archive))
+    yield str(archive)
+    for name in ("shippedpkg", "shippedpkg.later"):
+        sys.modules.pop(name, None)
+    for key in [k for k in sys.path_importer_cache if k.startswith(str(archive))]:
+        del sys.path_importer_cache[key]
+
+
+@pytest.mark.skipif(sys.version_info >= (3, 12), reason="zipimporter reloads eagerly on 3.10/3.11")
+def test_each_task_rereads_zip_archives_until_settled(zipped_package, monkeypatch):
+    import shippedpkg  # noqa: F401 - puts the archive's importers in the cache
+
+    reads = _count_directory_reads(monkeypatch, zipped_package)
+    importlib.invalidate_caches()  # what PySpark's worker does before every task
+    assert len(reads) >= 1
+
+
+def test_settled_archives_are_not_reread_and_still_import(zipped_package, monkeypatch):
+    import shippedpkg
+
+    assert steady_zip_imports() >= 1  # at least the archive's own importer
+    assert steady_zip_imports() == 0  # nothing new: settling twice is a no-op
+    reads = _count_directory_reads(monkeypatch, zipped_package)
+    importlib.invalidate_caches()
+    assert reads == []
+    # Modules not imported yet still come from the archive after the settling.
+    from shippedpkg import later
+
+    assert (shippedpkg.VALUE, later.VALUE) == (1, 2)
+    # Directories on sys.path keep their normal invalidation (new files are found).
+    assert all(
+        "invalidate_caches" not in vars(f)
+        for f in sys.path_importer_cache.values()
+        if f is not None and not isinstance(f, zipimport.zipimporter)
+    )
+
+
+@pytest.mark.spark
+def test_spark_workers_keep_their_zip_directories_between_tasks(spark):
+    def task(_: int) -> int:
+        import importlib
+        import zipimport
+
+        from era5_contours.spark import steady_zip_imports
+
+        steady_zip_imports()
+        reads = []
+        real = zipimport._read_directory
+
+        def counting(path):
+            reads.append(path)
+            return real(path)
+
+        zipimport._read_directory = counting
+        try:
+            importlib.invalidate_caches()
+        finally:
+            zipimport._read_directory = real
+        return len(reads)
+
+    # pyspark.zip, py4j's zip and spark-core's jar are on every worker's sys.path.
+    assert spark.sparkContext.parallelize(range(4), 4).map(task).collect() == [0, 0, 0, 0]
