@@ -448,8 +448,8 @@ def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_a
     # polygon (an "inverted hole"): the repair must cut it out, not fill it.
     ring = np.array([(0, 0), (4, 0), (4, 4), (2, 4), (3, 2), (1, 2), (2, 4), (0, 4), (0, 0)])
     assert not shapely.Polygon(ring).is_valid
-    out, repaired = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
-    assert repaired == 1
+    out, repaired, arrays = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
+    assert repaired == 1 and arrays is None  # rebuilt by GEOS: no arrays of ours
     assert shapely.is_valid(out).all()
     assert shapely.area(out).sum() == pytest.approx(16.0 - 2.0, rel=1e-12)
 
@@ -485,3 +485,36 @@ def test_simplified_isolines_stay_simple_where_douglas_peucker_would_fold_them()
     assert all(p.is_simple for p in parts)
     assert any(p.equals_exact(safe, 0.0) for p in parts)
     assert any(p.equals_exact(shapely.LineString([(0, 0), (4, 0)]), 0.0) for p in parts)
+
+
+def test_kept_arrays_are_exactly_the_geometries_coordinates():
+    """Writers read ``arrays`` instead of the geometry: they must never disagree."""
+    from era5_contours.contours import contour_field, simplify_coverage
+
+    rng = np.random.default_rng(5)
+    ny, nx = 40, 60
+    x, y = np.arange(nx) * 0.25, np.arange(ny) * 0.25
+    # Integer steps with NaN holes (many polygons rebuilt) and a smooth field (none).
+    z = rng.integers(-1, 4, (ny, nx)) + rng.choice([0.0, 1e-5, 3e-4], (ny, nx))
+    z[rng.random((ny, nx)) < 0.05] = np.nan
+    bands, lines = contour_field(x, y, z, [0.0, 1.0, 2.0], precision=4)
+    sx, sy, sz = _smooth_field()
+    levels = np.arange(-6.0, 12.0, 3.0)
+    smooth_bands, smooth_lines = contour_field(sx, sy, sz, levels, precision=4)
+    web_bands, web_lines = simplify_coverage(bands, lines, tolerance=0.05, precision=3)
+    bands, lines = [*bands, *smooth_bands], [*lines, *smooth_lines]
+    kept = 0
+    for band in [*bands, *web_bands]:
+        if band.arrays is None:
+            continue
+        kept += 1
+        _, pts, (rings, polys) = shapely.to_ragged_array(shapely.get_parts(band.geometry))
+        for mine, theirs in zip(band.arrays, (pts, rings, polys), strict=True):
+            assert np.array_equal(mine, theirs)
+    for line in [*lines, *web_lines]:
+        if line.arrays is None:
+            continue
+        kept += 1
+        _, pts, (offsets,) = shapely.to_ragged_array(shapely.get_parts(line.geometry))
+        assert np.array_equal(line.arrays[0], pts) and np.array_equal(line.arrays[1], offsets)
+    assert kept >= 8

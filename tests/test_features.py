@@ -292,3 +292,21 @@ def test_wkt_has_the_precision_whether_or_not_the_geometry_was_rounded():
     text = " ".join(feature_rows(raw, [], **kwargs).column("geometry_wkt").to_pylist())
     decimals = [len(d) for d in re.findall(r"\d\.(\d+)", text)]
     assert decimals and max(decimals) == 4
+
+
+def test_rows_and_geojson_are_the_same_from_kept_arrays_or_from_the_geometries(france_rows):
+    """Bands keep their coordinate arrays for the writers; without them, GEOS gives the
+    same coordinates, so both paths must write the very same rows and GeoJSON."""
+    import dataclasses
+
+    from era5_contours.geojson import geojson_bytes
+
+    _, bands, lines, _ = france_rows
+    assert all(b.arrays is not None for b in bands) and all(ln.arrays is not None for ln in lines)
+    bare_bands = [dataclasses.replace(b, arrays=None) for b in bands]
+    bare_lines = [dataclasses.replace(ln, arrays=None) for ln in lines]
+    kw = dict(variable="t2m", units="degC", day=DAY, dataset="era5", source_files=["f"], run_id="r")
+    assert feature_rows(bands, lines, **kw).equals(feature_rows(bare_bands, bare_lines, **kw))
+    gj = dict(levels=np.arange(8.0, 28.0, 2.0), cmap="RdYlBu_r", variable="t2m", units="degC",
+              day=DAY, dataset="era5")  # fmt: skip
+    assert geojson_bytes(bands, lines, **gj) == geojson_bytes(bare_bands, bare_lines, **gj)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import shapely
 from pyproj import Geod
 
-from .contours import Band, Isoline
+from .contours import Band, Isoline, LineArrays, PolygonArrays, band_arrays, isoline_arrays
 from .schema import CONTOUR_FEATURES
 
 _GEOD = Geod(ellps="WGS84")
@@ -65,6 +65,13 @@ def polygon_areas_km2(polygons: np.ndarray) -> np.ndarray:
     if polygons.size == 0:
         return np.zeros(0)
     _, pts, (rings, polys) = shapely.to_ragged_array(polygons)
+    return _ragged_areas_km2(pts, rings, polys)
+
+
+def _ragged_areas_km2(pts: np.ndarray, rings: np.ndarray, polys: np.ndarray) -> np.ndarray:
+    """:func:`polygon_areas_km2` of polygons given as ragged arrays."""
+    if len(polys) < 2:
+        return np.zeros(0)
     x = np.radians(pts[:, 0]) * _EQUAL_AREA_A
     lat0, lat1 = pts[:-1, 1], pts[1:, 1]
     nodes = lat0[:, None] + (lat1 - lat0)[:, None] * _GL_T[None, :]
@@ -94,8 +101,13 @@ def line_lengths_km(lines: np.ndarray) -> np.ndarray:
     if lines.size == 0:
         return np.zeros(0)
     coords, index = shapely.get_coordinates(lines, return_index=True)
+    return _indexed_lengths_km(coords, index, lines.size)
+
+
+def _indexed_lengths_km(coords: np.ndarray, index: np.ndarray, n_lines: int) -> np.ndarray:
+    """:func:`line_lengths_km` of ``n_lines`` lines, vertex ``coords[i]`` in line ``index[i]``."""
     if len(coords) < 2:
-        return np.zeros(lines.size)
+        return np.zeros(n_lines)
     lam, phi = np.radians(coords[:, 0]), np.radians(coords[:, 1])
     dlam, dphi = np.diff(lam), np.diff(phi)
     nodes = phi[:-1, None] + dphi[:, None] * _GL_T[None, :]
@@ -104,7 +116,8 @@ def line_lengths_km(lines: np.ndarray) -> np.ndarray:
     n = _EQUAL_AREA_A / np.sqrt(w)
     seg = np.hypot(m * dphi[:, None], n * np.cos(nodes) * dlam[:, None]) @ _GL_W
     same = index[1:] == index[:-1]
-    return np.bincount(index[1:][same], weights=seg[same], minlength=lines.size) / 1e3
+    lengths: np.ndarray = np.bincount(index[1:][same], weights=seg[same], minlength=n_lines) / 1e3
+    return lengths
 
 
 def geodesic_area_km2(polygon: shapely.Polygon) -> float:
@@ -117,19 +130,42 @@ def geodesic_length_km(line: shapely.LineString) -> float:
     return float(line_lengths_km(np.array([line], dtype=object))[0])
 
 
-def _wkt_options(geoms: np.ndarray, precision: int | None) -> dict[str, Any]:
+def _wkt_options(coords: list[np.ndarray], precision: int | None) -> dict[str, Any]:
     """``to_wkt`` options writing at most ``precision`` decimals, as fast as possible.
 
     Geometries from :func:`~era5_contours.contours.contour_bands` are already rounded to
-    the precision; the shortest round-trip repr (``rounding_precision=-1``) then writes
-    the very same digits as GEOS's rounding, and in 60% of the time.
+    the precision (``coords`` are all their vertices); the shortest round-trip repr
+    (``rounding_precision=-1``) then writes the very same digits as GEOS's rounding, and
+    in 60% of the time.
     """
     if precision is None:
         return {"rounding_precision": -1}
-    coords = shapely.get_coordinates(geoms)
-    if np.array_equal(np.round(coords, precision), coords):
+    if all(np.array_equal(np.round(c, precision), c) for c in coords):
         return {"rounding_precision": -1}
     return {"rounding_precision": precision, "trim": True}
+
+
+def _joined_polygons(arrays: list[PolygonArrays]) -> PolygonArrays:
+    """Ragged polygon arrays of several geometries as one (offsets shifted)."""
+    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
+    rings, polys = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+    n_pts = n_rings = 0
+    for p, r, q in arrays:
+        rings.append(r[1:] + n_pts)
+        polys.append(q[1:] + n_rings)
+        n_pts += len(p)
+        n_rings += len(r) - 1
+    return np.concatenate(pts), np.concatenate(rings), np.concatenate(polys)
+
+
+def _joined_lines(arrays: list[LineArrays]) -> LineArrays:
+    """Ragged line arrays of several geometries as one (offsets shifted)."""
+    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
+    offsets, n_pts = [np.zeros(1, np.int64)], 0
+    for p, o in arrays:
+        offsets.append(o[1:] + n_pts)
+        n_pts += len(p)
+    return np.concatenate(pts), np.concatenate(offsets)
 
 
 def feature_rows(
@@ -171,10 +207,20 @@ def feature_rows(
     cols["part_index"] = [j for c in n_band for j in range(c)] + [
         j for c in n_line for j in range(c)
     ]
-    cols["area_km2"] = [*polygon_areas_km2(polys).tolist(), *([None] * parts.size)]
-    cols["length_km"] = [*([None] * polys.size), *line_lengths_km(parts).tolist()]
+    pts, rings, poly_offsets = _joined_polygons([band_arrays(b) for b in bands])
+    line_pts, line_offsets = _joined_lines([isoline_arrays(ln) for ln in lines])
+    line_of = np.repeat(np.arange(len(line_offsets) - 1), np.diff(line_offsets))
+    cols["area_km2"] = [
+        *_ragged_areas_km2(pts, rings, poly_offsets).tolist(),
+        *([None] * parts.size),
+    ]
+    cols["length_km"] = [
+        *([None] * polys.size),
+        *_indexed_lengths_km(line_pts, line_of, parts.size).tolist(),
+    ]
     bounds = shapely.bounds(arr) if n else np.empty((0, 4))
-    cols["geometry_wkt"] = list(shapely.to_wkt(arr, **_wkt_options(arr, precision))) if n else []
+    wkt = _wkt_options([pts, line_pts], precision)
+    cols["geometry_wkt"] = list(shapely.to_wkt(arr, **wkt)) if n else []
     cols["bbox_min_lon"] = bounds[:, 0].tolist()
     cols["bbox_min_lat"] = bounds[:, 1].tolist()
     cols["bbox_max_lon"] = bounds[:, 2].tolist()

@@ -19,7 +19,7 @@ import orjson
 import shapely
 from shapely import GeometryType
 
-from .contours import Band, Isoline, simplify_coverage
+from .contours import Band, Isoline, band_arrays, isoline_arrays, simplify_coverage
 from .levels import band_colors, line_colors
 
 
@@ -128,9 +128,15 @@ def _properties(
     return band_props, line_props
 
 
-def _array_geometry(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:
+def _array_geometry(item: Band | Isoline, precision: int | None) -> dict[str, Any]:
     """GeoJSON geometry whose positions are ``(n, 2)`` numpy arrays, one per ring or line."""
-    gtype, coords, offsets = shapely.to_ragged_array([geom])
+    offsets: tuple[Any, ...]
+    if isinstance(item, Band):
+        coords, rings, polys = band_arrays(item)
+        gtype, offsets = GeometryType.MULTIPOLYGON, (rings, polys, None)
+    else:
+        coords, parts = isoline_arrays(item)
+        gtype, offsets = GeometryType.MULTILINESTRING, (parts, None)
     if not np.isfinite(coords).all():
         raise ValueError("Out of range float values are not JSON compliant: NaN in a geometry")
     pts = np.round(coords, precision) if precision is not None else np.ascontiguousarray(coords)
@@ -183,7 +189,7 @@ def geojson_bytes(
     items: list[Band | Isoline] = [*bands, *lines]
     for item, props in zip(items, [*band_props, *line_props], strict=True):
         _check_finite(props)
-        geometry = _array_geometry(item.geometry, precision)
+        geometry = _array_geometry(item, precision)
         features.append({"type": "Feature", "geometry": geometry, "properties": props})
     collection = {"type": "FeatureCollection", "features": features}
     return orjson.dumps(collection, option=orjson.OPT_SERIALIZE_NUMPY)
