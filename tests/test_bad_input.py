@@ -444,6 +444,50 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
             assert all(p.exists() for p in maps(out, v, day))
 
 
+def test_batches_overlap_and_a_death_in_a_later_batch_fails_that_day_alone(spark, tmp_path):
+    """Batches of two days on two cores: 07-01 is slow, so the next batch's days start
+    on the free core before it ends; the worker of 07-04 (second batch) dies."""
+    from era5_contours import days
+
+    log = tmp_path / "tasks.log"
+
+    def slow_or_dying(task, ctx):
+        if task.day == date(2020, 7, 4):
+            os._exit(13)
+        start = time.time()
+        if task.day == date(2020, 7, 1):
+            time.sleep(6.0)
+        outcomes = days.process_day(task, ctx)
+        with open(log, "a") as fh:
+            fh.write(f"{task.day} {start} {time.time()}\n")
+        return outcomes
+
+    inputs = linked_inputs(tmp_path)
+    out = tmp_path / "out"
+    config = JobConfig.from_args(
+        {
+            "input_path": str(inputs),
+            "output_path": str(out),
+            "start_date": "2020-07-01",
+            "end_date": "2020-07-05",
+            "run_id": "batches",
+        }
+    )
+    report = run_contour_job(spark, config, batch_days=2, day_processor=slow_or_dying)
+    assert report.exit_code == 1
+    assert report.status_counts == {OK: 8, FAILED: 2}
+    rows = summary_rows(out)
+    assert all(rows[(d(4), v)]["status"] == FAILED for v in ("t2m", "tp"))
+    for day in (d(1), d(2), d(3), d(5)):
+        assert all(rows[(day, v)]["status"] == OK for v in ("t2m", "tp"))
+    times = {}
+    for line in log.read_text().splitlines():
+        day, start, end = line.split()
+        times.setdefault(day, []).append((float(start), float(end)))
+    first_end = max(end for _, end in times["2020-07-01"])
+    assert min(start for start, _ in times["2020-07-03"]) < first_end
+
+
 # --------------------------------------------------------------------------- the job script
 
 

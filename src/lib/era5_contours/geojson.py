@@ -30,7 +30,7 @@ def geometry_to_geojson(geom: shapely.Geometry, precision: int | None) -> dict[s
     return _nested(gtype, pts, offsets)
 
 
-def _nested(gtype: GeometryType, pts: Any, offsets: tuple[np.ndarray, ...]) -> dict[str, Any]:
+def _nested(gtype: GeometryType, pts: Any, offsets: tuple[Any, ...]) -> dict[str, Any]:
     """GeoJSON geometry of ``to_ragged_array`` output, positions sliced from ``pts``.
 
     ``pts`` is a list of pairs, or an ``(n, 2)`` array that orjson writes directly.

@@ -27,8 +27,9 @@ import os
 import re
 import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
@@ -305,27 +306,40 @@ def _process_days(
     t0 = time.time()
     # One partition per day, so Spark balances the days over the executors; a batch's
     # outcomes (small: no rows) come back together for a progress line. (toLocalIterator
-    # would run one partition at a time: no parallelism.) Each machine keeps the pages of
-    # S3 inputs its workers fetched (remote.SharedCopy), so days that share a monthly file
-    # share its bytes.
+    # would run one partition at a time: no parallelism.) The next batch is submitted
+    # while one runs, so that cores freed at a batch's end take its days instead of
+    # waiting for the batch's last day (Spark's FIFO scheduler runs the older job's tasks
+    # first). Each machine keeps the pages of S3 inputs its workers fetched
+    # (remote.SharedCopy), so days that share a monthly file share its bytes.
     batch = max(1, batch_days or 16 * sc.defaultParallelism)
+    batches = [tasks[b0 : b0 + batch] for b0 in range(0, len(tasks), batch)]
     done = 0
+
+    def collect(results: list[list[VariableOutcome]]) -> None:
+        nonlocal done
+        for day_outcomes in results:
+            done += 1
+            report.add_day(day_outcomes)
+            outcomes.extend(day_outcomes)
+            logger.info(
+                "[%d/%d] %s %s",
+                done,
+                len(tasks),
+                day_outcomes[0].day if day_outcomes else "?",
+                ", ".join(
+                    f"{o.variable} {o.status} ({o.feature_count} features)" for o in day_outcomes
+                ),
+            )
+
     try:
-        for b0 in range(0, len(tasks), batch):
-            for day_outcomes in _run_days(sc, tasks[b0 : b0 + batch], ctx, processor):
-                done += 1
-                report.add_day(day_outcomes)
-                outcomes += day_outcomes
-                logger.info(
-                    "[%d/%d] %s %s",
-                    done,
-                    len(tasks),
-                    day_outcomes[0].day if day_outcomes else "?",
-                    ", ".join(
-                        f"{o.variable} {o.status} ({o.feature_count} features)"
-                        for o in day_outcomes
-                    ),
-                )
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            running: deque[Future[list[list[VariableOutcome]]]] = deque()
+            for days in batches:
+                running.append(pool.submit(_run_days, sc, days, ctx, processor))
+                if len(running) == 2:
+                    collect(running.popleft().result())
+            while running:
+                collect(running.popleft().result())
     finally:
         # The days are done (or the run failed): remove the pages of S3 inputs the
         # run kept on each machine.
