@@ -86,7 +86,8 @@ export PYSPARK_PYTHON="$PWD/$venv/bin/python"
 export MPLBACKEND=Agg
 tests=(tests/test_job.py tests/test_bad_input.py tests/test_catalog.py tests/test_aws_integration.py
   tests/test_glue_entry.py tests/test_lease.py tests/test_commits.py
-  tests/test_storage.py tests/test_reading.py tests/test_daily.py tests/test_s3_reads.py)
+  tests/test_storage.py tests/test_reading.py tests/test_daily.py tests/test_s3_reads.py
+  tests/test_spark_workers.py)
 echo "==> [$lane] pytest ${tests[*]} $*"
 # The tests import the installed project: src/lib is not on their path.
 exec "$venv/bin/python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"
