@@ -57,7 +57,8 @@ def derive(src: Path, dest: Path, first: str, last: str, change=None) -> Path:
     return dest
 
 
-def run(spark, inputs: Path, out: Path, first: int, last: int, **extra):
+def run(spark, inputs: Path, out: Path, first: int, last: int, *, job=None, **extra):
+    """The job over July ``first``..``last``; ``job`` holds run_contour_job's own options."""
     args = {
         "input_path": str(inputs),
         "output_path": str(out),
@@ -65,7 +66,7 @@ def run(spark, inputs: Path, out: Path, first: int, last: int, **extra):
         "end_date": d(last).isoformat(),
         **extra,
     }
-    return run_contour_job(spark, JobConfig.from_args(args))
+    return run_contour_job(spark, JobConfig.from_args(args), **(job or {}))
 
 
 def summary_rows(out: Path) -> dict[tuple[date, str], dict]:
@@ -418,18 +419,10 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
             os._exit(13)
         return days.process_day(task, ctx)
 
-    inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"
-    config = JobConfig.from_args(
-        {
-            "input_path": str(inputs),
-            "output_path": str(out),
-            "start_date": "2020-07-01",
-            "end_date": "2020-07-03",
-            "run_id": "crash",
-        }
+    report = run(
+        spark, linked_inputs(tmp_path), out, 1, 3, run_id="crash", job={"day_processor": dying}
     )
-    report = run_contour_job(spark, config, day_processor=dying)
     assert report.exit_code == 1
     assert report.status_counts == {OK: 4, FAILED: 2}
     rows = summary_rows(out)
@@ -462,18 +455,9 @@ def test_batches_overlap_and_a_death_in_a_later_batch_fails_that_day_alone(spark
             fh.write(f"{task.day} {start} {time.time()}\n")
         return outcomes
 
-    inputs = linked_inputs(tmp_path)
     out = tmp_path / "out"
-    config = JobConfig.from_args(
-        {
-            "input_path": str(inputs),
-            "output_path": str(out),
-            "start_date": "2020-07-01",
-            "end_date": "2020-07-05",
-            "run_id": "batches",
-        }
-    )
-    report = run_contour_job(spark, config, batch_days=2, day_processor=slow_or_dying)
+    job = {"batch_days": 2, "day_processor": slow_or_dying}
+    report = run(spark, linked_inputs(tmp_path), out, 1, 5, run_id="batches", job=job)
     assert report.exit_code == 1
     assert report.status_counts == {OK: 8, FAILED: 2}
     rows = summary_rows(out)

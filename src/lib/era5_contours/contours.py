@@ -122,49 +122,55 @@ def _generator(lon: np.ndarray, lat: np.ndarray, values: np.ndarray) -> contourp
     )
 
 
-def _ragged(
-    filled: FillReturn_ChunkCombinedOffsetOffset,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One chunk's ``(points, ring_offsets, polygon_offsets)`` (empty arrays when none)."""
-    points, offsets, outer_offsets = filled
-    parts = [
-        (pts, off.astype(np.int64), outer.astype(np.int64))
-        for pts, off, outer in zip(points, offsets, outer_offsets, strict=True)
-        if pts is not None and off is not None and outer is not None and len(pts)
-    ]
-    if not parts:
-        return np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64)
-    if len(parts) == 1:
-        return parts[0]
-    # Several chunks: shift each chunk's offsets past the previous ones.
-    pts_all, rings_all, polys_all = [], [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
+def join_polygon_arrays(arrays: list[PolygonArrays]) -> PolygonArrays:
+    """Ragged polygon arrays of several chunks or geometries as one (offsets shifted)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
+    rings, polys = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
     n_pts = n_rings = 0
-    for pts, off, outer in parts:
-        pts_all.append(pts)
-        rings_all.append(off[1:] + n_pts)
-        polys_all.append(outer[1:] + n_rings)
-        n_pts += len(pts)
-        n_rings += len(off) - 1
-    return np.concatenate(pts_all), np.concatenate(rings_all), np.concatenate(polys_all)
+    for p, r, q in arrays:
+        rings.append(r[1:] + n_pts)
+        polys.append(q[1:] + n_rings)
+        n_pts += len(p)
+        n_rings += len(r) - 1
+    return np.concatenate(pts), np.concatenate(rings), np.concatenate(polys)
 
 
-def _line_arrays(lines: LineReturn_ChunkCombinedOffset) -> tuple[np.ndarray, np.ndarray]:
+def join_line_arrays(arrays: list[LineArrays]) -> LineArrays:
+    """Ragged line arrays of several chunks or geometries as one (offsets shifted)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
+    offsets, n_pts = [np.zeros(1, np.int64)], 0
+    for p, o in arrays:
+        offsets.append(o[1:] + n_pts)
+        n_pts += len(p)
+    return np.concatenate(pts), np.concatenate(offsets)
+
+
+def _ragged(filled: FillReturn_ChunkCombinedOffsetOffset) -> PolygonArrays:
+    """contourpy's polygons of all chunks as one ``(points, ring_offsets, polygon_offsets)``."""
+    points, offsets, outer_offsets = filled
+    return join_polygon_arrays(
+        [
+            (pts, off.astype(np.int64), outer.astype(np.int64))
+            for pts, off, outer in zip(points, offsets, outer_offsets, strict=True)
+            if pts is not None and off is not None and outer is not None and len(pts)
+        ]
+    )
+
+
+def _line_arrays(lines: LineReturn_ChunkCombinedOffset) -> LineArrays:
     """contourpy's lines of all chunks as one ``(points, offsets)`` pair."""
     points, offsets = lines
-    parts = [
-        (pts, off.astype(np.int64))
-        for pts, off in zip(points, offsets, strict=True)
-        if pts is not None and off is not None and len(pts)
-    ]
-    if not parts:
-        return np.empty((0, 2)), np.zeros(1, np.int64)
-    if len(parts) == 1:
-        return parts[0]
-    shift = np.cumsum([0, *(len(p) for p, _ in parts[:-1])])
-    offsets_all = [np.zeros(1, np.int64)] + [
-        off[1:] + k for (_, off), k in zip(parts, shift, strict=True)
-    ]
-    return np.concatenate([p for p, _ in parts]), np.concatenate(offsets_all)
+    return join_line_arrays(
+        [
+            (pts, off.astype(np.int64))
+            for pts, off in zip(points, offsets, strict=True)
+            if pts is not None and off is not None and len(pts)
+        ]
+    )
 
 
 def _multi_polygon(parts: np.ndarray) -> MultiPolygon:

@@ -18,7 +18,14 @@ import pyarrow as pa
 import shapely
 from pyproj import Geod
 
-from .contours import Band, Isoline, LineArrays, PolygonArrays, band_arrays, isoline_arrays
+from .contours import (
+    Band,
+    Isoline,
+    band_arrays,
+    isoline_arrays,
+    join_line_arrays,
+    join_polygon_arrays,
+)
 from .schema import CONTOUR_FEATURES
 
 _GEOD = Geod(ellps="WGS84")
@@ -145,29 +152,6 @@ def _wkt_options(coords: list[np.ndarray], precision: int | None) -> dict[str, A
     return {"rounding_precision": precision, "trim": True}
 
 
-def _joined_polygons(arrays: list[PolygonArrays]) -> PolygonArrays:
-    """Ragged polygon arrays of several geometries as one (offsets shifted)."""
-    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
-    rings, polys = [np.zeros(1, np.int64)], [np.zeros(1, np.int64)]
-    n_pts = n_rings = 0
-    for p, r, q in arrays:
-        rings.append(r[1:] + n_pts)
-        polys.append(q[1:] + n_rings)
-        n_pts += len(p)
-        n_rings += len(r) - 1
-    return np.concatenate(pts), np.concatenate(rings), np.concatenate(polys)
-
-
-def _joined_lines(arrays: list[LineArrays]) -> LineArrays:
-    """Ragged line arrays of several geometries as one (offsets shifted)."""
-    pts = [np.empty((0, 2))] + [a[0] for a in arrays]
-    offsets, n_pts = [np.zeros(1, np.int64)], 0
-    for p, o in arrays:
-        offsets.append(o[1:] + n_pts)
-        n_pts += len(p)
-    return np.concatenate(pts), np.concatenate(offsets)
-
-
 def feature_rows(
     bands: Sequence[Band],
     lines: Sequence[Isoline],
@@ -207,8 +191,8 @@ def feature_rows(
     cols["part_index"] = [j for c in n_band for j in range(c)] + [
         j for c in n_line for j in range(c)
     ]
-    pts, rings, poly_offsets = _joined_polygons([band_arrays(b) for b in bands])
-    line_pts, line_offsets = _joined_lines([isoline_arrays(ln) for ln in lines])
+    pts, rings, poly_offsets = join_polygon_arrays([band_arrays(b) for b in bands])
+    line_pts, line_offsets = join_line_arrays([isoline_arrays(ln) for ln in lines])
     line_of = np.repeat(np.arange(len(line_offsets) - 1), np.diff(line_offsets))
     cols["area_km2"] = [
         *_ragged_areas_km2(pts, rings, poly_offsets).tolist(),
