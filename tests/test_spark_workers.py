@@ -93,3 +93,35 @@ def test_spark_workers_keep_their_zip_directories_between_tasks(spark):
 
     # pyspark.zip, py4j's zip and spark-core's jar are on every worker's sys.path.
     assert spark.sparkContext.parallelize(range(4), 4).map(task).collect() == [0, 0, 0, 0]
+
+
+def test_outside_a_spark_task_nothing_is_frozen():
+    import gc
+
+    from era5_contours.spark import steady_worker
+
+    before = gc.get_freeze_count()
+    steady_worker()
+    assert gc.get_freeze_count() == before
+
+
+@pytest.mark.spark
+def test_a_task_freezes_what_the_worker_keeps_so_the_daemons_collection_skips_it(spark):
+    # PySpark's daemon runs gc.collect() after each task of a reused worker: it walks
+    # every tracked object not frozen. After steady_worker, the worker's imported
+    # libraries are frozen and a collection walks only what the task itself creates.
+    def task(_: int) -> tuple[int, int, int]:
+        import gc
+
+        import era5_contours.days  # noqa: F401 - the day's libraries, as a day task has them
+
+        tracked_before = len(gc.get_objects())
+        from era5_contours.spark import steady_worker
+
+        steady_worker()
+        return tracked_before, gc.get_freeze_count(), len(gc.get_objects())
+
+    for before, frozen, after in spark.sparkContext.parallelize(range(2), 2).map(task).collect():
+        assert before > 100_000  # xarray, pandas, shapely, pyarrow, matplotlib: many objects
+        assert frozen >= before
+        assert after < 1_000

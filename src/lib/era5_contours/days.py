@@ -35,7 +35,7 @@ from .months import write_rows
 from .planning import DayTask, unreadable_note
 from .reading import source_for
 from .report import FAILED, INCOMPLETE, OK
-from .spark import steady_zip_imports
+from .spark import steady_worker
 from .variables import get
 
 logger = logging.getLogger(__name__)
@@ -338,7 +338,7 @@ def _discard_staged_file(path: str) -> None:
 
 def process_day(task: DayTask, ctx: RunContext) -> list[VariableOutcome]:
     """Everything for one day, on an executor: one outcome per variable, never raises."""
-    steady_zip_imports()
+    steady_worker()
     storage.use_endpoint(ctx.config.aws_endpoint_url)
     worker = f"{os.uname().nodename}:{os.getpid()}"
     started = time.time()

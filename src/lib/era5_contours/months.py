@@ -28,7 +28,7 @@ from pyiceberg.expressions import And, BooleanExpression
 
 from . import catalog, storage
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, TableDef
-from .spark import steady_zip_imports
+from .spark import steady_worker
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
@@ -167,7 +167,7 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     Runs on an executor; holds that partition's rows only. The data files are named by a
     write UUID of (attempt, table, variable, month), so a retried task overwrites them.
     """
-    steady_zip_imports()
+    steady_worker()
     partition = _partition_filter(task)
     out = MonthResult(task.variable, task.first)
 

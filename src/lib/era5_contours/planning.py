@@ -15,7 +15,7 @@ from typing import NamedTuple
 
 from . import storage
 from .reading import file_time_range, source_for
-from .spark import steady_zip_imports
+from .spark import steady_worker
 from .variables import sample_window, window_overlaps
 
 
@@ -51,7 +51,7 @@ class DayTask:
 
 def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
     """Read a file's variables and time range (coordinates only); never raises."""
-    steady_zip_imports()
+    steady_worker()
     storage.use_endpoint(endpoint_url)
     try:
         # An S3 input is read by range requests: its metadata and time coordinate only.

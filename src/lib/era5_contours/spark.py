@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
@@ -67,3 +68,31 @@ def steady_zip_imports() -> int:
             finder.invalidate_caches = _keep_directory  # type: ignore[method-assign]
             settled += 1
     return settled
+
+
+def _in_spark_task() -> bool:
+    try:
+        from pyspark import TaskContext
+    except ImportError:
+        return False
+    return TaskContext.get() is not None
+
+
+def steady_worker() -> None:
+    """Keep a reused Spark Python worker's cost per task small; call at a task's start.
+
+    Settles the zip importers (:func:`steady_zip_imports`) and, inside a Spark task,
+    freezes the garbage collector's view of what is alive now (``gc.freeze``): PySpark's
+    worker daemon runs a full ``gc.collect()`` after every task of a reused worker, which
+    walks every tracked object, and with xarray, pandas, matplotlib, shapely and pyarrow
+    imported that is about a million objects: 60-100 ms per task measured here, against
+    10-20 ms once they are frozen (the next collection skips the frozen generation). The
+    daemon has just collected when a task starts, so what is frozen is what the worker
+    keeps anyway: modules, their caches, the borders read once per process. Reference
+    counting still frees frozen objects; only a reference cycle among them that dies
+    later is not collected. Outside a Spark task (the driver, tests, a plain process)
+    nothing is frozen.
+    """
+    steady_zip_imports()
+    if _in_spark_task():
+        gc.freeze()
