@@ -437,6 +437,17 @@ def child(engine: str, field_path: Path, repeat: int, trace: bool) -> dict[str, 
     peak = peak_rss_mib()
 
     area_dev = band_area_deviation(field, extra[0]) if engine == "library" else None
+    area_dev_full = None
+    if engine == "library":
+        # The same bands unrounded: what the geometry handling itself changes, apart from
+        # the rounding of vertices to 1e-4 degrees.
+        from era5_contours.contours import contour_field
+
+        full, _ = contour_field(
+            field["lon"], field["lat"], field["values"], field["levels"], lines=False,
+            precision=None,
+        )  # fmt: skip
+        area_dev_full = band_area_deviation(field, full)
 
     traced_peak = None
     if trace:
@@ -468,6 +479,7 @@ def child(engine: str, field_path: Path, repeat: int, trace: bool) -> dict[str, 
     }
     if area_dev is not None:
         result["band_area_max_rel_dev"] = area_dev
+        result["band_area_max_rel_dev_unrounded"] = area_dev_full
     if floors:
         result["interleaved_floor_s"] = floors
         result["interleaved_ratios"] = [t / f for t, f in zip(totals, floors, strict=True)]
@@ -677,11 +689,14 @@ def render(report: dict[str, Any]) -> str:
         if lib and seed:
             lines.append(f"{'':<22} seed/library: {_ratios(seed, lib)}")
         floor = res.get("contourpy")
+        # The goals are set on the global field; the small real fields are shown
+        # for what they are (there, fixed costs per call and per polygon dominate).
+        goal = (lambda g: f" [goal {g}]") if fr["key"] == "global" else (lambda g: "")
         if lib and floor:
             lines.append(
                 f"{'':<22} library/contourpy: x{lib['min_s'] / floor['min_s']:.2f} (min), "
-                f"x{lib['median_s'] / floor['median_s']:.2f} (median) [goal <= 3]; "
-                f"seed/library: x{seed['min_s'] / lib['min_s']:.2f} (min) [goal >= 5]"
+                f"x{lib['median_s'] / floor['median_s']:.2f} (median){goal('<= 3')}; "
+                f"seed/library: x{seed['min_s'] / lib['min_s']:.2f} (min){goal('>= 5')}"
                 if seed
                 else f"{'':<22} library/contourpy: x{lib['min_s'] / floor['min_s']:.2f} (min)"
             )
@@ -690,12 +705,13 @@ def render(report: dict[str, Any]) -> str:
             lines.append(
                 f"{'':<22} library/contourpy run back to back in one process: median "
                 f"x{statistics.median(ratios):.2f}, best x{min(ratios):.2f} over {len(ratios)} "
-                "repeats [goal <= 3]"
+                f"repeats{goal('<= 3')}"
             )
         if lib and "band_area_max_rel_dev" in lib:
             lines.append(
                 f"{'':<22} band areas vs raw contourpy polygons: largest relative difference "
-                f"{lib['band_area_max_rel_dev']:.2e} [goal <= 1e-5]"
+                f"{lib['band_area_max_rel_dev']:.2e} at 4 decimals, "
+                f"{lib['band_area_max_rel_dev_unrounded']:.2e} unrounded{goal('<= 1e-5')}"
             )
         lines.append("")
 

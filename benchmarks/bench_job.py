@@ -9,8 +9,10 @@ files), and prints:
 - per-day work: the executors' own task time (read, daily fields, contours, GeoJSON,
   PNG, Parquet), and the share of the run's core-seconds spent outside it (driver
   planning, Python worker start-up, scheduling, commit);
-- the speed-up of local[2] over local[1], next to the speed-up two processes of pure
-  CPU work get on the same machine at the same time (shared vCPUs rarely give 2x).
+- the speed-up of local[2] over local[1] against two ceilings measured in the same run:
+  the same days' ``process_day`` in one then two bare processes without Spark (the
+  job's own work, memory traffic included: the goal's ceiling), and a spin loop in one
+  then two processes (pure CPU; shared vCPUs rarely give 2x).
 
 Usage: python benchmarks/bench_job.py [--days 31] [--masters local[1],local[2]] [--json out.json]
        python benchmarks/bench_job.py --sample --days 90     (a regional synthetic ERA5 sample)
