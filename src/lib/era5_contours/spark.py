@@ -58,8 +58,8 @@ def steady_zip_imports() -> int:
     Python in it) twice, 0.19 s per task measured in a worker, the bulk of Spark's
     per-task cost here. Those archives (Spark's, Glue's, the job's ``--extra-py-files``)
     do not change while a worker lives, so their importers keep the directory they read.
-    Called at the start of each day's task (the first task pays once); returns how many
-    importers it settled.
+    Called by :func:`steady_worker` at the start of each task (the first task pays once);
+    returns how many importers it settled.
     """
     settled = 0
     for finder in list(sys.path_importer_cache.values()):
