@@ -58,30 +58,36 @@ def sample_dir(days: int) -> Path:
     return folder
 
 
-def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01") -> dict:
-    """Run in a fresh interpreter: one job run, report as JSON on stdout."""
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    sys.path.insert(0, str(ROOT / "src" / "lib"))
+def _config(workdir: Path, days: int, start_day: str, run_id: str):
+    """The job's configuration for ``days`` days from ``start_day`` over ``workdir/in``."""
     from datetime import date, timedelta
 
     from era5_contours.config import JobConfig
-    from era5_contours.pipeline import report_dict, run_contour_job
-    from era5_contours.spark import local_spark_session
 
-    t0 = time.perf_counter()
-    spark = local_spark_session(master, "bench")
-    startup = time.perf_counter() - t0
     end = date.fromisoformat(start_day) + timedelta(days=days - 1)
-    config = JobConfig.from_args(
+    return JobConfig.from_args(
         {
             "input_path": str(workdir / "in"),
             "output_path": str(workdir / "out"),
             "start_date": start_day,
             "end_date": end.isoformat(),
             "min_samples_per_day": "23",
-            "run_id": f"bench-{master}",
+            "run_id": run_id,
         }
     )
+
+
+def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01") -> dict:
+    """Run in a fresh interpreter: one job run, report as JSON on stdout."""
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    sys.path.insert(0, str(ROOT / "src" / "lib"))
+    from era5_contours.pipeline import report_dict, run_contour_job
+    from era5_contours.spark import local_spark_session
+
+    t0 = time.perf_counter()
+    spark = local_spark_session(master, "bench")
+    startup = time.perf_counter() - t0
+    config = _config(workdir, days, start_day, f"bench-{master}")
     t0 = time.perf_counter()
     report = run_contour_job(spark, config)
     wall = time.perf_counter() - t0
@@ -93,23 +99,10 @@ def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01")
 
 def _bare_setup(workdir: Path, days: int, start_day: str) -> tuple[list, object]:
     """The job's own day tasks and run context, planned without Spark."""
-    from datetime import date, timedelta
-
-    from era5_contours.config import JobConfig
     from era5_contours.days import RunContext
     from era5_contours.planning import inspect_file, plan_days
 
-    end = date.fromisoformat(start_day) + timedelta(days=days - 1)
-    config = JobConfig.from_args(
-        {
-            "input_path": str(workdir / "in"),
-            "output_path": str(workdir / "out"),
-            "start_date": start_day,
-            "end_date": end.isoformat(),
-            "min_samples_per_day": "23",
-            "run_id": "bench-bare",
-        }
-    )
+    config = _config(workdir, days, start_day, "bench-bare")
     infos = [inspect_file(str(f)) for f in sorted((workdir / "in").glob("*.nc"))]
     tasks = plan_days(config.days(), config.variables, infos)
     staging = workdir / "staging"
