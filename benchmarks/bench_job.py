@@ -113,11 +113,10 @@ def _bare_setup(workdir: Path, days: int, start_day: str) -> tuple[list, object]
 _BARE: dict = {}
 
 
-def _bare_init(workdir: str, days: int, start_day: str) -> None:
-    sys.path.insert(0, str(ROOT / "src" / "lib"))
+def _bare_init(run_context: object) -> None:
     import era5_contours.days  # noqa: F401 - imported before the clock starts, as in a worker
 
-    _BARE["ctx"] = _bare_setup(Path(workdir), days, start_day)[1]
+    _BARE["ctx"] = run_context
 
 
 def _bare_day(task: object) -> float:
@@ -149,8 +148,8 @@ def work_ceiling(inputs: list[Path], days: int, start_day: str) -> dict:
         for f in inputs:
             (workdir / "in" / f.name).symlink_to(f)
         try:
-            tasks = _bare_setup(workdir, days, start_day)[0]
-            with ctx.Pool(procs, _bare_init, (str(workdir), days, start_day)) as pool:
+            tasks, run_context = _bare_setup(workdir, days, start_day)
+            with ctx.Pool(procs, _bare_init, (run_context,)) as pool:
                 # Warm each worker (imports, first map's borders) outside the clock, as
                 # Spark's Python workers are warm after their first day.
                 pool.map(_bare_day, tasks[:procs], chunksize=1)

@@ -125,3 +125,34 @@ def test_a_task_freezes_what_the_worker_keeps_so_the_daemons_collection_skips_it
         assert before > 100_000  # xarray, pandas, shapely, pyarrow, matplotlib: many objects
         assert frozen >= before
         assert after < 1_000
+
+
+@pytest.mark.spark
+def test_a_tasks_own_garbage_is_collected_not_frozen_by_the_next_task(spark):
+    # The freeze happens at a task's start, after the daemon's collection of the previous
+    # task: reference cycles a task leaves behind must not pile up in the frozen
+    # generation from one task to the next.
+    def task(_: int) -> tuple[int, int]:
+        import gc
+        import os
+
+        from era5_contours.spark import steady_worker
+
+        steady_worker()
+        frozen = gc.get_freeze_count()
+        cycles = []
+        for _ in range(5_000):
+            cycle: list = []
+            cycle.append(cycle)
+            cycles.append(cycle)
+        return os.getpid(), frozen
+
+    sc = spark.sparkContext
+    runs = [sc.parallelize([0], 1).map(task).collect()[0] for _ in range(6)]
+    by_worker: dict[int, list[int]] = {}
+    for pid, frozen in runs:
+        by_worker.setdefault(pid, []).append(frozen)
+    counts = max(by_worker.values(), key=len)
+    assert len(counts) >= 3  # a reused worker ran several of the tasks
+    # Each task left 5,000 cycles; none of them reached the next task's freeze.
+    assert counts[-1] - counts[1] < 5_000
