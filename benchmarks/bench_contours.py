@@ -103,10 +103,10 @@ def build_fields(
         if missing:
             notes.append(f"real fields skipped: {', '.join(missing)} not found")
             return paths, notes
-        from era5_contours.daily import daily_field
-        from era5_contours.datasets import ERA5
-        from era5_contours.levels import default_scheme
-        from era5_contours.reading import load_day
+        from era5_contours.inputs.datasets import ERA5
+        from era5_contours.inputs.reading import load_day
+        from era5_contours.science.daily import daily_field
+        from era5_contours.science.levels import default_scheme
 
         ds = load_day(files, day, real)
         for variable in real:
@@ -213,8 +213,8 @@ def peak_rss_mib() -> float:
 
 def run_library(field: dict[str, Any]) -> tuple[list[str], dict[str, float], Any]:
     """The library's whole contour step: bands, isolines, GeoJSON text, feature rows."""
-    from era5_contours import geojson
-    from era5_contours.contours import contour_field
+    from era5_contours.outputs import geojson
+    from era5_contours.science.contours import contour_field
 
     lon, lat, values, levels, meta = (field[k] for k in ("lon", "lat", "values", "levels", "meta"))
     t0 = time.perf_counter()
@@ -242,7 +242,7 @@ def run_contourpy(field: dict[str, Any]) -> tuple[list[str], dict[str, float], A
     """The floor: contourpy's bare generation of the same bands and lines (no geometry)."""
     import contourpy
 
-    from era5_contours.contours import close_longitude
+    from era5_contours.science.contours import close_longitude
 
     lon, lat, values, levels = (field[k] for k in ("lon", "lat", "values", "levels"))
     t0 = time.perf_counter()
@@ -272,7 +272,7 @@ def band_area_deviation(field: dict[str, Any], bands) -> float:
     import shapely
     from shapely import GeometryType
 
-    from era5_contours.contours import close_longitude
+    from era5_contours.science.contours import close_longitude
 
     lonc, z = close_longitude(field["lon"], field["values"])
     gen = contourpy.contour_generator(
@@ -300,7 +300,7 @@ def band_area_deviation(field: dict[str, Any], bands) -> float:
 
 def run_feature_rows(field: dict[str, Any], bands, lines) -> float:
     """Seconds to build the table rows of the library's bands and lines."""
-    from era5_contours.features import feature_rows
+    from era5_contours.outputs.features import feature_rows
 
     meta = field["meta"]
     t0 = time.perf_counter()
@@ -395,9 +395,8 @@ def child(engine: str, field_path: Path, repeat: int, trace: bool) -> dict[str, 
     import shapely  # noqa: F401  (imported by both engines; part of the baseline)
 
     if engine == "library":
-        import era5_contours.contours
-        import era5_contours.features
-        import era5_contours.geojson  # noqa: F401
+        import era5_contours.outputs.features
+        import era5_contours.outputs.geojson  # noqa: F401
     elif engine == "contourpy":
         import contourpy  # noqa: F401
     else:
@@ -441,7 +440,7 @@ def child(engine: str, field_path: Path, repeat: int, trace: bool) -> dict[str, 
     if engine == "library":
         # The same bands unrounded: what the geometry handling itself changes, apart from
         # the rounding of vertices to 1e-4 degrees.
-        from era5_contours.contours import contour_field
+        from era5_contours.science.contours import contour_field
 
         full, _ = contour_field(
             field["lon"], field["lat"], field["values"], field["levels"], lines=False,
@@ -497,7 +496,7 @@ def child_contourpy(field_path: Path, repeat: int) -> dict[str, Any]:
     import shapely
     from shapely import GeometryType
 
-    from era5_contours.contours import close_longitude
+    from era5_contours.science.contours import close_longitude
 
     field = load_field(field_path)
     lon, values = close_longitude(field["lon"], field["values"])

@@ -81,7 +81,7 @@ def ensure_sample(case: str, data_dir: Path) -> list[Path]:
 
 
 def _levels(variable: str, values: np.ndarray) -> tuple[np.ndarray, str]:
-    from era5_contours.levels import default_scheme
+    from era5_contours.science.levels import default_scheme
 
     scheme = default_scheme(variable)
     return scheme.levels_for(values), scheme.cmap
@@ -89,7 +89,7 @@ def _levels(variable: str, values: np.ndarray) -> tuple[np.ndarray, str]:
 
 def child_floor(files: list[Path], variable: str) -> dict[str, Any]:
     """netCDF4 reading of the window's samples, then contourpy alone on the daily field."""
-    from era5_contours.daily import read_daily
+    from era5_contours.science.daily import read_daily
 
     # The daily field to contour, made outside the timing.
     acc = read_daily(files, DAY, variable)
@@ -106,7 +106,7 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     import netCDF4
     from bench_contours import run_contourpy  # this script's folder is on sys.path
 
-    from era5_contours.reading import ALIASES
+    from era5_contours.inputs.reading import ALIASES
     from era5_contours.variables import in_window, sample_window
 
     window = sample_window(variable, DAY)
@@ -140,11 +140,11 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
 
 def child_task(files: list[Path], variable: str) -> dict[str, Any]:
     """The streaming worker path, stage by stage."""
-    from era5_contours.contours import contour_field
-    from era5_contours.daily import read_daily
-    from era5_contours.features import feature_rows
-    from era5_contours.geojson import geojson_bytes, web_geojson, web_settings
-    from era5_contours.plots import render_map_png
+    from era5_contours.outputs.features import feature_rows
+    from era5_contours.outputs.geojson import geojson_bytes, web_geojson, web_settings
+    from era5_contours.outputs.plots import render_map_png
+    from era5_contours.science.contours import contour_field
+    from era5_contours.science.daily import read_daily
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
@@ -226,9 +226,9 @@ def child_task(files: list[Path], variable: str) -> dict[str, Any]:
 
 def child_in_memory(files: list[Path], variable: str) -> dict[str, Any]:
     """The previous path: the day's samples loaded whole, then the rule."""
-    from era5_contours.daily import daily_field
-    from era5_contours.datasets import detect_dataset
-    from era5_contours.reading import load_day
+    from era5_contours.inputs.datasets import detect_dataset
+    from era5_contours.inputs.reading import load_day
+    from era5_contours.science.daily import daily_field
 
     t0 = time.perf_counter()
     ds = load_day(files, DAY, [variable])
@@ -242,9 +242,9 @@ def child_job(files: list[Path], variables: str) -> dict[str, Any]:
     """``days.process_day`` for the day, every variable in this one process."""
     import tempfile
 
-    from era5_contours import days
-    from era5_contours.config import JobConfig
-    from era5_contours.planning import DayTask
+    from era5_contours.run import tasks as days
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.planning import DayTask
 
     names = tuple(str(f) for f in files)
     wanted = tuple(variables.split(","))

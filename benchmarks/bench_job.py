@@ -62,7 +62,7 @@ def _config(workdir: Path, days: int, start_day: str, run_id: str):
     """The job's configuration for ``days`` days from ``start_day`` over ``workdir/in``."""
     from datetime import date, timedelta
 
-    from era5_contours.config import JobConfig
+    from era5_contours.run.config import JobConfig
 
     end = date.fromisoformat(start_day) + timedelta(days=days - 1)
     return JobConfig.from_args(
@@ -81,8 +81,8 @@ def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01")
     """Run in a fresh interpreter: one job run, report as JSON on stdout."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     sys.path.insert(0, str(ROOT / "src" / "lib"))
-    from era5_contours.pipeline import report_dict, run_contour_job
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.pipeline import report_dict, run_contour_job
+    from era5_contours.run.spark import local_spark_session
 
     t0 = time.perf_counter()
     spark = local_spark_session(master, "bench")
@@ -99,8 +99,8 @@ def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01")
 
 def _bare_setup(workdir: Path, days: int, start_day: str) -> tuple[list, object]:
     """The job's own day tasks and run context, planned without Spark."""
-    from era5_contours.days import RunContext
-    from era5_contours.planning import inspect_file, plan_days
+    from era5_contours.run.planning import inspect_file, plan_days
+    from era5_contours.run.tasks import RunContext
 
     config = _config(workdir, days, start_day, "bench-bare")
     infos = [inspect_file(str(f)) for f in sorted((workdir / "in").glob("*.nc"))]
@@ -114,13 +114,13 @@ _BARE: dict = {}
 
 
 def _bare_init(run_context: object) -> None:
-    import era5_contours.days  # noqa: F401 - imported before the clock starts, as in a worker
+    import era5_contours.run.tasks  # noqa: F401 - imported before the clock starts, as in a worker
 
     _BARE["ctx"] = run_context
 
 
 def _bare_day(task: object) -> float:
-    from era5_contours.days import process_day
+    from era5_contours.run.tasks import process_day
 
     t = time.perf_counter()
     outcomes = process_day(task, _BARE["ctx"])  # type: ignore[arg-type]

@@ -33,7 +33,7 @@ def _child(master: str, days: int) -> dict:
     """Run in a fresh interpreter: one measured job run, figures as JSON on stdout."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     sys.path.insert(0, str(ROOT / "src" / "lib"))
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
     from era5_tools.s3proxy import executor_conf, measure_job_reads
 
     spark = local_spark_session(master, "bench-s3-reads", conf=executor_conf())

@@ -44,10 +44,10 @@ def _child(args: argparse.Namespace) -> dict:
     sys.path.insert(0, str(ROOT / "src" / "lib"))
     import logging
 
-    from era5_contours.catalog import _bounds, load_catalog
-    from era5_contours.config import JobConfig
-    from era5_contours.pipeline import report_dict, run_contour_job
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.pipeline import report_dict, run_contour_job
+    from era5_contours.run.spark import local_spark_session
+    from era5_contours.tables.catalog import _bounds, load_catalog
 
     logging.basicConfig(level=logging.WARNING)
     spark = local_spark_session(args.master, "bench-tables")

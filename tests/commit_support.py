@@ -13,12 +13,14 @@ import time
 from pathlib import Path
 
 import pytest
+from era5_common import storage
 from moto_support import moto_server, reset_moto
 from test_catalog import feature_rows
 
-from era5_contours import catalog, commits, storage
-from era5_contours.lease import CommitLease, lease_root
-from era5_contours.months import (
+from era5_contours.commit import protocol as commits
+from era5_contours.commit.lease import CommitLease, lease_root
+from era5_contours.tables import catalog
+from era5_contours.tables.months import (
     DayResult,
     MonthContext,
     merge_month,
@@ -26,7 +28,7 @@ from era5_contours.months import (
     replaced_pairs,
     write_rows,
 )
-from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 
 class Killed(BaseException):

@@ -62,7 +62,7 @@ def spark():
     """
     pytest.importorskip("pyspark")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
 
     session = local_spark_session("local[2]", "era5-contours-tests")
     yield session

@@ -37,7 +37,7 @@ def aws():
 @pytest.fixture(scope="module")
 def spark(aws):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
 
     # Executors get the credentials as they would get an instance role's on Glue; the
     # endpoint comes from the job's --aws_endpoint_url option.
@@ -51,8 +51,8 @@ def spark(aws):
 def s3_run(aws, spark):
     import boto3
 
-    from era5_contours.config import JobConfig
-    from era5_contours.pipeline import run_contour_job
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.pipeline import run_contour_job
 
     s3 = boto3.client("s3", endpoint_url=aws)
     for bucket in ("era5-raw", "era5-out"):
@@ -80,7 +80,7 @@ def s3_run(aws, spark):
 
 
 def _tables(endpoint):
-    from era5_contours.catalog import load_catalog
+    from era5_contours.tables.catalog import load_catalog
 
     cat = load_catalog(
         "glue", "s3://era5-out/warehouse", glue_endpoint=endpoint, s3_endpoint=endpoint
@@ -170,9 +170,10 @@ def test_day_past_the_data_fails_alone_on_s3(s3_run):
     ],
 )
 def test_run_level_problems_on_s3_change_nothing(s3_run, spark, change, message):
-    from era5_contours.config import JobConfig
-    from era5_contours.errors import RunError
-    from era5_contours.pipeline import run_contour_job
+    from era5_common.errors import RunError
+
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.pipeline import run_contour_job
 
     features, summary = _tables(s3_run["endpoint"])
     snapshots = (features.current_snapshot().snapshot_id, summary.current_snapshot().snapshot_id)

@@ -22,9 +22,9 @@ import xarray as xr
 from independent import era5_daily, field_stats
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
-from era5_contours.catalog import load_catalog
-from era5_contours.config import JobConfig
-from era5_contours.pipeline import FAILED, INCOMPLETE, OK, run_contour_job
+from era5_contours.run.config import JobConfig
+from era5_contours.run.pipeline import FAILED, INCOMPLETE, OK, run_contour_job
+from era5_contours.tables.catalog import load_catalog
 
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
 
@@ -412,7 +412,7 @@ def test_failing_rerun_keeps_the_good_result_and_its_maps(spark, tmp_path):
 
 def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
     """The worker processing 07-02 dies (as on an HDF5 crash or the OOM killer)."""
-    from era5_contours import days
+    from era5_contours.run import tasks as days
 
     def dying(task, ctx):
         if task.day == date(2020, 7, 2):
@@ -440,7 +440,7 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
 def test_batches_overlap_and_a_death_in_a_later_batch_fails_that_day_alone(spark, tmp_path):
     """Batches of two days on two cores: 07-01 is slow, so the next batch's days start
     on the free core before it ends; the worker of 07-04 (second batch) dies."""
-    from era5_contours import days
+    from era5_contours.run import tasks as days
 
     log = tmp_path / "tasks.log"
 

@@ -1,4 +1,4 @@
-"""Tests of era5_contours.catalog: schemas, table creation, data files, commits."""
+"""Tests of era5_contours.tables.catalog: schemas, table creation, data files, commits."""
 
 from __future__ import annotations
 
@@ -28,8 +28,8 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from era5_contours import catalog
-from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, Column, TableDef
+from era5_contours.tables import catalog
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, Column, TableDef
 
 DAY = dt.date(2024, 1, 15)
 DAY2 = dt.date(2024, 1, 16)
@@ -335,7 +335,7 @@ def test_a_catalog_whose_tables_appear_meanwhile_opens(tmp_path, monkeypatch):
 def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):
     sql_catalog.create_namespace("climate")
     sql_catalog.create_table("climate.daily_summary", catalog.iceberg_schema(DAILY_SUMMARY))
-    with caplog.at_level("WARNING", logger="era5_contours.catalog"):
+    with caplog.at_level("WARNING", logger="era5_contours.tables.catalog"):
         catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
     assert "partitioned by" in caplog.text
 

@@ -13,10 +13,12 @@ import threading
 import time
 
 from commit_support import Killed, day, file_exists, patch_commit
+from era5_common import storage
 from test_catalog import feature_rows
 
-from era5_contours import catalog, commits, storage
-from era5_contours.schema import CONTOUR_FEATURES
+from era5_contours.commit import protocol as commits
+from era5_contours.tables import catalog
+from era5_contours.tables.schema import CONTOUR_FEATURES
 
 
 def test_runs_leave_one_file_per_month_and_replace_their_days(wh):

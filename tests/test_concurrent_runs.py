@@ -18,7 +18,7 @@ from moto_support import CREDENTIALS, moto_server
 from realdata import FRANCE_T2M, FRANCE_TP, require
 from test_bad_input import JOB_ENV, REPO, job_command, linked_inputs
 
-from era5_contours.catalog import load_catalog
+from era5_contours.tables.catalog import load_catalog
 
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
 
@@ -126,7 +126,7 @@ def test_two_runs_on_overlapping_days_at_once_glue_and_s3(tmp_path):
 KILL_BETWEEN_COMMITS = textwrap.dedent(
     """
     import os, runpy, sys
-    from era5_contours import catalog
+    from era5_contours.tables import catalog
     real = catalog.commit_replace
     def commit_then_die(table, *args, **kwargs):
         if table.name()[-1] == "daily_summary":

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from era5_contours.config import JobConfig
+from era5_contours.run.config import JobConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "jobs"))
 import extract_contours

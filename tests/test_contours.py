@@ -16,9 +16,9 @@ import pytest
 import shapely
 from shapely import LinearRing, Point
 
-from era5_contours.contours import close_longitude, contour_bands, contour_lines
-from era5_contours.daily import daily_mean_t2m
-from era5_contours.reading import load_day
+from era5_contours.inputs.reading import load_day
+from era5_contours.science.contours import close_longitude, contour_bands, contour_lines
+from era5_contours.science.daily import daily_mean_t2m
 
 X7 = np.arange(7.0)
 Y7 = np.arange(7.0)
@@ -429,7 +429,7 @@ def test_rounding_never_leaves_invalid_bands_or_non_simple_lines():
 def test_contour_field_is_bands_and_lines_from_one_generator():
     x, y, z = _smooth_field()
     levels = np.arange(-6.0, 12.0, 3.0)
-    from era5_contours.contours import contour_field
+    from era5_contours.science.contours import contour_field
 
     bands, lines = contour_field(x, y, z, levels)
     assert [(b.band_index, b.geometry.wkt) for b in bands] == [
@@ -442,7 +442,7 @@ def test_contour_field_is_bands_and_lines_from_one_generator():
 
 
 def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_area():
-    from era5_contours.contours import _clean_ragged
+    from era5_contours.science.contours import _clean_ragged
 
     # The shell pinches at (2, 4) around a triangle of area 2 that lies outside the
     # polygon (an "inverted hole"): the repair must cut it out, not fill it.
@@ -455,7 +455,7 @@ def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_a
 
 
 def test_band_repair_keeps_an_island_inside_a_hole_and_merges_parts_sharing_an_edge():
-    from era5_contours.contours import _repair_band
+    from era5_contours.science.contours import _repair_band
 
     ring = shapely.Polygon([(0, 0), (10, 0), (10, 10), (0, 10)], [[(2, 2), (8, 2), (8, 8), (2, 8)]])
     island = shapely.box(4, 4, 6, 6)  # the same band again, inside the ring's hole
@@ -469,7 +469,7 @@ def test_band_repair_keeps_an_island_inside_a_hole_and_merges_parts_sharing_an_e
 
 
 def test_simplified_isolines_stay_simple_where_douglas_peucker_would_fold_them():
-    from era5_contours.contours import clean_lines
+    from era5_contours.science.contours import clean_lines
 
     # A random walk (found by search) that plain Douglas-Peucker at tolerance 1 folds
     # across itself; the topology-preserving simplifier must take over for it.
@@ -489,7 +489,7 @@ def test_simplified_isolines_stay_simple_where_douglas_peucker_would_fold_them()
 
 def test_kept_arrays_are_exactly_the_geometries_coordinates():
     """Writers read ``arrays`` instead of the geometry: they must never disagree."""
-    from era5_contours.contours import contour_field, simplify_coverage
+    from era5_contours.science.contours import contour_field, simplify_coverage
 
     rng = np.random.default_rng(5)
     ny, nx = 40, 60

@@ -12,16 +12,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from era5_common.errors import InputError
 
-from era5_contours.daily import (
+from era5_contours.inputs.datasets import ERA5, ERA5_LAND
+from era5_contours.inputs.reading import load_day
+from era5_contours.science.daily import (
     IncompleteDayError,
     daily_field,
     daily_mean_t2m,
     daily_total_tp,
 )
-from era5_contours.datasets import ERA5, ERA5_LAND
-from era5_contours.errors import InputError
-from era5_contours.reading import load_day
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from era5_contours.datasets import ERA5, ERA5_LAND, detect_dataset, normalise_name
-from era5_contours.reading import load_day, open_dataset
+from era5_contours.inputs.datasets import ERA5, ERA5_LAND, detect_dataset, normalise_name
+from era5_contours.inputs.reading import load_day, open_dataset
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"
@@ -159,7 +159,7 @@ def test_normalise_name():
 
 
 def test_growth_counter_counts_like_float64_in_the_samples_own_precision():
-    from era5_contours.datasets import GrowthCounter
+    from era5_contours.inputs.datasets import GrowthCounter
 
     rng = np.random.default_rng(3)
     hours = np.cumsum(rng.exponential(2e-4, size=(25, 40, 50)), axis=0)  # accumulating

@@ -11,11 +11,12 @@ import pytest
 import shapely
 import xarray as xr
 
-from era5_contours import days, reading
-from era5_contours.config import JobConfig
-from era5_contours.months import read_rows
-from era5_contours.planning import DayTask
-from era5_contours.report import FAILED, OK
+from era5_contours.inputs import reading
+from era5_contours.run import tasks as days
+from era5_contours.run.config import JobConfig
+from era5_contours.run.planning import DayTask
+from era5_contours.run.report import FAILED, OK
+from era5_contours.tables.months import read_rows
 from era5_tools.sample import generate_sample
 
 DAY = date(2024, 7, 1)

@@ -1,4 +1,4 @@
-"""The Athena DDL and queries in db/ against era5_contours.schema, parsed with sqlglot."""
+"""The Athena DDL and queries in db/ against era5_contours.tables.schema, parsed with sqlglot."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, TableDef
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, TableDef
 from era5_tools import localquery
 
 sqlglot = pytest.importorskip("sqlglot", reason="sqlglot not installed")

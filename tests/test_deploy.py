@@ -440,7 +440,7 @@ def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_p
     settings = settings_for(EXTERNAL_LIBS_DIR=str(libs))
     before = d.build_artifacts(root, settings)
     assert set(before.wheels) == {"4.0"}
-    with (root / "src/lib/era5_contours/daily.py").open("a") as f:
+    with (root / "src/lib/era5_contours/science/daily.py").open("a") as f:
         f.write("\n# changed\n")
     after = d.build_artifacts(root, settings)
     changed = {k for k in before.keys if after.keys[k] != before.keys[k]}

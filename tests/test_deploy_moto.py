@@ -246,7 +246,7 @@ def test_dry_run_of_changed_code_names_the_jobs_and_uploads_nothing(aws_env, tmp
     skip = shutil.ignore_patterns("node_modules", "__pycache__", "*.egg-info")
     for part in ("src", "deploy"):
         shutil.copytree(ROOT / part, root / part, ignore=skip)
-    with (root / "src/lib/era5_contours/contours.py").open("a") as f:
+    with (root / "src/lib/era5_contours/science/contours.py").open("a") as f:
         f.write("\n# a change\n")
     outcome, lines = run(settings, clients, root=root, dry_run=True)
     assert [p[0] for p in outcome.parameters] == ["LibraryZip"]

@@ -37,8 +37,8 @@ from deploy_support import (
     template,
 )
 
-from era5_contours.config import OPTIONS
-from era5_contours.schema import TABLES
+from era5_contours.run.config import OPTIONS
+from era5_contours.tables.schema import TABLES
 from era5_ingest.config import IngestConfig
 from era5_tools import deploy as d
 

@@ -20,11 +20,11 @@ import pytest
 import shapely
 from shapely import LineString, MultiLineString, MultiPolygon
 
-from era5_contours.contours import Band, Isoline, contour_bands, contour_lines
-from era5_contours.daily import daily_mean_t2m
-from era5_contours.features import feature_rows, geodesic_area_km2, geodesic_length_km
-from era5_contours.reading import load_day
-from era5_contours.schema import CONTOUR_FEATURES
+from era5_contours.inputs.reading import load_day
+from era5_contours.outputs.features import feature_rows, geodesic_area_km2, geodesic_length_km
+from era5_contours.science.contours import Band, Isoline, contour_bands, contour_lines
+from era5_contours.science.daily import daily_mean_t2m
+from era5_contours.tables.schema import CONTOUR_FEATURES
 
 A_KM = 6378.137
 F = 1 / 298.257223563
@@ -232,7 +232,7 @@ def test_vectorised_areas_and_lengths_match_pyproj_geodesics_on_a_global_field()
     """Every polygon's area and line's length against pyproj's geodesic, one by one."""
     from pyproj import Geod
 
-    from era5_contours.features import line_lengths_km, polygon_areas_km2
+    from era5_contours.outputs.features import line_lengths_km, polygon_areas_km2
 
     geod = Geod(ellps="WGS84")
     lat = np.linspace(-90.0, 90.0, 181)
@@ -268,7 +268,7 @@ def test_vectorised_areas_and_lengths_match_pyproj_geodesics_on_a_global_field()
 def test_equal_area_y_is_procs_cea():
     from pyproj import Transformer
 
-    from era5_contours.features import _authalic_y
+    from era5_contours.outputs.features import _authalic_y
 
     lat = np.linspace(-90.0, 90.0, 721)
     cea = Transformer.from_crs("EPSG:4326", "+proj=cea +ellps=WGS84", always_xy=True)
@@ -299,7 +299,7 @@ def test_rows_and_geojson_are_the_same_from_kept_arrays_or_from_the_geometries(f
     same coordinates, so both paths must write the very same rows and GeoJSON."""
     import dataclasses
 
-    from era5_contours.geojson import geojson_bytes
+    from era5_contours.outputs.geojson import geojson_bytes
 
     _, bands, lines, _ = france_rows
     assert all(b.arrays is not None for b in bands) and all(ln.arrays is not None for ln in lines)

@@ -11,8 +11,8 @@ import pytest
 import shapely
 from shapely import LinearRing, MultiLineString, MultiPolygon, Point, Polygon
 
-from era5_contours.contours import Band, contour_bands, contour_lines
-from era5_contours.geojson import band_title, geojson_bytes, geometry_to_geojson
+from era5_contours.outputs.geojson import band_title, geojson_bytes, geometry_to_geojson
+from era5_contours.science.contours import Band, contour_bands, contour_lines
 
 HEX = re.compile(r"^#[0-9a-f]{6}$")
 DAY = date(2021, 3, 1)
@@ -244,7 +244,7 @@ def _raw_band_areas(x, y, z, levels) -> dict[int, float]:
 
 
 def test_web_geojson_defaults_follow_the_grid_and_keep_band_areas():
-    from era5_contours.geojson import web_geojson, web_settings
+    from era5_contours.outputs.geojson import web_geojson, web_settings
 
     x = np.round(np.arange(0.0, 20.0, 0.1), 4)
     y = np.round(np.arange(40.0, 52.0, 0.1), 4)

@@ -33,7 +33,7 @@ from deploy_support import ROOT, fake_external_libs, settings_for
 from independent import era5_daily
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
-from era5_contours.config import JobConfig
+from era5_contours.run.config import JobConfig
 from era5_ingest.config import IngestConfig
 from era5_tools import deploy as d
 

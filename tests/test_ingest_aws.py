@@ -140,7 +140,7 @@ def test_months_on_s3_with_the_key_from_secrets_manager(ingested):
 @pytest.fixture(scope="module")
 def spark(aws):
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
 
     conf = {f"spark.executorEnv.{k}": v for k, v in CREDENTIALS.items()}
     session = local_spark_session("local[2]", "era5-ingest-aws", conf=conf)
@@ -149,9 +149,9 @@ def spark(aws):
 
 
 def contour_rows(spark, input_path: str, out: Path, endpoint: str) -> dict:
-    from era5_contours.catalog import load_catalog
-    from era5_contours.config import JobConfig
-    from era5_contours.pipeline import run_contour_job
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.pipeline import run_contour_job
+    from era5_contours.tables.catalog import load_catalog
 
     for index, (first, last) in enumerate(RANGES):
         config = JobConfig.from_args(

@@ -15,13 +15,13 @@ import pyarrow.compute as pc
 import pytest
 import shapely
 import xarray as xr
+from era5_common.errors import RunError
 from independent import era5_daily, field_stats
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
-from era5_contours.catalog import load_catalog
-from era5_contours.config import JobConfig
-from era5_contours.errors import RunError
-from era5_contours.pipeline import FAILED, OK, run_contour_job
+from era5_contours.run.config import JobConfig
+from era5_contours.run.pipeline import FAILED, OK, run_contour_job
+from era5_contours.tables.catalog import load_catalog
 
 pytestmark = [pytest.mark.spark, pytest.mark.realdata]
 
@@ -134,7 +134,7 @@ def test_feature_rows_are_valid_and_cover_every_day(july):
 
 def _files_per_partition(table) -> dict[tuple, int]:
     """Live data files per (variable, month), from the manifests' column statistics."""
-    from era5_contours.catalog import _bounds
+    from era5_contours.tables.catalog import _bounds
 
     counts: dict[tuple, int] = {}
     for task in table.scan().plan_files():
@@ -246,7 +246,7 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
         "summary": (_live_files(summary), summary.scan().to_arrow()),
     }
 
-    from era5_contours import catalog
+    from era5_contours.tables import catalog
 
     real_commit = catalog.commit_replace
 

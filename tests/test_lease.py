@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
+from era5_common import storage
 
 from era5_contours import lease as lease_mod
-from era5_contours import storage
-from era5_contours.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
+from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
 
 
 @pytest.fixture(params=["local", "s3"])

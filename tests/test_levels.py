@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from era5_contours.levels import (
+from era5_contours.science.levels import (
     LevelScheme,
     band_colors,
     default_scheme,

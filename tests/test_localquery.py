@@ -22,8 +22,8 @@ from pyiceberg.types import (
     StringType,
 )
 
-from era5_contours import catalog
-from era5_contours.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+from era5_contours.tables import catalog
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 from era5_tools import localquery
 
 QUERIES = Path(__file__).resolve().parent.parent / "db" / "queries"

@@ -15,9 +15,9 @@ from datetime import timedelta
 from pathlib import Path
 
 from commit_support import Killed, Warehouse, day, file_exists, patch_commit
+from era5_common import storage
 
-from era5_contours import storage
-from era5_contours.maintenance import maintain
+from era5_contours.commit.maintenance import maintain
 
 REPO = Path(__file__).resolve().parents[1]
 NOW = timedelta(0)  # no safety window: every unreferenced file counts

@@ -18,9 +18,9 @@ from matplotlib.figure import Figure
 from matplotlib.image import imread
 from realdata import ERA5_DIR
 
-from era5_contours import borders
-from era5_contours.borders import boundary_segments
-from era5_contours.plots import (
+from era5_contours.outputs import borders
+from era5_contours.outputs.borders import boundary_segments
+from era5_contours.outputs.plots import (
     colorbar_bands,
     figure_png,
     map_figure,
@@ -198,7 +198,7 @@ def test_missing_coastline_package_logs_once_and_still_renders(monkeypatch, capl
     monkeypatch.setattr(borders, "_ne_zip_path", lambda: None)
     borders.clear_caches()
     try:
-        with caplog.at_level(logging.INFO, logger="era5_contours.borders"):
+        with caplog.at_level(logging.INFO, logger="era5_contours.outputs.borders"):
             kwargs = dict(cmap="YlGnBu", figsize=(4.0, 3.0), dpi=50)
             levels = np.array([1.0, 2.0])
             first = render_map_png(western_europe(), levels, **kwargs)
@@ -258,7 +258,7 @@ def test_no_pyplot_and_no_leaked_figures():
         import gc, sys
         import numpy as np, xarray as xr
         from matplotlib.figure import Figure
-        from era5_contours.plots import render_map_png
+        from era5_contours.outputs.plots import render_map_png
 
         lon = np.linspace(-6.0, 10.0, 17)
         lat = np.linspace(40.0, 52.0, 13)
@@ -332,8 +332,8 @@ def test_colorbar_puts_a_value_on_a_level_in_the_band_below():
 
 
 def test_band_image_colours_cells_by_band_with_levels_in_the_band_below():
-    from era5_contours.levels import band_colors
-    from era5_contours.plots import band_image
+    from era5_contours.outputs.plots import band_image
+    from era5_contours.science.levels import band_colors
 
     levels = np.array([1.0, 2.0])
     colors = band_colors(levels, "viridis")
@@ -352,7 +352,7 @@ def matplotlib_hex(rgba) -> str:
 
 def test_fine_grid_drawn_as_an_image_looks_like_the_filled_contours(monkeypatch):
     """A grid finer than the pixels is drawn as an image: the same picture as contourf."""
-    from era5_contours import plots
+    from era5_contours.outputs import plots
 
     lon = np.round(np.arange(-10.0, 20.0, 0.05), 4)
     lat = np.round(np.arange(35.0, 60.0, 0.05), 4)

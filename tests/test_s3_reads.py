@@ -19,12 +19,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from era5_common import storage
+from era5_common.errors import InputError
 from independent import era5_daily, field_stats
 from realdata import ERA5_DIR, FRANCE_T2M, FRANCE_TP, require
 
-from era5_contours import reading, remote, storage
-from era5_contours.daily import read_daily
-from era5_contours.errors import InputError
+from era5_contours.inputs import reading, remote
+from era5_contours.science.daily import read_daily
 
 moto = pytest.importorskip("moto", reason="moto not installed")
 
@@ -204,7 +205,7 @@ _WORKER = textwrap.dedent(
     import hashlib, json, sys
     from datetime import date
     import numpy as np
-    from era5_contours import reading, remote
+    from era5_contours.inputs import reading, remote
     day, files = date.fromisoformat(sys.argv[1]), sys.argv[2:]
     sources = [reading.source_for(f, "run-shared") for f in files]
     data = reading.load_day(sources, day, ["t2m", "tp"])
@@ -272,7 +273,7 @@ def test_a_month_on_local4_fetches_each_input_byte_about_once(tmp_path):
     require(FRANCE_T2M, FRANCE_TP)
     pytest.importorskip("moto.server", reason="moto[server] not installed")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
     from era5_tools.s3proxy import executor_conf, measure_job_reads
 
     workers_tmp = tmp_path / "workers-tmp"
@@ -309,7 +310,7 @@ def test_a_month_on_local4_fetches_each_input_byte_about_once(tmp_path):
     # Nothing of the run stays on the workers' disk.
     assert list(workers_tmp.iterdir()) == []
 
-    from era5_contours.catalog import load_catalog
+    from era5_contours.tables.catalog import load_catalog
 
     cat = load_catalog("sql", str(tmp_path / "out" / "warehouse"))
     rows = cat.load_table("climate.daily_summary").scan().to_arrow().to_pylist()

@@ -448,7 +448,7 @@ def test_land_sea_is_nan_where_natural_earth_has_no_land(land_sample):
     import shapely
     from shapely.geometry import shape
 
-    from era5_contours.borders import _ne_zip_path
+    from era5_contours.outputs.borders import _ne_zip_path
 
     ds = _open(land_sample["land"][0])
     lat, lon = ds["latitude"].values, ds["longitude"].values
@@ -499,7 +499,7 @@ def test_land_tp_is_accumulated_since_00_utc(land_sample):
 
 
 def test_land_sample_through_the_library(land_sample):
-    from era5_contours.daily import read_daily
+    from era5_contours.science.daily import read_daily
 
     acc = read_daily(land_sample["land"], date(2024, 7, 31), "tp")
     detection = acc.detect()

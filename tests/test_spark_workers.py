@@ -9,7 +9,7 @@ import zipimport
 
 import pytest
 
-from era5_contours.spark import steady_zip_imports
+from era5_contours.run.spark import steady_zip_imports
 
 
 def _count_directory_reads(monkeypatch, archive: str) -> list[str]:
@@ -74,7 +74,7 @@ def test_spark_workers_keep_their_zip_directories_between_tasks(spark):
         import importlib
         import zipimport
 
-        from era5_contours.spark import steady_zip_imports
+        from era5_contours.run.spark import steady_zip_imports
 
         steady_zip_imports()
         reads = []
@@ -98,7 +98,7 @@ def test_spark_workers_keep_their_zip_directories_between_tasks(spark):
 def test_outside_a_spark_task_nothing_is_frozen():
     import gc
 
-    from era5_contours.spark import steady_worker
+    from era5_contours.run.spark import steady_worker
 
     before = gc.get_freeze_count()
     steady_worker()
@@ -113,10 +113,10 @@ def test_a_task_freezes_what_the_worker_keeps_so_the_daemons_collection_skips_it
     def task(_: int) -> tuple[int, int, int]:
         import gc
 
-        import era5_contours.days  # noqa: F401 - the day's libraries, as a day task has them
+        import era5_contours.run.tasks  # noqa: F401 - the day's libraries, as a day task has them
 
         tracked_before = len(gc.get_objects())
-        from era5_contours.spark import steady_worker
+        from era5_contours.run.spark import steady_worker
 
         steady_worker()
         return tracked_before, gc.get_freeze_count(), len(gc.get_objects())
@@ -136,7 +136,7 @@ def test_a_tasks_own_garbage_is_collected_not_frozen_by_the_next_task(spark):
         import gc
         import os
 
-        from era5_contours.spark import steady_worker
+        from era5_contours.run.spark import steady_worker
 
         steady_worker()
         frozen = gc.get_freeze_count()

@@ -16,11 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
+from era5_common.errors import InputError
 
-from era5_contours.daily import DailyAccumulator, IncompleteDayError, read_daily
-from era5_contours.datasets import ERA5, ERA5_LAND
-from era5_contours.errors import InputError
-from era5_contours.reading import DaySamples, day_samples, load_window
+from era5_contours.inputs.datasets import ERA5, ERA5_LAND
+from era5_contours.inputs.reading import DaySamples, day_samples, load_window
+from era5_contours.science.daily import DailyAccumulator, IncompleteDayError, read_daily
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"

@@ -47,7 +47,7 @@ def python39_files() -> list[str]:
 def test_python39_files_are_the_ingest_and_what_it_imports():
     files = python39_files()
     assert "src/jobs/ingest_era5.py" in files
-    assert {"src/lib/era5_ingest/cds.py", "src/lib/era5_contours/storage.py"} <= set(files)
+    assert {"src/lib/era5_ingest/cds.py", "src/lib/era5_common/storage.py"} <= set(files)
     assert not [f for f in files if f.startswith("src/lib/era5_tools")]
 
 

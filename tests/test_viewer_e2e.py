@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from era5_contours import contours, daily, geojson, levels, reading
-from era5_contours.datasets import detect_dataset
+from era5_contours.inputs import reading
+from era5_contours.inputs.datasets import detect_dataset
+from era5_contours.outputs import geojson
+from era5_contours.science import contours, daily, levels
 from era5_tools import sample, viewer
 
 pytestmark = pytest.mark.integration

@@ -29,10 +29,11 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from era5_contours.config import OPTIONS, REQUIRED, JobConfig
-from era5_contours.errors import RunError
-from era5_contours.glue_args import join_values
-from era5_contours.pipeline import run_contour_job
+from era5_common.errors import RunError
+from era5_common.glue_args import join_values
+
+from era5_contours.run.config import OPTIONS, REQUIRED, JobConfig
+from era5_contours.run.pipeline import run_contour_job
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -159,7 +160,7 @@ def spark_session(args: Mapping[str, Any], glue: bool) -> Iterator[SparkSession]
         with glue_session(args) as spark:
             yield spark
         return
-    from era5_contours.spark import local_spark_session
+    from era5_contours.run.spark import local_spark_session
 
     spark = local_spark_session(args.get("master") or "local[*]")
     try:

@@ -27,8 +27,9 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from era5_contours.errors import RunError
-from era5_contours.glue_args import join_values
+from era5_common.errors import RunError
+from era5_common.glue_args import join_values
+
 from era5_ingest import credentials
 from era5_ingest.cds import CdsError, CdsService
 from era5_ingest.config import HELP, OPTIONS, REQUIRED, IngestConfig

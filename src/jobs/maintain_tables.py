@@ -26,8 +26,10 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
-from era5_contours import catalog, storage
-from era5_contours.maintenance import maintain
+from era5_common import storage
+
+from era5_contours.commit.maintenance import maintain
+from era5_contours.tables import catalog
 
 logger = logging.getLogger("maintain_tables")
 

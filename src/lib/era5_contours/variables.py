@@ -3,7 +3,7 @@
 A :class:`Variable` says what files call it, the unit its values are converted to on
 reading, which hourly samples its daily rule reads (its window), the physical range of
 its daily field, and its default contour levels and colour map. The rules themselves
-(mean, sums, accumulations) are in :mod:`era5_contours.daily`.
+(mean, sums, accumulations) are in :mod:`era5_contours.science.daily`.
 """
 
 from __future__ import annotations

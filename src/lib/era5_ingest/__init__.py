@@ -7,7 +7,7 @@ CDS client seam: submit, follow, download with resume and retries), :mod:`files`
 (folders and S3), :mod:`ingest` (the run). ``src/jobs/ingest_era5.py`` is the Glue Python
 shell entry point. The package runs on Python 3.9 (Glue Python shell) and later; it
 needs ``ecmwf-datastores-client``, ``multiurl``, ``netCDF4`` and ``boto3``, and
-:mod:`era5_contours.storage`.
+:mod:`era5_common.storage`.
 """
 
 __version__ = "0.1.0"

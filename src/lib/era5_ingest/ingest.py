@@ -21,8 +21,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from era5_contours import storage
-from era5_contours.errors import RunError
+from era5_common import storage
+from era5_common.errors import RunError
 
 from . import __version__
 from .cds import CdsError, CdsService, RequestTooLarge, TransientError, human_bytes

@@ -1,6 +1,6 @@
 """Where the ingest writes: ``{output_path}/{dataset}/{YYYY}/{MM}/`` in a folder or on S3.
 
-Built on :mod:`era5_contours.storage` (one S3 client per thread, the same endpoint
+Built on :mod:`era5_common.storage` (one S3 client per thread, the same endpoint
 settings as the contour job). Files can be gigabytes: they go from local disk to their
 place without being read into memory, each appearing whole (a temporary name and a
 rename in a folder; one PUT, or a multipart upload that S3 shows only once completed).
@@ -16,7 +16,7 @@ import shutil
 import uuid
 from pathlib import Path
 
-from era5_contours import storage
+from era5_common import storage
 
 from .manifest import MANIFEST_NAME, Manifest, ManifestError
 from .planning import Month

@@ -2,7 +2,7 @@ r"""The local stand-in for Athena: DuckDB over the Iceberg tables of a catalog.
 
 DuckDB loads its iceberg, avro and spatial extensions from the files shipped in the pip
 packages ``duckdb-extension-iceberg``, ``-avro`` and ``-spatial`` (never from the network),
-and each table of :data:`~era5_contours.schema.TABLES` becomes a view
+and each table of :data:`~era5_contours.tables.schema.TABLES` becomes a view
 ``{database}.{table}`` over ``iceberg_scan`` of the table's current metadata file: a
 snapshot of the table as it was when :func:`connect_local` ran.
 
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from era5_contours.schema import TABLES
+from era5_contours.tables.schema import TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -279,7 +279,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     configure_logging(args.log_level)
 
-    from era5_contours.catalog import load_catalog
+    from era5_contours.tables.catalog import load_catalog
 
     # load_catalog would create an empty catalog where a mistyped path points.
     if not (Path(args.warehouse_path) / "catalog.db").is_file():

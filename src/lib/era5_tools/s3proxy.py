@@ -209,13 +209,13 @@ def measure_job_reads(
     -------
     dict
         ``input_bytes``, ``planning`` and ``days`` (``{"bytes", "gets"}``), ``report``
-        (the job's :class:`~era5_contours.pipeline.RunReport`).
+        (the job's :class:`~era5_contours.run.pipeline.RunReport`).
     """
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from era5_contours import pipeline
-    from era5_contours.config import JobConfig
+    from era5_contours.run import pipeline
+    from era5_contours.run.config import JobConfig
 
     saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
     os.environ.update(CREDENTIALS)

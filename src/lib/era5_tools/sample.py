@@ -657,7 +657,7 @@ def generate_sample(
         ``"era5"``: an instant (t2m) and an accum (tp) file per month, tp the
         precipitation of the hour ending at ``valid_time``. ``"era5-land"``: one file per
         month holding t2m and tp, as an ERA5-Land download: NaN over the sea (the Natural
-        Earth land of the maps, :func:`era5_contours.borders.land_mask`) and tp
+        Earth land of the maps, :func:`era5_contours.outputs.borders.land_mask`) and tp
         accumulated since 00 UTC, so that the D+1 00 UTC value is day D's total.
 
     Returns
@@ -681,7 +681,7 @@ def generate_sample(
     height = terrain_height(lat, lon, bounds, seed)
     sea = None
     if land:
-        from era5_contours.borders import land_mask
+        from era5_contours.outputs.borders import land_mask
 
         sea = ~land_mask(lat, lon)
     written = []

@@ -39,7 +39,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from era5_contours import layout, storage
+from era5_common import storage
+
+from era5_contours.outputs import layout
 from era5_tools import configure_logging, repository_root
 
 logger = logging.getLogger(__name__)
@@ -204,7 +206,7 @@ def borders_geojson(
     import shapely
 
     # plots (and matplotlib) only for this route: the rest of the server is stdlib.
-    from era5_contours.borders import boundary_segments
+    from era5_contours.outputs.borders import boundary_segments
 
     segments = boundary_segments(*bbox)
     if segments is None:

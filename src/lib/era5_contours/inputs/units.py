@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
+from era5_common.errors import InputError
 
-from .errors import InputError
-from .variables import VARIABLES
+from era5_contours.variables import VARIABLES
 
 if TYPE_CHECKING:
     import pint

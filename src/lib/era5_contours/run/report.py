@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .days import VariableOutcome
+    from .tasks import VariableOutcome
 
 OK, INCOMPLETE, FAILED = "ok", "incomplete", "failed"
 

@@ -172,7 +172,7 @@ def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
     Parameters
     ----------
     ds
-        Normalised data (see :mod:`era5_contours.reading`), ideally the samples of one
+        Normalised data (see :mod:`era5_contours.inputs.reading`), ideally the samples of one
         day from D 00 UTC to D+1 00 UTC.
     override
         ``"era5"`` or ``"era5-land"`` to skip detection; ``None`` or ``"auto"`` to detect.

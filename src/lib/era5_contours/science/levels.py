@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .variables import get
+from era5_contours.variables import get
 
 if TYPE_CHECKING:
     from matplotlib.colors import Colormap

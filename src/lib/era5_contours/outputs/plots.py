@@ -24,8 +24,9 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import FuncFormatter
 
+from era5_contours.science.levels import band_colors
+
 from .borders import boundary_segments
-from .levels import band_colors
 
 #: Which ends of a colour bar are open (matplotlib's ``extend``).
 Extend = Literal["neither", "min", "max", "both"]

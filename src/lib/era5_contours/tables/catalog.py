@@ -3,7 +3,7 @@
 The write path of the job has two halves:
 
 * executors: :func:`write_data_files` turns the rows of one (variable, month) partition
-  (:mod:`~era5_contours.months`) into Iceberg data files with pyiceberg's own writer:
+  (:mod:`~era5_contours.tables.months`) into Iceberg data files with pyiceberg's own writer:
   Parquet with the table's field ids, column statistics and partition values, named by
   the table's location provider under a write UUID of the task. What comes back is the
   files' :class:`~pyiceberg.manifest.DataFile` metadata, small and picklable;
@@ -14,7 +14,7 @@ The write path of the job has two halves:
   :func:`revert_attempt` undoes one run's commits with a compensating commit.
 
 Files that no snapshot references (those of a failed or killed run) are orphans for
-:mod:`~era5_contours.maintenance` to remove.
+:mod:`~era5_contours.commit.maintenance` to remove.
 """
 
 from __future__ import annotations

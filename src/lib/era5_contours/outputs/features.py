@@ -18,7 +18,7 @@ import pyarrow as pa
 import shapely
 from pyproj import Geod
 
-from .contours import (
+from era5_contours.science.contours import (
     Band,
     Isoline,
     band_arrays,
@@ -26,7 +26,7 @@ from .contours import (
     join_line_arrays,
     join_polygon_arrays,
 )
-from .schema import CONTOUR_FEATURES
+from era5_contours.tables.schema import CONTOUR_FEATURES
 
 _GEOD = Geod(ellps="WGS84")
 #: WGS84 semi-major axis (m). In Lambert's cylindrical equal-area projection of the
@@ -140,7 +140,7 @@ def geodesic_length_km(line: shapely.LineString) -> float:
 def _wkt_options(coords: list[np.ndarray], precision: int | None) -> dict[str, Any]:
     """``to_wkt`` options writing at most ``precision`` decimals, as fast as possible.
 
-    Geometries from :func:`~era5_contours.contours.contour_bands` are already rounded to
+    Geometries from :func:`~era5_contours.science.contours.contour_bands` are already rounded to
     the precision (``coords`` are all their vertices); the shortest round-trip repr
     (``rounding_precision=-1``) then writes the very same digits as GEOS's rounding, and
     in 60% of the time.

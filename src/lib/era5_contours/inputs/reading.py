@@ -24,10 +24,11 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 import numpy as np
 import xarray as xr
+from era5_common.errors import InputError
 
-from .errors import InputError
+from era5_contours.variables import ALIASES, in_window, sample_window
+
 from .units import CANONICAL, canonical_conversion, to_canonical
-from .variables import ALIASES, in_window, sample_window
 
 if TYPE_CHECKING:
     import netCDF4
@@ -51,7 +52,7 @@ class NamedSource:
     name: str
     data: bytes | None = None
     path: str | None = None
-    #: An S3 URI read by HTTP range requests (:mod:`~era5_contours.remote`), never whole.
+    #: An S3 URI read by HTTP range requests (:mod:`~era5_contours.inputs.remote`), never whole.
     s3: str | None = None
     #: The run whose machine-shared copy serves the reads of ``s3`` (a day's reads);
     #: None reads through memory only (planning).
@@ -79,7 +80,7 @@ class NamedSource:
 
 def source_for(path: str, scope: str | None = None) -> NamedSource:
     """A local path as itself, an S3 URI for range reads (see :meth:`NamedSource.from_s3`)."""
-    from .storage import is_s3
+    from era5_common.storage import is_s3
 
     return NamedSource.from_s3(path, scope) if is_s3(path) else NamedSource.from_path(path)
 
@@ -112,7 +113,7 @@ def _open_nc(src: NamedSource) -> Any:
 
 
 def _open_s3(src: NamedSource) -> Any:
-    """An S3 object opened for range reads: h5netcdf over a :class:`~era5_contours.remote.RangeFile`.
+    """An S3 object opened for range reads: h5netcdf over a :class:`~era5_contours.inputs.remote.RangeFile`.
 
     h5py reads NetCDF4 (HDF5) from any file-like object, so only the pages HDF5 asks for
     are fetched; netCDF4-C cannot read from Python objects. NetCDF3 files, which h5py

@@ -2,18 +2,18 @@
 
 1. The driver checks the run as a whole before it touches the catalog: the input lists
    at least one file, the output is writable, the tables open. Any of these failing is a
-   :class:`~era5_contours.errors.RunError` (the job prints one line and exits 2).
+   :class:`~era5_common.errors.RunError` (the job prints one line and exits 2).
 2. The executors read the input files' time coordinates, and the driver plans one
    day task per day with the files each variable's rule needs
-   (:mod:`~era5_contours.planning`).
-3. The executors run each day (:mod:`~era5_contours.days`): read the day's slices,
+   (:mod:`~era5_contours.run.planning`).
+3. The executors run each day (:mod:`~era5_contours.run.tasks`): read the day's slices,
    compute the daily fields, contour them, and stage the GeoJSON, the PNG and the feature
    rows (Arrow IPC) under the run's staging folder; nothing about one (day, variable)
    ever raises. A day whose Spark task dies (a crashed or killed worker) is retried alone
    and, if it dies again, reported failed; the other days go on.
-4. The driver takes the database's commit lease (:mod:`~era5_contours.lease`); one task
+4. The driver takes the database's commit lease (:mod:`~era5_contours.commit.lease`); one task
    per (variable, month) then rewrites that partition of both tables as Iceberg data files
-   (:mod:`~era5_contours.months`), and :mod:`~era5_contours.commits` commits both tables
+   (:mod:`~era5_contours.tables.months`), and :mod:`~era5_contours.commit.protocol` commits both tables
    and publishes the staged maps (removing those of days that are no longer ``ok``),
    recoverably. A run that fails before its commit leaves earlier rows and maps exactly as
    they were.
@@ -34,13 +34,21 @@ from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, layout, remote, storage
-from .commits import CommitError, commit_run, finish_intent, make_intent, table_name
-from .config import JobConfig
-from .days import DayProcessor, RunContext, VariableOutcome, crashed_day, process_day
-from .errors import RunError
-from .lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
-from .months import (
+from era5_common import storage
+from era5_common.errors import RunError
+
+from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
+from era5_contours.commit.protocol import (
+    CommitError,
+    commit_run,
+    finish_intent,
+    make_intent,
+    table_name,
+)
+from era5_contours.inputs import remote
+from era5_contours.outputs import layout
+from era5_contours.tables import catalog
+from era5_contours.tables.months import (
     DayResult,
     MonthContext,
     MonthResult,
@@ -49,9 +57,12 @@ from .months import (
     month_tasks,
     replaced_pairs,
 )
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+
+from .config import JobConfig
 from .planning import DayTask, inspect_file, plan_days
 from .report import FAILED, INCOMPLETE, OK, RunReport
-from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
+from .tasks import DayProcessor, RunContext, VariableOutcome, crashed_day, process_day
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table

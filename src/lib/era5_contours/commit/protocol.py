@@ -3,7 +3,7 @@
 Iceberg commits one table at a time. What keeps ``contour_features`` and
 ``daily_summary`` agreeing about every (day, variable):
 
-1. the run holds the database's :class:`~era5_contours.lease.CommitLease` from before it
+1. the run holds the database's :class:`~era5_contours.commit.lease.CommitLease` from before it
    reads the months it rewrites until its maps are published, so no other run's commit
    falls between its two commits or between its read and its write;
 2. before the first table changes, the lease record carries the run's *intent*: the
@@ -12,7 +12,7 @@ Iceberg commits one table at a time. What keeps ``contour_features`` and
 3. the tables commit in order (each commit tagged ``run-attempt`` in its snapshot
    summary), then the staged maps are moved into place;
 4. if the second commit fails, the first is undone by a compensating commit
-   (:func:`~era5_contours.catalog.revert_attempt`): only this run's files change, every
+   (:func:`~era5_contours.tables.catalog.revert_attempt`): only this run's files change, every
    other run's commits stay;
 5. if the run is killed anywhere in between, its lease expires with the intent pending,
    and the next run (or the maintenance command) that takes the lease finishes it
@@ -32,7 +32,10 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, storage
+from era5_common import storage
+
+from era5_contours.tables import catalog
+
 from .lease import CommitLease
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ Why boto3 and not s3fs: s3fs rides on aiobotocore, which pins one botocore relea
 Glue 4.0 provides boto3 1.24.70 / botocore 1.27.59 with s3fs 2022.11.0, and s3fs pins
 fsspec to its own release, while pyiceberg needs fsspec >= 2023.1; a newer s3fs needs an
 aiobotocore (and botocore) that would replace the SDK Glue runs on. A ranged
-``get_object`` through :func:`~era5_contours.storage.s3_client` works with every boto3
+``get_object`` through :func:`~era5_common.storage.s3_client` works with every boto3
 since 1.24 and follows the job's endpoint override like every other S3 call.
 
 Every GET carries ``IfMatch`` with the ETag seen when the object was opened: an object
@@ -56,7 +56,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import storage
+from era5_common import storage
 
 if TYPE_CHECKING:
     from _typeshed import WriteableBuffer

@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
 
-from . import storage
-from .reading import file_time_range, source_for
+from era5_common import storage
+
+from era5_contours.inputs.reading import file_time_range, source_for
+from era5_contours.variables import sample_window, window_overlaps
+
 from .spark import steady_worker
-from .variables import sample_window, window_overlaps
 
 
 @dataclass(frozen=True)

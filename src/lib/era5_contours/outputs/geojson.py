@@ -19,8 +19,14 @@ import orjson
 import shapely
 from shapely import GeometryType
 
-from .contours import Band, Isoline, band_arrays, isoline_arrays, simplify_coverage
-from .levels import band_colors, line_colors
+from era5_contours.science.contours import (
+    Band,
+    Isoline,
+    band_arrays,
+    isoline_arrays,
+    simplify_coverage,
+)
+from era5_contours.science.levels import band_colors, line_colors
 
 
 def geometry_to_geojson(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:

@@ -1,6 +1,6 @@
 """Coastlines and land borders for maps, read offline (no matplotlib here).
 
-The PNG maps (:mod:`era5_contours.plots`) and the map viewer's server both draw them.
+The PNG maps (:mod:`era5_contours.outputs.plots`) and the map viewer's server both draw them.
 """
 
 from __future__ import annotations

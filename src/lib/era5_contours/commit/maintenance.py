@@ -27,11 +27,14 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
+from era5_common import storage
 from pyiceberg.exceptions import NoSuchTableError
 
-from . import commits, layout, storage
+from era5_contours.outputs import layout
+from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
+
+from . import protocol as commits
 from .lease import CommitLease, lease_root
-from .schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 if TYPE_CHECKING:
     from pyiceberg.catalog import Catalog
@@ -146,7 +149,7 @@ def maintain(
 
     Raises
     ------
-    era5_contours.lease.LeaseTimeout
+    era5_contours.commit.lease.LeaseTimeout
         When a run held the commit lease for longer than ``lease_wait_seconds``.
     """
     report = MaintenanceReport(dry_run=dry_run)

@@ -3,7 +3,7 @@
 Iceberg commits one table at a time, and the Glue catalog has no lock. The lease is the
 log-store pattern of Delta Lake on S3: a sequence of small JSON records under
 ``{warehouse}/_commit_lease/{database}/``, each created with an exclusive write
-(:func:`~era5_contours.storage.create_exclusive`: a conditional PUT on S3, a hard link
+(:func:`~era5_common.storage.create_exclusive`: a conditional PUT on S3, a hard link
 locally), so of several runs racing for the next number exactly one wins::
 
     000000000007.json   holder of lease 7: run id, attempt, host, expiry, pending intents
@@ -32,7 +32,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from . import storage
+from era5_common import storage
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from era5_common import storage
 from pyiceberg.expressions import And, BooleanExpression
 
-from . import catalog, storage
+from era5_contours.run.spark import steady_worker
+
+from . import catalog
 from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, TableDef
-from .spark import steady_worker
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO

@@ -7,7 +7,7 @@ per variable: daily field, contours, GeoJSON for browsers, PNG and feature rows,
 staged under the run's staging folder. It never raises for anything about one (day,
 variable): the :class:`VariableOutcome` says ``failed`` and why, with its
 ``daily_summary`` row. The rows go into the tables later,
-one (variable, month) at a time (:mod:`~era5_contours.months`).
+one (variable, month) at a time (:mod:`~era5_contours.tables.months`).
 """
 
 from __future__ import annotations
@@ -23,20 +23,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import xarray as xr
+from era5_common import storage
+from era5_common.errors import IncompleteDayError, InputError
 
-from . import layout, storage
+from era5_contours.inputs.reading import source_for
+from era5_contours.outputs import layout
+from era5_contours.outputs.features import feature_rows
+from era5_contours.outputs.geojson import web_geojson
+from era5_contours.science.contours import contour_field
+from era5_contours.science.daily import DailyAccumulator, DailyField, read_daily
+from era5_contours.tables.months import write_rows
+from era5_contours.variables import get
+
 from .config import JobConfig
-from .contours import contour_field
-from .daily import DailyAccumulator, DailyField, read_daily
-from .errors import IncompleteDayError, InputError
-from .features import feature_rows
-from .geojson import web_geojson
-from .months import write_rows
 from .planning import DayTask, unreadable_note
-from .reading import source_for
 from .report import FAILED, INCOMPLETE, OK
 from .spark import steady_worker
-from .variables import get
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,7 @@ def contour_outputs(
     Bands and isolines come from one contourpy generator at ``--precision``; the feature
     rows keep them so, and the GeoJSON gets them simplified as a coverage and rounded
     (``--geojson_precision``, ``--geojson_simplify_tolerance``; from the grid spacing by
-    default, :func:`~era5_contours.geojson.web_settings`).
+    default, :func:`~era5_contours.outputs.geojson.web_settings`).
     """
     data = field_.data
     if not np.isfinite(data.values).any():
@@ -181,7 +183,9 @@ def contour_outputs(
     )
     png = None
     if config.plots:
-        from .plots import render_map_png  # matplotlib only where plots are wanted
+        from era5_contours.outputs.plots import (
+            render_map_png,  # matplotlib only where plots are wanted
+        )
 
         png = render_map_png(data, levels, cmap=scheme.cmap)
     return rows, geojson, png

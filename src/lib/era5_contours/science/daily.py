@@ -21,8 +21,9 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
+from era5_common.errors import IncompleteDayError, InputError
 
-from .datasets import (
+from era5_contours.inputs.datasets import (
     ERA5,
     ERA5_LAND,
     Detection,
@@ -32,10 +33,9 @@ from .datasets import (
     metadata_hint,
     nan_share,
 )
-from .errors import IncompleteDayError, InputError
-from .reading import HOURS_PER_READ, DaySamples, NamedSource, day_samples
-from .units import to_canonical
-from .variables import NAMES, get, in_window, sample_window
+from era5_contours.inputs.reading import HOURS_PER_READ, DaySamples, NamedSource, day_samples
+from era5_contours.inputs.units import to_canonical
+from era5_contours.variables import NAMES, get, in_window, sample_window
 
 HOURS_PER_DAY = 24
 KELVIN_OFFSET = 273.15
@@ -171,7 +171,7 @@ class DailyAccumulator:
 
     Holds what the rules need and no more: for t2m a running sum, for tp the running
     sum (ERA5) and the latest accumulation (ERA5-Land), and while the product is not
-    known the evidence that tells them apart (:class:`~era5_contours.datasets.Evidence`).
+    known the evidence that tells them apart (:class:`~era5_contours.inputs.datasets.Evidence`).
     Sums are kept in float64 whatever the files store.
 
     Parameters
@@ -343,7 +343,7 @@ def accumulate(samples: DaySamples, *, dataset: str = "auto") -> DailyAccumulato
     Parameters
     ----------
     samples
-        From :func:`~era5_contours.reading.day_samples`; closed when done.
+        From :func:`~era5_contours.inputs.reading.day_samples`; closed when done.
     dataset
         ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both rules and the product
         detection need).
@@ -384,7 +384,7 @@ def read_daily(
     Raises
     ------
     InputError
-        As :func:`~era5_contours.reading.load_day`: unreadable files, units, grids,
+        As :func:`~era5_contours.inputs.reading.load_day`: unreadable files, units, grids,
         conflicting duplicates, no file holding the variable.
     """
     samples = day_samples(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from .storage import join
+from era5_common.storage import join
 
 CONTOURS = "contours"
 PLOTS = "plots"

@@ -14,13 +14,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-from . import layout
-from .catalog import CATALOG_TYPES
-from .datasets import normalise_name
-from .levels import LevelScheme, default_scheme
-from .storage import join
-from .units import parse_assumed
-from .variables import NAMES, VARIABLES
+from era5_common.storage import join
+
+from era5_contours.inputs.datasets import normalise_name
+from era5_contours.inputs.units import parse_assumed
+from era5_contours.outputs import layout
+from era5_contours.science.levels import LevelScheme, default_scheme
+from era5_contours.tables.catalog import CATALOG_TYPES
+from era5_contours.variables import NAMES, VARIABLES
 
 T = TypeVar("T")
 
@@ -119,7 +120,7 @@ class JobConfig:
     precision: int = 4
     simplify_tolerance: float = 0.0
     #: The same for the GeoJSON; None derives them from the grid spacing
-    #: (:func:`era5_contours.geojson.web_settings`).
+    #: (:func:`era5_contours.outputs.geojson.web_settings`).
     geojson_precision: int | None = None
     geojson_simplify_tolerance: float | None = None
     lines: bool = True
