@@ -104,7 +104,7 @@ def build_fields(
             notes.append(f"real fields skipped: {', '.join(missing)} not found")
             return paths, notes
         from era5_contours.inputs.datasets import ERA5
-        from era5_contours.inputs.reading import load_day
+        from era5_contours.inputs.samples import load_day
         from era5_contours.science.daily import daily_field
         from era5_contours.science.levels import default_scheme
 

@@ -106,8 +106,7 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     import netCDF4
     from bench_contours import run_contourpy  # this script's folder is on sys.path
 
-    from era5_contours.inputs.reading import ALIASES
-    from era5_contours.variables import in_window, sample_window
+    from era5_contours.variables import ALIASES, in_window, sample_window
 
     window = sample_window(variable, DAY)
     t0 = time.perf_counter()
@@ -227,7 +226,7 @@ def child_task(files: list[Path], variable: str) -> dict[str, Any]:
 def child_in_memory(files: list[Path], variable: str) -> dict[str, Any]:
     """The previous path: the day's samples loaded whole, then the rule."""
     from era5_contours.inputs.datasets import detect_dataset
-    from era5_contours.inputs.reading import load_day
+    from era5_contours.inputs.samples import load_day
     from era5_contours.science.daily import daily_field
 
     t0 = time.perf_counter()

@@ -81,7 +81,8 @@ def _child(master: str, days: int, workdir: Path, start_day: str = "2020-07-01")
     """Run in a fresh interpreter: one job run, report as JSON on stdout."""
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     sys.path.insert(0, str(ROOT / "src" / "lib"))
-    from era5_contours.run.pipeline import report_dict, run_contour_job
+    from era5_contours.run.pipeline import run_contour_job
+    from era5_contours.run.report import report_dict
     from era5_contours.run.spark import local_spark_session
 
     t0 = time.perf_counter()

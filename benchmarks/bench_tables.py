@@ -45,7 +45,8 @@ def _child(args: argparse.Namespace) -> dict:
     import logging
 
     from era5_contours.run.config import JobConfig
-    from era5_contours.run.pipeline import report_dict, run_contour_job
+    from era5_contours.run.pipeline import run_contour_job
+    from era5_contours.run.report import report_dict
     from era5_contours.run.spark import local_spark_session
     from era5_contours.tables.catalog import _bounds, load_catalog
 

@@ -55,7 +55,7 @@ print("Python", sys.version.split()[0], "| ecmwf-datastores-client", version("ec
       "| multiurl", version("multiurl"), "| netCDF4", netCDF4.__version__, "| numpy", numpy.__version__,
       "| urllib3", urllib3.__version__, "| boto3", boto3.__version__)')"
 
-tests=(tests/test_ingest_planning.py tests/test_ingest_cds.py tests/test_ingest_job.py)
+tests=(tests/test_ingest_requests.py tests/test_ingest_cds.py tests/test_ingest_job.py)
 echo "==> [pyshell] pytest ${tests[*]} $*"
 export PYTHONPATH="$PWD/src/lib"
 # tests/conftest.py loads the commit protocol's fixtures (tests/commit_support.py) for the

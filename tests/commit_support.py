@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from era5_common import storage
 from moto_support import moto_server, reset_moto
 from test_catalog import feature_rows
 
+from era5_common import storage
 from era5_contours.commit import protocol as commits
 from era5_contours.commit.lease import CommitLease, lease_root
 from era5_contours.tables import catalog
@@ -26,8 +26,8 @@ from era5_contours.tables.months import (
     merge_month,
     month_tasks,
     replaced_pairs,
-    write_rows,
 )
+from era5_contours.tables.rows import write_rows
 from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 

@@ -37,3 +37,49 @@ def field_stats(values: np.ndarray, lat: np.ndarray) -> dict[str, float]:
         "field_mean_weighted": float((values * w).sum() / w.sum()),
         "field_max": float(values.max()),
     }
+
+
+#: The units the test files use, to the reader's canonical ones (K, m): written out here,
+#: not taken from the library's pint registry.
+_TO_CANONICAL = {"K": (1.0, 0.0), "degC": (1.0, 273.15), "m": (1.0, 0.0), "mm": (1e-3, 0.0)}
+
+
+def window_samples(paths, variable, start, end, closed="both"):
+    """A variable's hourly samples in a window, read with xarray alone.
+
+    Returns ``(times, values, sources, latitude, longitude)``: the distinct times holding
+    data (a step NaN everywhere is a missing sample), in order, the first file's copy of
+    each, in canonical units (K, m) on the ascending [-180, 180) grid; ``sources`` the files
+    holding any time of the window, sorted.
+    """
+    start, end = np.datetime64(start, "ns"), np.datetime64(end, "ns")
+    kept: dict = {}
+    sources = set()
+    grid = None
+    for path in paths:
+        with xr.open_dataset(path) as ds:
+            name = next(n for n in (variable, {"t2m": "2t"}.get(variable, variable)) if n in ds)
+            da = ds[name]
+            rename = {
+                next(d for d in da.dims if d in (a, b)): a
+                for a, b in (("time", "valid_time"), ("latitude", "lat"), ("longitude", "lon"))
+            }
+            da = da.rename(rename)
+            lon = da["longitude"].values
+            da = da.assign_coords(longitude=np.where(lon >= 180, lon - 360, lon))
+            da = da.sortby(["latitude", "longitude"]).transpose("time", "latitude", "longitude")
+            scale, offset = _TO_CANONICAL[da.attrs["units"]]
+            times = da["time"].values.astype("datetime64[ns]")
+            after = times >= start if closed in ("left", "both") else times > start
+            before = times <= end if closed in ("right", "both") else times < end
+            index = np.flatnonzero(after & before)
+            if index.size:
+                sources.add(str(path))
+            for i in index:
+                values = da.isel(time=int(i)).values.astype(np.float64) * scale + offset
+                if np.isfinite(values).any() and times[i] not in kept:
+                    kept[times[i]] = values
+                    grid = (da["latitude"].values, da["longitude"].values)
+    order = sorted(kept)
+    values = np.stack([kept[t] for t in order]) if order else np.empty((0,))
+    return np.array(order), values, sorted(sources), *(grid or (None, None))

@@ -33,8 +33,9 @@ def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 and the environment pointing boto3 at it; its endpoint."""
     import os
 
-    from era5_common import storage
     from moto.server import ThreadedMotoServer
+
+    from era5_common import storage
 
     saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
     os.environ.update(CREDENTIALS)

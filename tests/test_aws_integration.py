@@ -171,7 +171,6 @@ def test_day_past_the_data_fails_alone_on_s3(s3_run):
 )
 def test_run_level_problems_on_s3_change_nothing(s3_run, spark, change, message):
     from era5_common.errors import RunError
-
     from era5_contours.run.config import JobConfig
     from era5_contours.run.pipeline import run_contour_job
 

@@ -13,9 +13,9 @@ import threading
 import time
 
 from commit_support import Killed, day, file_exists, patch_commit
-from era5_common import storage
 from test_catalog import feature_rows
 
+from era5_common import storage
 from era5_contours.commit import protocol as commits
 from era5_contours.tables import catalog
 from era5_contours.tables.schema import CONTOUR_FEATURES
@@ -80,15 +80,16 @@ def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monke
             raise Killed
 
     patch_commit(monkeypatch, hook)
-    intent = {}
+    ran = {}
     t = threading.Thread(
-        target=lambda: intent.update(wh.run("killed", [2, 3, 4], ttl=4)), name="killed"
+        target=lambda: ran.update(intent=wh.run("killed", [2, 3, 4], ttl=4)), name="killed"
     )
     t.start()
     t.join(30)
+    intent = ran["intent"]
     # Between the commits the tables disagree: features from the killed run, summary not.
     assert wh.contents()[day(4)][1] == {"killed"}
-    assert wh.exists(intent["staging"])
+    assert wh.exists(intent.staging)
 
     wh.run("next", [10])
     assert wh.contents() == {
@@ -99,9 +100,9 @@ def test_a_run_killed_between_its_commits_is_undone_by_the_next_holder(wh, monke
     }
     assert wh.published(4) is None and wh.published(2) == "base"
     # The killed run's files and staging folder are gone; the base file is back.
-    for paths in intent["files"].values():
+    for paths in intent.files.values():
         assert paths and not any(file_exists(p) for p in paths)
-    assert not wh.exists(intent["staging"])
+    assert not wh.exists(intent.staging)
 
 
 def test_a_run_killed_while_publishing_is_rolled_forward(wh, monkeypatch):

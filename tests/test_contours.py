@@ -16,7 +16,7 @@ import pytest
 import shapely
 from shapely import LinearRing, Point
 
-from era5_contours.inputs.reading import load_day
+from era5_contours.inputs.samples import load_day
 from era5_contours.science.contours import close_longitude, contour_bands, contour_lines
 from era5_contours.science.daily import daily_mean_t2m
 

@@ -12,10 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from era5_common.errors import InputError
 
+from era5_common.errors import InputError
 from era5_contours.inputs.datasets import ERA5, ERA5_LAND
-from era5_contours.inputs.reading import load_day
+from era5_contours.inputs.samples import load_day
 from era5_contours.science.daily import (
     IncompleteDayError,
     daily_field,

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from era5_contours.inputs.datasets import ERA5, ERA5_LAND, detect_dataset, normalise_name
-from era5_contours.inputs.reading import load_day, open_dataset
+from era5_contours.inputs.netcdf import open_dataset
+from era5_contours.inputs.samples import load_day
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"

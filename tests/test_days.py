@@ -11,12 +11,12 @@ import pytest
 import shapely
 import xarray as xr
 
-from era5_contours.inputs import reading
+from era5_contours.inputs import samples
 from era5_contours.run import tasks as days
 from era5_contours.run.config import JobConfig
 from era5_contours.run.planning import DayTask
 from era5_contours.run.report import FAILED, OK
-from era5_contours.tables.months import read_rows
+from era5_contours.tables.rows import read_rows
 from era5_tools.sample import generate_sample
 
 DAY = date(2024, 7, 1)
@@ -66,18 +66,18 @@ def _row_decimals(path: str) -> int:
 
 def test_a_day_is_streamed_and_its_geojson_is_for_browsers(land_files, tmp_path, monkeypatch):
     reads: list[int] = []
-    original = reading.DaySamples._read
+    original = samples.DaySamples._read
 
     def spy(self, part, positions):
         reads.append(len(positions))
         return original(self, part, positions)
 
-    monkeypatch.setattr(reading.DaySamples, "_read", spy)
+    monkeypatch.setattr(samples.DaySamples, "_read", spy)
     outcomes = _process(land_files, tmp_path)
     assert {v: o.status for v, o in outcomes.items()} == {"t2m": OK, "tp": OK}
     # The samples came a couple of hours per read, never the day at once:
     # 24 for t2m (00..23 UTC) and 24 for tp ((00 UTC, D+1 00 UTC]).
-    assert max(reads) <= reading.HOURS_PER_READ and sum(reads) == 48
+    assert max(reads) <= samples.HOURS_PER_READ and sum(reads) == 48
 
     ds = xr.open_dataset(land_files[0])
     end = np.datetime64("2024-07-02T00:00")

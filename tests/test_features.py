@@ -20,7 +20,7 @@ import pytest
 import shapely
 from shapely import LineString, MultiLineString, MultiPolygon
 
-from era5_contours.inputs.reading import load_day
+from era5_contours.inputs.samples import load_day
 from era5_contours.outputs.features import feature_rows, geodesic_area_km2, geodesic_length_km
 from era5_contours.science.contours import Band, Isoline, contour_bands, contour_lines
 from era5_contours.science.daily import daily_mean_t2m

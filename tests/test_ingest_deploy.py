@@ -28,7 +28,7 @@ from test_deploy_stack import (
     resolved,
 )
 
-from era5_ingest.planning import Month, months_between
+from era5_ingest.cds_requests import Month, months_between
 from era5_tools import deploy as d
 
 

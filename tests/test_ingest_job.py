@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
-from era5_common import storage
 from fake_cds import KEY, Archive, FakeCDS
 from ingest_support import JOB, job_args, sample_archive
 
+from era5_common import storage
 from era5_ingest.manifest import Manifest
 
 sys.path.insert(0, str(JOB.parent))

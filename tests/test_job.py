@@ -15,10 +15,10 @@ import pyarrow.compute as pc
 import pytest
 import shapely
 import xarray as xr
-from era5_common.errors import RunError
 from independent import era5_daily, field_stats
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
+from era5_common.errors import RunError
 from era5_contours.run.config import JobConfig
 from era5_contours.run.pipeline import FAILED, OK, run_contour_job
 from era5_contours.tables.catalog import load_catalog

@@ -13,10 +13,23 @@ import time
 from pathlib import Path
 
 import pytest
-from era5_common import storage
 
-from era5_contours import lease as lease_mod
+from era5_common import storage
+from era5_contours.commit import lease as lease_mod
+from era5_contours.commit.intent import CommitIntent
 from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
+
+
+def _intent(attempt: str) -> CommitIntent:
+    return CommitIntent(
+        run_id=attempt.split("-")[0],
+        attempt=attempt,
+        order=("climate.contour_features",),
+        before={"climate.contour_features": None},
+        files={"climate.contour_features": (f"/w/{attempt}.parquet",)},
+        staging=f"/o/_staging/{attempt}",
+        output_path="/o",
+    )
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -111,14 +124,14 @@ def test_waiting_gives_up_naming_the_holder(root):
 def test_an_expired_holder_is_taken_over_and_its_intents_finished(root):
     dead = CommitLease(root, {"run_id": "dead", "attempt": "dead-1"}, ttl=4)
     dead.acquire(wait_seconds=1)
-    dead.set_pending([{"attempt": "dead-1", "step": "between the commits"}])
+    dead.set_pending([_intent("dead-1")])
     dead.abandon()  # as if killed: no renewal, no release
     inherited = []
     taker = CommitLease(root, {"run_id": "next", "attempt": "next-1"}, ttl=30, poll=0.2)
     t0 = time.time()
     taker.acquire(wait_seconds=30, on_inherit=inherited.append)
     assert time.time() - t0 >= 2.5  # it waited for the expiry
-    assert inherited == [[{"attempt": "dead-1", "step": "between the commits"}]]
+    assert inherited == [[_intent("dead-1")]]
     assert taker.pending == []
     # The dead record is marked done, naming who took it over.
     done = json.loads(storage.read_bytes(storage.join(root, f"{dead_number(root):012d}.done")))
@@ -149,21 +162,21 @@ def test_a_local_holder_whose_process_is_gone_is_taken_over_at_once(tmp_path):
     t0 = time.time()
     taker.acquire(wait_seconds=5, on_inherit=inherited.append)
     assert time.time() - t0 < 5
-    assert inherited == [[{"attempt": "gone-1"}]]
+    assert inherited == [[_intent("gone-1")]]
     taker.release()
 
 
 def _acquire_and_die(root: str) -> None:
     lease = CommitLease(root, {"run_id": "gone", "attempt": "gone-1"}, ttl=300)
     lease.acquire(wait_seconds=5)
-    lease.set_pending([{"attempt": "gone-1"}])
+    lease.set_pending([_intent("gone-1")])
     os._exit(17)
 
 
 def test_a_failed_take_over_leaves_the_intents_for_the_next_run(root):
     dead = CommitLease(root, {"run_id": "dead", "attempt": "dead-1"}, ttl=4)
     dead.acquire(wait_seconds=1)
-    dead.set_pending([{"attempt": "dead-1"}])
+    dead.set_pending([_intent("dead-1")])
     dead.abandon()
 
     def broken(intents):
@@ -175,7 +188,7 @@ def test_a_failed_take_over_leaves_the_intents_for_the_next_run(root):
     inherited = []
     again = CommitLease(root, {"run_id": "t2", "attempt": "t2-1"}, ttl=30, poll=0.05)
     again.acquire(wait_seconds=2, on_inherit=inherited.append)  # no second wait
-    assert inherited == [[{"attempt": "dead-1"}]]
+    assert inherited == [[_intent("dead-1")]]
     again.release()
 
 

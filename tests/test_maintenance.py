@@ -15,8 +15,8 @@ from datetime import timedelta
 from pathlib import Path
 
 from commit_support import Killed, Warehouse, day, file_exists, patch_commit
-from era5_common import storage
 
+from era5_common import storage
 from era5_contours.commit.maintenance import maintain
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,12 +33,12 @@ def _kill_between_commits(wh, monkeypatch, run_id, days):
             raise Killed
 
     patch_commit(monkeypatch, hook)
-    intent = {}
-    t = threading.Thread(target=lambda: intent.update(wh.run(run_id, days, ttl=4)), name=run_id)
+    ran = {}
+    t = threading.Thread(target=lambda: ran.update(intent=wh.run(run_id, days, ttl=4)), name=run_id)
     t.start()
     t.join(60)
     monkeypatch.undo()
-    return intent
+    return ran["intent"]
 
 
 def test_maintenance_finishes_a_dead_runs_commit(wh, monkeypatch):
@@ -50,7 +50,7 @@ def test_maintenance_finishes_a_dead_runs_commit(wh, monkeypatch):
     (finished,) = report.finished_intents
     assert finished.startswith("killed: rolled back: climate.contour_features undone")
     assert wh.contents() == {d: ("base", {"base"}, 2) for d in (day(1), day(2), day(3))}
-    for paths in intent["files"].values():
+    for paths in intent.files.values():
         assert paths and not any(file_exists(p) for p in paths)
 
 

@@ -8,15 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from era5_common.errors import InputError
 
-from era5_contours.inputs.reading import (
-    NamedSource,
-    file_time_range,
-    load_day,
-    load_window,
-    open_dataset,
-)
+from era5_common.errors import InputError
+from era5_contours.inputs.netcdf import NamedSource, file_time_range, open_dataset
+from era5_contours.inputs.samples import load_day, load_window
 from era5_contours.science.daily import daily_total_tp, sample_window
 
 LEGACY = "era5_legacy_global20deg_2021-03-01T12_t2m_packed.nc"

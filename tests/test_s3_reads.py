@@ -19,12 +19,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from era5_common import storage
-from era5_common.errors import InputError
 from independent import era5_daily, field_stats
 from realdata import ERA5_DIR, FRANCE_T2M, FRANCE_TP, require
 
-from era5_contours.inputs import reading, remote
+from era5_common import storage
+from era5_common.errors import InputError
+from era5_contours.inputs import netcdf, remote, samples
 from era5_contours.science.daily import read_daily
 
 moto = pytest.importorskip("moto", reason="moto not installed")
@@ -78,9 +78,9 @@ def test_planning_reads_the_coordinates_only(s3):
     france = 0
     for path in (FRANCE_T2M, FRANCE_TP, KERALA, LEGACY):
         before = remote.fetched()
-        info = reading.file_time_range(reading.source_for(uri(path)))
+        info = netcdf.file_time_range(netcdf.source_for(uri(path)))
         got = delta(before)
-        assert info == reading.file_time_range(path), path.name
+        assert info == netcdf.file_time_range(path), path.name
         if path in (FRANCE_T2M, FRANCE_TP):
             # The metadata and time coordinate of a CDS file: one block, one GET.
             assert got == {"bytes": remote.PLANNING_BLOCK, "requests": 1}, path.name
@@ -94,12 +94,12 @@ def test_planning_reads_the_coordinates_only(s3):
 
 def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
     files = [FRANCE_T2M, FRANCE_TP]
-    sources = [reading.source_for(uri(f), "run-a") for f in files]
+    sources = [netcdf.source_for(uri(f), "run-a") for f in files]
     size = sum(f.stat().st_size for f in files)
     before = remote.fetched()
     for day in (date(2020, 7, 1), date(2020, 7, 2), date(2020, 7, 31)):
-        got = reading.load_day(sources, day, ["t2m", "tp"])
-        want = reading.load_day(files, day, ["t2m", "tp"])
+        got = samples.load_day(sources, day, ["t2m", "tp"])
+        want = samples.load_day(files, day, ["t2m", "tp"])
         for v in ("t2m", "tp"):
             assert np.array_equal(got[v].values, want[v].values, equal_nan=True), (day, v)
             assert {**got[v].attrs, "source_file": ""} == {**want[v].attrs, "source_file": ""}
@@ -118,13 +118,13 @@ def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
 
 
 def test_a_replaced_object_fails_naming_it(s3):
-    source = reading.source_for(uri(FRANCE_T2M), "run-b")
+    source = netcdf.source_for(uri(FRANCE_T2M), "run-b")
     day = date(2020, 7, 3)
-    with reading.day_samples([source], day, "t2m") as samples:
+    with samples.day_samples([source], day, "t2m") as stream:
         # The metadata are read; the data chunk is not. Now the object changes.
         s3.put_object(Bucket="era5", Key=f"in/{FRANCE_T2M.name}", Body=FRANCE_TP.read_bytes())
         with pytest.raises(InputError) as err:
-            list(samples)
+            list(stream)
     text = str(err.value)
     assert uri(FRANCE_T2M) in text and "2020-07-03" in text and "t2m" in text
     assert "PreconditionFailed" in text or "412" in text
@@ -132,17 +132,17 @@ def test_a_replaced_object_fails_naming_it(s3):
 
 def test_a_truncated_object_fails_naming_it(s3):
     s3.put_object(Bucket="era5", Key="in/truncated.nc", Body=FRANCE_T2M.read_bytes()[:2_000_000])
-    source = reading.source_for("s3://era5/in/truncated.nc", "run-c")
+    source = netcdf.source_for("s3://era5/in/truncated.nc", "run-c")
     with pytest.raises(InputError, match=re.escape("s3://era5/in/truncated.nc")):
-        reading.load_day([source], date(2020, 7, 1), ["t2m"])
+        samples.load_day([source], date(2020, 7, 1), ["t2m"])
 
 
 def test_classic_files_are_fetched_whole_once_per_machine(s3, tmp_root):
-    source = reading.source_for(uri(LEGACY), "run-d")
+    source = netcdf.source_for(uri(LEGACY), "run-d")
     before = remote.fetched()
     for _ in range(3):
-        got = reading.load_day([source], date(2021, 3, 1), ["t2m"])
-        want = reading.load_day([LEGACY], date(2021, 3, 1), ["t2m"])
+        got = samples.load_day([source], date(2021, 3, 1), ["t2m"])
+        want = samples.load_day([LEGACY], date(2021, 3, 1), ["t2m"])
         assert np.array_equal(got["t2m"].values, want["t2m"].values, equal_nan=True)
     # The first page (its format) and the whole file, once.
     assert delta(before)["bytes"] <= LEGACY.stat().st_size + remote.PAGE
@@ -205,10 +205,10 @@ _WORKER = textwrap.dedent(
     import hashlib, json, sys
     from datetime import date
     import numpy as np
-    from era5_contours.inputs import reading, remote
+    from era5_contours.inputs import netcdf, samples, remote
     day, files = date.fromisoformat(sys.argv[1]), sys.argv[2:]
-    sources = [reading.source_for(f, "run-shared") for f in files]
-    data = reading.load_day(sources, day, ["t2m", "tp"])
+    sources = [netcdf.source_for(f, "run-shared") for f in files]
+    data = samples.load_day(sources, day, ["t2m", "tp"])
     digest = hashlib.sha256(np.ascontiguousarray(data["t2m"].values).tobytes()).hexdigest()
     print(json.dumps({"fetched": remote.fetched(), "t2m": digest}))
     """
@@ -259,7 +259,7 @@ def test_the_processes_of_a_machine_fetch_each_page_once(tmp_path):
     total = sum(r["fetched"]["bytes"] for r in results)
     assert size <= total <= size + 4 * remote.PAGE, (total, size)
     for day, r in zip(days, results, strict=True):
-        want = reading.load_day([FRANCE_T2M, FRANCE_TP], day, ["t2m", "tp"])["t2m"].values
+        want = samples.load_day([FRANCE_T2M, FRANCE_TP], day, ["t2m", "tp"])["t2m"].values
         assert r["t2m"] == hashlib.sha256(np.ascontiguousarray(want).tobytes()).hexdigest()
 
 

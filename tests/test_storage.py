@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from era5_common import storage
 
 moto = pytest.importorskip("moto", reason="moto not installed")

@@ -1,9 +1,9 @@
-"""The streaming reader and daily rules: the same samples, values and errors as load_day.
+"""The streaming reader and daily rules: samples, values and errors.
 
 Daily values are checked against an independent xarray computation on the raw files (as
-in test_daily); the samples the stream yields are checked against what the in-memory
-reader (``load_window``) reads from the same files, case by case: layouts, duplicates,
-conflicts, missing hours, grids, bad files.
+in test_daily); the samples the stream yields against the same files read with xarray
+alone (tests/independent.py), case by case: layouts, duplicates, conflicts, missing
+hours, grids, bad files.
 """
 
 from __future__ import annotations
@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 import pytest
 import xarray as xr
-from era5_common.errors import InputError
+from independent import window_samples
 
+from era5_common.errors import InputError
 from era5_contours.inputs.datasets import ERA5, ERA5_LAND
-from era5_contours.inputs.reading import DaySamples, day_samples, load_window
+from era5_contours.inputs.samples import DaySamples, day_samples
 from era5_contours.science.daily import DailyAccumulator, IncompleteDayError, read_daily
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
@@ -37,15 +38,16 @@ def _streamed(paths, start, end, variable, closed="both", hours_per_read=2):
         return samples, got
 
 
-def _assert_same_as_load_window(paths, start, end, variable, closed="both", hours_per_read=2):
+def _assert_same_as_xarray(paths, start, end, variable, closed="both", hours_per_read=2):
     samples, got = _streamed(paths, start, end, variable, closed, hours_per_read)
-    ref = load_window(paths, start, end, [variable], closed=closed)
-    np.testing.assert_array_equal([s.time for s in got], ref["time"].values)
+    times, values, sources, lat, lon = window_samples(paths, variable, start, end, closed)
+    np.testing.assert_array_equal([s.time for s in got], times)
     if got:
-        np.testing.assert_array_equal(np.stack([s.values for s in got]), ref[variable].values)
-    np.testing.assert_array_equal(samples.latitude, ref["latitude"].values)
-    np.testing.assert_array_equal(samples.longitude, ref["longitude"].values)
-    assert samples.source_files == ref.attrs["source_files"]
+        np.testing.assert_allclose(np.stack([s.values for s in got]), values, rtol=1e-6)
+        # Coordinates rounded to 1e-4 degrees, so that grids of different files join.
+        np.testing.assert_allclose(samples.latitude, lat, atol=1e-4)
+        np.testing.assert_allclose(samples.longitude, lon, atol=1e-4)
+    assert samples.source_files == sources
     return got
 
 
@@ -129,19 +131,19 @@ def test_detection_override_and_metadata(era5_file):
         land.field(ERA5)
 
 
-# --- the samples: same as the in-memory reader --------------------------------------------
+# --- the samples: same as xarray reads them --------------------------------------------
 
 
-def test_real_month_samples_equal_load_window(era5_file):
+def test_real_month_samples_equal_xarray(era5_file):
     for variable, name, closed in (("t2m", FR_T2M, "left"), ("tp", FR_TP, "right")):
-        got = _assert_same_as_load_window(
+        got = _assert_same_as_xarray(
             [era5_file(name)], datetime(2020, 7, 3), datetime(2020, 7, 4), variable, closed
         )
         assert len(got) == 24
 
 
 def test_legacy_packed_file(era5_file):
-    got = _assert_same_as_load_window(
+    got = _assert_same_as_xarray(
         [era5_file(LEGACY)], datetime(2021, 3, 1), datetime(2021, 3, 2), "t2m"
     )
     assert len(got) == 1 and got[0].values.dtype.kind == "f"
@@ -155,7 +157,7 @@ def test_descending_lat_0_360_lon_and_units(cf_dataset, write_nc):
     ds = cf_dataset({"t2m": values - 273.15}, times, lat, lon, lat_name="lat", lon_name="lon")
     ds["t2m"].attrs["units"] = "degC"
     path = write_nc(ds, "latlon.nc", format="NETCDF3_64BIT")
-    got = _assert_same_as_load_window(
+    got = _assert_same_as_xarray(
         [path], datetime(2021, 1, 1), datetime(2021, 1, 1, 2), "t2m", hours_per_read=2
     )
     # independent: the value at (10N, -135E) of hour 1 is 1000 * 10 + 225 + 1 K
@@ -171,7 +173,7 @@ def test_window_across_two_files_with_identical_duplicates(cf_dataset, write_nc)
     b_ds["t2m"] = b_ds["t2m"].astype("float64").assign_attrs(units="degC")
     b = write_nc(b_ds, "b.nc")
     for hours in (1, 2, 3):
-        got = _assert_same_as_load_window(
+        got = _assert_same_as_xarray(
             [a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 4), "t2m", hours_per_read=hours
         )
         assert len(got) == 5
@@ -198,7 +200,7 @@ def test_all_nan_hours_are_missing_samples(cf_dataset, write_nc):
     placeholder[0] = 281.0
     a = write_nc(cf_dataset({"t2m": placeholder}, times, lat, lon), "a.nc")
     b = write_nc(cf_dataset({"t2m": np.full((1, 2, 2), 282.0)}, times[1:2], lat, lon), "b.nc")
-    got = _assert_same_as_load_window([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 2), "t2m")
+    got = _assert_same_as_xarray([a, b], datetime(2020, 1, 1), datetime(2020, 1, 1, 2), "t2m")
     assert [float(s.values[0, 0]) for s in got] == [281.0, 282.0]  # 02 UTC is missing
 
 
@@ -237,7 +239,7 @@ def test_multi_hour_chunks_are_read_once_per_chunk(era5_file, tmp_path):
     shutil.copy(era5_file(FR_T2M), path)
     with netCDF4.Dataset(path) as nc:
         assert nc.variables["t2m"].chunking() == [744, 49, 65]
-    got = _assert_same_as_load_window(
+    got = _assert_same_as_xarray(
         [path], datetime(2020, 7, 10), datetime(2020, 7, 11), "t2m", "left", hours_per_read=1
     )
     assert len(got) == 24

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from era5_tools import read_env_file, repository_root
+from era5_common.env import read_env_file
+from era5_tools import repository_root
 
 REPO = Path(__file__).resolve().parents[1]
 

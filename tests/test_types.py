@@ -1,13 +1,13 @@
 """The library is type-checked: mypy, strict, as configured in pyproject's [tool.mypy].
 
-mypy checks src/lib (era5_contours, era5_tools, era5_ingest) and src/jobs, no module
-exempt, against the annotations of numpy, xarray, pyspark, pyiceberg, netCDF4 and
+mypy checks src/lib (era5_common, era5_contours, era5_tools, era5_ingest) and src/jobs,
+no module exempt, against the annotations of numpy, xarray, pyspark, pyiceberg, netCDF4 and
 ecmwf-datastores-client and the stubs of the dev extras (pyarrow-stubs, types-boto3,
 types-shapely, types-PyYAML). It runs for Python 3.10 (pyproject's setting: the oldest the
 contour library supports, so newer standard-library names are errors) and again for 3.11,
 under which xarray's own annotations resolve fully (see pyproject). The CDS ingest runs on
 Glue Python shell, Python 3.9: the files ruff holds to Python 3.9 (pyproject's
-per-file-target-version: era5_ingest, its job and the era5_contours modules it imports)
+per-file-target-version: era5_ingest, its job and the kernel era5_common they share)
 are checked once more for 3.9, whose standard library lacks e.g. ``zip(strict=)`` and
 ``itertools.pairwise``. The cache in .mypy_cache makes reruns take seconds. The check is
 made against the dev extras' library versions: the Glue dev containers, whose numpy 1.x
@@ -115,4 +115,9 @@ def test_wheel_ships_py_typed(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     (wheel,) = (tmp_path / "dist").glob("era5_contours-*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"era5_contours/py.typed", "era5_tools/py.typed", "era5_ingest/py.typed"} <= names
+    assert {
+        "era5_common/py.typed",
+        "era5_contours/py.typed",
+        "era5_tools/py.typed",
+        "era5_ingest/py.typed",
+    } <= names

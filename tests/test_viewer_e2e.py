@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from era5_contours.inputs import reading
+from era5_contours.inputs import samples
 from era5_contours.inputs.datasets import detect_dataset
 from era5_contours.outputs import geojson
 from era5_contours.science import contours, daily, levels
@@ -61,7 +61,7 @@ def output_dir(tmp_path_factory) -> Path:
     out = root / "output"
     for day in DAYS:
         for variable in VARIABLES:
-            ds = reading.load_day(files, day, [variable])
+            ds = samples.load_day(files, day, [variable])
             field = daily.daily_field(ds, variable, day, detect_dataset(ds).dataset)
             scheme = levels.default_scheme(variable)
             lv = scheme.levels_for(field.data.values)

@@ -29,9 +29,10 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
+from era5_common.env import load_env_file
 from era5_common.errors import RunError
 from era5_common.glue_args import join_values
-
+from era5_common.logs import configure_logging
 from era5_contours.run.config import OPTIONS, REQUIRED, JobConfig
 from era5_contours.run.pipeline import run_contour_job
 
@@ -112,12 +113,7 @@ def parse_local_args(argv: Sequence[str]) -> dict[str, str]:
 
     Options are spelt in full (no prefixes), as on Glue.
     """
-    try:
-        from dotenv import load_dotenv
-
-        load_dotenv(override=False)
-    except ImportError:
-        pass
+    load_env_file(__file__)
     parser = argparse.ArgumentParser(
         prog="extract_contours",
         description="Daily contour features from hourly ERA5 / ERA5-Land NetCDF.",
@@ -167,17 +163,6 @@ def spark_session(args: Mapping[str, Any], glue: bool) -> Iterator[SparkSession]
         yield spark
     finally:
         spark.stop()
-
-
-def configure_logging(level: str) -> None:
-    """Log lines to stdout (the job's log on Glue), quietening chatty libraries."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
-    for noisy in ("py4j", "botocore", "urllib3", "matplotlib", "pyiceberg"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,9 +27,10 @@ try:
 except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
+from era5_common.env import load_env_file
 from era5_common.errors import RunError
 from era5_common.glue_args import join_values
-
+from era5_common.logs import CHATTY, configure_logging
 from era5_ingest import credentials
 from era5_ingest.cds import CdsError, CdsService
 from era5_ingest.config import HELP, OPTIONS, REQUIRED, IngestConfig
@@ -63,22 +64,13 @@ def parse_args(argv: Sequence[str]) -> dict[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the job; the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    try:
-        from dotenv import load_dotenv  # local runs: CDSAPI_URL / CDSAPI_KEY may be in .env
-
-        load_dotenv(override=False)
-    except ImportError:
-        pass
+    load_env_file(__file__)  # local runs: CDSAPI_URL / CDSAPI_KEY may be in .env
     args = parse_args(argv)
-    logging.basicConfig(
-        level=getattr(logging, str(args.get("log_level", "INFO")).upper(), logging.INFO),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
     # The client's own INFO lines repeat the progress lines (request id, status changes);
     # its warnings (CDS and dataset notices) stay.
-    for noisy in ("botocore", "boto3", "urllib3", "s3transfer", "multiurl", "ecmwf.datastores"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(
+        str(args.get("log_level", "INFO")), quiet=(*CHATTY, "multiurl", "ecmwf.datastores")
+    )
     try:
         config = IngestConfig.from_args(args)
     except ValueError as exc:

@@ -27,7 +27,8 @@ except ImportError:  # running from a checkout without `pip install -e .`
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "lib"))
 
 from era5_common import storage
-
+from era5_common.logs import configure_logging
+from era5_common.options import parse_bool
 from era5_contours.commit.maintenance import maintain
 from era5_contours.tables import catalog
 
@@ -35,12 +36,10 @@ logger = logging.getLogger("maintain_tables")
 
 
 def _flag(text: str) -> bool:
-    value = text.strip().lower()
-    if value in ("true", "1", "yes"):
-        return True
-    if value in ("false", "0", "no"):
-        return False
-    raise argparse.ArgumentTypeError(f"expected true or false, got {text!r}")
+    try:
+        return parse_bool(text, "--dry_run", empty=None)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -64,13 +63,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the maintenance; the exit code."""
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stdout,
-    )
-    for noisy in ("botocore", "urllib3", "pyiceberg"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging("INFO")
     args = parse_args(sys.argv[1:] if argv is None else argv)
     storage.use_endpoint(args.aws_endpoint_url)
     try:

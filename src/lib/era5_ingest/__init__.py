@@ -1,6 +1,6 @@
 """ERA5 / ERA5-Land from the Climate Data Store, month by month, into the contour job's input.
 
-:mod:`planning` (the requests: pure functions), :mod:`config` (options),
+:mod:`cds_requests` (the requests: pure functions), :mod:`config` (options),
 :mod:`credentials` (the CDS key: Secrets Manager, environment, rc file), :mod:`cds` (the
 CDS client seam: submit, follow, download with resume and retries), :mod:`files`
 (unpacking ZIPs, describing NetCDF), :mod:`manifest` (``_manifest.json``), :mod:`store`

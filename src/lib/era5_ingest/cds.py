@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .cds_requests import TOO_LARGE, refusal_limit
 from .credentials import Credentials, CredentialsError
-from .planning import TOO_LARGE, refusal_limit
 
 if TYPE_CHECKING:
     from ecmwf.datastores import Client, Remote

@@ -6,14 +6,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from era5_common.options import parse_bool
+from era5_common.products import normalise_name
+
 from .cds import PollPolicy, RetryPolicy
-from .planning import (
+from .cds_requests import (
     CDS_VARIABLES,
     DEFAULT_ITEM_LIMIT,
     Area,
     Month,
     months_between,
-    normalise_dataset,
 )
 
 #: Every option, with its default ("" = none; required if in REQUIRED).
@@ -56,15 +58,6 @@ HELP: dict[str, str] = {
     "http_timeout_seconds": "connect and read timeout of each HTTP call",
     "aws_endpoint_url": "send S3 and Secrets Manager calls there (tests: a moto server)",
 }
-
-
-def _bool(text: str, name: str) -> bool:
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "y", "on"):
-        return True
-    if value in ("false", "0", "no", "n", "off"):
-        return False
-    raise ValueError(f"--{name} must be true or false, got {text!r}")
 
 
 _Number = TypeVar("_Number", int, float)
@@ -117,7 +110,7 @@ class IngestConfig:
         missing = [k for k in REQUIRED if not raw[k]]
         if missing:
             raise ValueError(f"missing required option(s): {', '.join('--' + m for m in missing)}")
-        dataset = normalise_dataset(raw["dataset"])
+        dataset = normalise_name(raw["dataset"])
         variables = tuple(
             dict.fromkeys(v.strip() for v in raw["variables"].split(",") if v.strip())
         )
@@ -158,7 +151,7 @@ class IngestConfig:
             max_parallel_requests=_number(
                 raw["max_parallel_requests"], "max_parallel_requests", int, 1, 32
             ),
-            next_day=_bool(raw["next_day"], "next_day"),
+            next_day=parse_bool(raw["next_day"], "--next_day", empty=None),
             max_items_per_request=_number(
                 raw["max_items_per_request"], "max_items_per_request", int, 1
             ),

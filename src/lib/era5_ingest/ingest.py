@@ -3,7 +3,7 @@
 Months are independent: each has its folder and manifest, runs in a worker thread (at
 most ``max_parallel_requests`` at once, since the CDS queues requests per user), and a
 month that fails (a failed CDS request, retries spent, a permanent error) is reported and
-leaves the others going. Within a month each request (:class:`~.planning.Part`) is
+leaves the others going. Within a month each request (:class:`~.cds_requests.Part`) is
 fetched, unpacked, checked and written on its own, and the manifest is rewritten after
 each: a run that dies resumes at the next request, and follows a request that was still
 queued instead of submitting it again.
@@ -26,6 +26,7 @@ from era5_common.errors import RunError
 
 from . import __version__
 from .cds import CdsError, CdsService, RequestTooLarge, TransientError, human_bytes
+from .cds_requests import CDS_VARIABLES, MonthPlan, Part, halve, hour_ranges, plan_month, split_part
 from .config import IngestConfig
 from .files import DownloadContentError, describe_netcdf, sha256_file, stem_for, unpack_download
 from .manifest import (
@@ -40,7 +41,6 @@ from .manifest import (
     iso_hour,
     utc_now,
 )
-from .planning import CDS_VARIABLES, MonthPlan, Part, halve, hour_ranges, plan_month, split_part
 from .store import (
     check_writable,
     list_folder,

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from era5_common import storage
 
+from .cds_requests import Month
 from .manifest import MANIFEST_NAME, Manifest, ManifestError
-from .planning import Month
 
 logger = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     import duckdb
     from pyiceberg.catalog import Catalog
 
-from era5_tools import configure_logging
+from era5_common.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--max_rows", type=int, default=50)
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, stream=sys.stderr)
 
     from era5_contours.tables.catalog import load_catalog
 

@@ -32,6 +32,7 @@ import argparse
 import logging
 import math
 import os
+import sys
 import uuid
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
-from era5_tools import configure_logging
+from era5_common.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
@@ -765,7 +766,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, stream=sys.stderr)
     land = args.dataset == ERA5_LAND
     resolution = args.resolution or (LAND_RESOLUTION if land else DEFAULT_RESOLUTION)
     try:

@@ -40,9 +40,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from era5_common import storage
-
+from era5_common.logs import configure_logging
 from era5_contours.outputs import layout
-from era5_tools import configure_logging, repository_root
+from era5_tools import repository_root
 
 logger = logging.getLogger(__name__)
 
@@ -366,7 +366,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, stream=sys.stderr)
     if str(args.output_path).startswith("s3://"):
         parser.error("the viewer serves a local folder; sync the S3 output locally first")
     if not args.output_path.is_dir():

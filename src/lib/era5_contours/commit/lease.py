@@ -34,6 +34,8 @@ from typing import Any
 
 from era5_common import storage
 
+from .intent import CommitIntent, intents_from_json
+
 logger = logging.getLogger(__name__)
 
 FOLDER = "_commit_lease"
@@ -125,7 +127,7 @@ class CommitLease:
     def acquire(
         self,
         wait_seconds: float,
-        on_inherit: Callable[[list[dict[str, Any]]], None] | None = None,
+        on_inherit: Callable[[list[CommitIntent]], None] | None = None,
     ) -> None:
         """Take the lease, waiting up to ``wait_seconds`` for the current holder.
 
@@ -143,7 +145,7 @@ class CommitLease:
         last_note = 0.0
         while True:
             top, released = _scan(self.root)
-            inherited: list[dict[str, Any]] = []
+            inherited: list[Any] = []  # the JSON form: read when it is finished
             if top and not released:
                 record = self._read(top)
                 if record is not None and not self._stale(record):
@@ -196,12 +198,12 @@ class CommitLease:
     def _finish_inherited(
         self,
         top: int,
-        inherited: list[dict[str, Any]],
-        on_inherit: Callable[[list[dict[str, Any]]], None] | None,
+        inherited: list[Any],
+        on_inherit: Callable[[list[CommitIntent]], None] | None,
     ) -> None:
         if inherited and on_inherit is not None:
             try:
-                on_inherit(inherited)
+                on_inherit(intents_from_json(inherited))
             except BaseException:
                 # Leave the intents for the next run, at once.
                 self._stop_renewing()
@@ -265,14 +267,14 @@ class CommitLease:
             self._renewer = None
 
     @property
-    def pending(self) -> list[dict[str, Any]]:
+    def pending(self) -> list[CommitIntent]:
         """The intents this holder has recorded and not yet finished."""
-        return list(self._record.get("pending") or [])
+        return intents_from_json(self._record.get("pending"))
 
-    def set_pending(self, intents: list[dict[str, Any]]) -> None:
+    def set_pending(self, intents: list[CommitIntent]) -> None:
         """Record what this run is about to commit (or ``[]`` once it is done)."""
         self.check()
-        self._write(pending=intents, expires=time.time() + self.ttl)
+        self._write(pending=[i.to_json() for i in intents], expires=time.time() + self.ttl)
 
     def check(self) -> None:
         """Raise :class:`LeaseLost` unless the lease is still this run's for a while."""

@@ -25,15 +25,16 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from era5_common import storage
 from pyiceberg.exceptions import NoSuchTableError
 
+from era5_common import storage
 from era5_contours.outputs import layout
 from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
-from . import protocol as commits
+from . import protocol
+from .intent import CommitIntent
 from .lease import CommitLease, lease_root
 
 if TYPE_CHECKING:
@@ -160,7 +161,7 @@ def maintain(
         except NoSuchTableError:
             logger.info("%s.%s does not exist: nothing to maintain", database, table_def.name)
             continue
-        tables[commits.table_name(table)] = table
+        tables[protocol.table_name(table)] = table
 
     lease = CommitLease(
         lease_root(warehouse_path, database),
@@ -168,13 +169,13 @@ def maintain(
         ttl=lease_seconds,
     )
 
-    def finish(intents: list[dict[str, Any]]) -> None:
+    def finish(intents: list[CommitIntent]) -> None:
         for intent in intents:
             if dry_run:
-                report.finished_intents.append(f"{intent['run_id']} (left for a real run)")
+                report.finished_intents.append(f"{intent.run_id} (left for a real run)")
                 raise _DryRunStop
             report.finished_intents.append(
-                f"{intent['run_id']}: {commits.finish_intent(intent, tables)}"
+                f"{intent.run_id}: {protocol.finish_intent(intent, tables)}"
             )
 
     held: CommitLease | None = lease

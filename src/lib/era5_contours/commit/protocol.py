@@ -12,7 +12,7 @@ Iceberg commits one table at a time. What keeps ``contour_features`` and
 3. the tables commit in order (each commit tagged ``run-attempt`` in its snapshot
    summary), then the staged maps are moved into place;
 4. if the second commit fails, the first is undone by a compensating commit
-   (:func:`~era5_contours.tables.catalog.revert_attempt`): only this run's files change, every
+   (:func:`~era5_contours.commit.iceberg.revert_attempt`): only this run's files change, every
    other run's commits stay;
 5. if the run is killed anywhere in between, its lease expires with the intent pending,
    and the next run (or the maintenance command) that takes the lease finishes it
@@ -28,15 +28,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from era5_common import storage
+from era5_contours.tables.datafiles import data_file_paths
 
-from era5_contours.tables import catalog
-
+from . import iceberg
+from .intent import CommitIntent
 from .lease import CommitLease
+from .publish import publish_maps
 
 if TYPE_CHECKING:
     from pyiceberg.manifest import DataFile
@@ -64,8 +65,8 @@ def make_intent(
     output_path: str,
     publish: Sequence[str],
     unpublish: Sequence[str],
-) -> dict[str, Any]:
-    """The intent record of a run's commit (JSON-ready).
+) -> CommitIntent:
+    """The intent of a run's commit, with the tables' current snapshots as ``before``.
 
     ``publish`` are map paths relative to the output (and to the staging folder, where
     they wait); ``unpublish`` are published maps to remove (days that are not ok now).
@@ -74,17 +75,17 @@ def make_intent(
     for t in tables:
         snapshot = t.current_snapshot()
         before[table_name(t)] = snapshot.snapshot_id if snapshot is not None else None
-    return {
-        "run_id": run_id,
-        "attempt": attempt,
-        "order": [table_name(t) for t in tables],
-        "before": before,
-        "files": {name: catalog.data_file_paths(fs) for name, fs in files.items()},
-        "staging": staging,
-        "output_path": output_path,
-        "publish": list(publish),
-        "unpublish": list(unpublish),
-    }
+    return CommitIntent(
+        run_id=run_id,
+        attempt=attempt,
+        order=tuple(table_name(t) for t in tables),
+        before=before,
+        files={name: tuple(data_file_paths(fs)) for name, fs in files.items()},
+        staging=staging,
+        output_path=output_path,
+        publish=tuple(publish),
+        unpublish=tuple(unpublish),
+    )
 
 
 def commit_run(
@@ -92,7 +93,7 @@ def commit_run(
     tables: Sequence[Table],
     files: Mapping[str, Sequence[DataFile]],
     replace: list[tuple[date, str]],
-    intent: dict[str, Any],
+    intent: CommitIntent,
 ) -> int:
     """Commit both tables in order, then publish the maps; the lease must be held.
 
@@ -119,13 +120,13 @@ def commit_run(
         A commit failed; the tables are as they were before the run.
     """
     lease.set_pending([intent])
-    props = {"run-id": intent["run_id"], "run-attempt": intent["attempt"]}
+    props = {"run-id": intent.run_id, "run-attempt": intent.attempt}
     done: list[Table] = []
     for table in tables:
         name = table_name(table)
         try:
             lease.check()
-            catalog.commit_replace(table, files.get(name, []), replace, snapshot_properties=props)
+            iceberg.commit_replace(table, files.get(name, []), replace, snapshot_properties=props)
         except Exception as exc:
             undone = _undo(done, intent)
             _remove_files(intent)
@@ -141,89 +142,54 @@ def commit_run(
     return published
 
 
-def _undo(tables: Sequence[Table], intent: Mapping[str, Any]) -> list[str]:
+def _undo(tables: Sequence[Table], intent: CommitIntent) -> list[str]:
     undone = []
     for table in reversed(tables):
         name = table_name(table)
-        catalog.revert_attempt(table, intent["attempt"], intent["before"].get(name))
+        iceberg.revert_attempt(table, intent.attempt, intent.before.get(name))
         undone.append(name)
     return undone
 
 
-def _remove_files(intent: Mapping[str, Any]) -> None:
+def _remove_files(intent: CommitIntent) -> None:
     """Remove the data files of an intent that no snapshot references (best effort)."""
-    for paths in intent.get("files", {}).values():
-        for path in paths:
-            try:
-                storage.delete(path)
-            except Exception as exc:  # noqa: BLE001 - an orphan for the maintenance command
-                logger.warning("could not remove %s: %s", path, exc)
-
-
-def publish_maps(intent: Mapping[str, Any], *, missing_ok: bool = False) -> int:
-    """Move the intent's staged maps into place and remove the ones it unpublishes.
-
-    ``missing_ok``: a staged map that is not there was moved already (finishing an
-    interrupted publish), not an error.
-    """
-    staging, output = intent["staging"], intent["output_path"]
-    moves = [(storage.join(staging, rel), storage.join(output, rel)) for rel in intent["publish"]]
-    deletes = [storage.join(output, rel) for rel in intent["unpublish"]]
-
-    def move(pair: tuple[str, str]) -> int:
+    for path in intent.all_files():
         try:
-            storage.move(*pair)
-        except FileNotFoundError:
-            if not missing_ok:
-                raise
-            return 0
-        except Exception as exc:
-            if missing_ok and ("NoSuchKey" in str(exc) or "Not Found" in str(exc)):
-                return 0
-            raise
-        return 1
-
-    # S3 copies are round trips: a few threads keep a long run's publishing short.
-    with ThreadPoolExecutor(max_workers=8 if storage.is_s3(output) else 1) as pool:
-        moved = sum(pool.map(move, moves))
-        list(pool.map(storage.delete, deletes))
-    try:
-        storage.delete_prefix(staging)
-    except Exception as exc:  # noqa: BLE001 - a leftover for the maintenance command
-        logger.warning("could not remove the staging folder %s: %s", staging, exc)
-    return moved
+            storage.delete(path)
+        except Exception as exc:  # noqa: BLE001 - an orphan for the maintenance command
+            logger.warning("could not remove %s: %s", path, exc)
 
 
-def finish_intent(intent: Mapping[str, Any], tables: Mapping[str, Table]) -> str:
+def finish_intent(intent: CommitIntent, tables: Mapping[str, Table]) -> str:
     """Complete or undo the commit of a run that died holding the lease; what was done.
 
     Both tables committed: the maps are published (roll forward). Only some: those are
     undone by compensating commits and the run's files removed (roll back). None: the
     run's files and staging folder are removed.
     """
-    attempt = intent["attempt"]
+    attempt = intent.attempt
     committed = []
-    for name in intent["order"]:
+    for name in intent.order:
         table = tables[name]
         table.refresh()
-        if catalog.attempt_snapshots(table, attempt, intent["before"].get(name)):
+        if iceberg.attempt_snapshots(table, attempt, intent.before.get(name)):
             committed.append(name)
-    if committed and len(committed) == len(intent["order"]):
+    if committed and len(committed) == len(intent.order):
         moved = publish_maps(intent, missing_ok=True)
         action = f"rolled forward: both tables had committed, {moved} staged maps published"
     else:
         for name in reversed(committed):
-            catalog.revert_attempt(tables[name], attempt, intent["before"].get(name))
+            iceberg.revert_attempt(tables[name], attempt, intent.before.get(name))
         _remove_files(intent)
         try:
-            storage.delete_prefix(intent["staging"])
+            storage.delete_prefix(intent.staging)
         except Exception as exc:  # noqa: BLE001
-            logger.warning("could not remove the staging folder %s: %s", intent["staging"], exc)
+            logger.warning("could not remove the staging folder %s: %s", intent.staging, exc)
         action = (
             f"rolled back: {', '.join(committed)} undone" if committed else "nothing committed"
         ) + ", its files removed"
     logger.warning(
-        "finished the interrupted commit of run %s (%s): %s", intent["run_id"], attempt, action
+        "finished the interrupted commit of run %s (%s): %s", intent.run_id, attempt, action
     )
     return action
 

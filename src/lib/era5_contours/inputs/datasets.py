@@ -17,11 +17,11 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from era5_common.products import DATASETS, ERA5, ERA5_LAND, normalise_name
+
 logger = logging.getLogger(__name__)
 
-ERA5 = "era5"
-ERA5_LAND = "era5-land"
-DATASETS = (ERA5, ERA5_LAND)
+__all__ = ["DATASETS", "ERA5", "ERA5_LAND", "Detection", "Evidence", "normalise_name"]
 
 #: Tolerance (metres) for "did not decrease": the CDS's float32 and GRIB packing noise.
 _GROWTH_TOLERANCE_M = 1e-6
@@ -35,16 +35,6 @@ class Detection:
 
     dataset: str
     reason: str
-
-
-def normalise_name(name: str) -> str:
-    """Map user spellings (``ERA5_Land``, ``era5land``) to :data:`DATASETS`."""
-    key = name.strip().lower().replace("_", "-")
-    if key in ("era5-land", "era5land"):
-        return ERA5_LAND
-    if key == ERA5:
-        return ERA5
-    raise ValueError(f"unknown dataset {name!r}: use one of {', '.join(DATASETS)} or auto")
 
 
 class GrowthCounter:
@@ -172,7 +162,7 @@ def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
     Parameters
     ----------
     ds
-        Normalised data (see :mod:`era5_contours.inputs.reading`), ideally the samples of one
+        Normalised data (see :mod:`era5_contours.inputs.netcdf`), ideally the samples of one
         day from D 00 UTC to D+1 00 UTC.
     override
         ``"era5"`` or ``"era5-land"`` to skip detection; ``None`` or ``"auto"`` to detect.

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xarray as xr
-from era5_common.errors import InputError
 
+from era5_common.errors import InputError
 from era5_contours.variables import VARIABLES
 
 if TYPE_CHECKING:

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
+from era5_common.options import parse_bool
+from era5_common.products import normalise_name
 from era5_common.storage import join
-
-from era5_contours.inputs.datasets import normalise_name
 from era5_contours.inputs.units import parse_assumed
 from era5_contours.outputs import layout
 from era5_contours.science.levels import LevelScheme, default_scheme
@@ -55,22 +55,6 @@ OPTIONS: dict[str, str] = {
     "commit_lease_seconds": "300",
 }
 REQUIRED = ("input_path", "output_path", "start_date", "end_date")
-
-
-def parse_bool(text: str, name: str) -> bool:
-    """``true``/``false`` (also ``1 yes y on`` / ``0 no n off``, empty is false).
-
-    Raises
-    ------
-    ValueError
-        Naming ``name`` (``--lines``, ``ERA5_CREATE_DATABASE``) and the text.
-    """
-    value = str(text).strip().lower()
-    if value in ("true", "1", "yes", "y", "on"):
-        return True
-    if value in ("false", "0", "no", "n", "off", ""):
-        return False
-    raise ValueError(f"{name} must be true or false, got {text!r}")
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -163,7 +147,10 @@ class JobConfig:
             )
         dataset = raw["dataset"].strip().lower()
         if dataset != "auto":
-            dataset = normalise_name(dataset)
+            try:
+                dataset = normalise_name(dataset)
+            except ValueError as exc:
+                raise ValueError(f"--dataset: {exc} (or auto)") from None
         min_samples = None
         if raw["min_samples_per_day"].strip():
             min_samples = int(raw["min_samples_per_day"])

@@ -30,13 +30,12 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import asdict
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from era5_common import storage
 from era5_common.errors import RunError
-
+from era5_contours.commit.intent import CommitIntent
 from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
 from era5_contours.commit.protocol import (
     CommitError,
@@ -53,16 +52,16 @@ from era5_contours.tables.months import (
     MonthContext,
     MonthResult,
     MonthTask,
-    merge_month,
     month_tasks,
     replaced_pairs,
 )
 from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 from .config import JobConfig
+from .outcome import FAILED, INCOMPLETE, OK, VariableOutcome
 from .planning import DayTask, inspect_file, plan_days
-from .report import FAILED, INCOMPLETE, OK, RunReport
-from .tasks import DayProcessor, RunContext, VariableOutcome, crashed_day, process_day
+from .report import RunReport, report_dict
+from .tasks import DayProcessor, RunContext, crashed_day, process_day, rewrite_month
 
 if TYPE_CHECKING:
     from pyiceberg.table import Table
@@ -71,7 +70,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["FAILED", "INCOMPLETE", "OK", "RunReport", "run_contour_job"]
+__all__ = ["FAILED", "INCOMPLETE", "OK", "RunReport", "report_dict", "run_contour_job"]
 
 
 # --------------------------------------------------------------------------- driver
@@ -369,7 +368,7 @@ def _take_lease(config: JobConfig, attempt: str, tables: dict[str, Table]) -> Co
     )
     by_name = {table_name(t): t for t in tables.values()}
 
-    def finish(intents: list[dict[str, Any]]) -> None:
+    def finish(intents: list[CommitIntent]) -> None:
         for intent in intents:
             finish_intent(intent, by_name)
 
@@ -402,7 +401,9 @@ def _write_months(
         attempt=attempt,
     )
     try:
-        results = sc.parallelize(months, len(months)).map(lambda m: merge_month(m, mctx)).collect()
+        results = (
+            sc.parallelize(months, len(months)).map(lambda m: rewrite_month(m, mctx)).collect()
+        )
     except Exception as exc:
         raise RunError(f"writing the table files failed: {_first_line(exc)}") from exc
     logger.info(
@@ -479,12 +480,3 @@ def _discard_run(staging: str, lease: CommitLease | None, tables: dict[str, Tabl
         except Exception:  # noqa: BLE001 - it expires by itself
             logger.warning("could not release the commit lease; it expires by itself")
             lease.abandon()
-
-
-def report_dict(report: RunReport) -> dict[str, Any]:
-    """JSON-friendly form of a report (benchmarks and tests)."""
-    out = asdict(report)
-    out.pop("_intervals", None)
-    out.pop("_workers", None)
-    out["exit_code"] = report.exit_code
-    return out

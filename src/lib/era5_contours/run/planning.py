@@ -14,8 +14,7 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from era5_common import storage
-
-from era5_contours.inputs.reading import file_time_range, source_for
+from era5_contours.inputs.netcdf import file_time_range, source_for
 from era5_contours.variables import sample_window, window_overlaps
 
 from .spark import steady_worker

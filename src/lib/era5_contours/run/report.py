@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
-if TYPE_CHECKING:
-    from .tasks import VariableOutcome
-
-OK, INCOMPLETE, FAILED = "ok", "incomplete", "failed"
+from .outcome import FAILED, INCOMPLETE, OK, VariableOutcome
 
 
 @dataclass
@@ -102,3 +99,12 @@ def _day_status(statuses: Iterable[str]) -> str:
     if INCOMPLETE in statuses:
         return INCOMPLETE
     return OK
+
+
+def report_dict(report: RunReport) -> dict[str, Any]:
+    """JSON-friendly form of a report (benchmarks and tests)."""
+    out = asdict(report)
+    out.pop("_intervals", None)
+    out.pop("_workers", None)
+    out["exit_code"] = report.exit_code
+    return out

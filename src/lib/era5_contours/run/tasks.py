@@ -16,28 +16,30 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import xarray as xr
+
 from era5_common import storage
 from era5_common.errors import IncompleteDayError, InputError
-
-from era5_contours.inputs.reading import source_for
+from era5_contours.inputs.netcdf import source_for
 from era5_contours.outputs import layout
 from era5_contours.outputs.features import feature_rows
 from era5_contours.outputs.geojson import web_geojson
 from era5_contours.science.contours import contour_field
 from era5_contours.science.daily import DailyAccumulator, DailyField, read_daily
-from era5_contours.tables.months import write_rows
+from era5_contours.tables.months import MonthContext, MonthResult, MonthTask, merge_month
+from era5_contours.tables.rows import write_rows
+from era5_contours.tables.schema import FAILED, INCOMPLETE, OK
 from era5_contours.variables import get
 
 from .config import JobConfig
+from .outcome import VariableOutcome
 from .planning import DayTask, unreadable_note
-from .report import FAILED, INCOMPLETE, OK
 from .spark import steady_worker
 
 logger = logging.getLogger(__name__)
@@ -52,32 +54,6 @@ class RunContext:
     staging: str
     #: Unique per run (also per rerun under the same run_id): names its files.
     attempt: str
-
-
-@dataclass
-class VariableOutcome:
-    """What an executor reports for one (day, variable): small, no feature rows."""
-
-    day: date
-    variable: str
-    status: str
-    error: str | None = None
-    samples: int = 0
-    feature_count: int = 0
-    #: The staged feature rows (Arrow IPC), written into the tables by the month rewrite.
-    rows: str | None = None
-    #: Staged outputs, published to their final paths once the tables commit.
-    geojson: str | None = None
-    png: str | None = None
-    #: The daily_summary row (column -> value): the driver writes and commits these.
-    summary: dict[str, Any] = field(default_factory=dict)
-    #: Set by the driver when this outcome is not ok and an earlier run's ok result of the
-    #: same (day, variable) is kept instead (the run_id of that result).
-    kept_run_id: str | None = None
-    seconds: float = 0.0
-    worker: str = ""
-    started: float = 0.0
-    finished: float = 0.0
 
 
 _STAT_KEYS = ("field_min", "field_mean", "field_mean_weighted", "field_max")
@@ -379,3 +355,9 @@ def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutc
 
 
 DayProcessor = Callable[[DayTask, RunContext], list[VariableOutcome]]
+
+
+def rewrite_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
+    """The Spark task of one (variable, month) partition's rewrite (on an executor)."""
+    steady_worker()
+    return merge_month(task, ctx)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 import xarray as xr
-from era5_common.errors import IncompleteDayError, InputError
 
+from era5_common.errors import IncompleteDayError, InputError
 from era5_contours.inputs.datasets import (
     ERA5,
     ERA5_LAND,
@@ -33,7 +33,8 @@ from era5_contours.inputs.datasets import (
     metadata_hint,
     nan_share,
 )
-from era5_contours.inputs.reading import HOURS_PER_READ, DaySamples, NamedSource, day_samples
+from era5_contours.inputs.netcdf import NamedSource
+from era5_contours.inputs.samples import HOURS_PER_READ, DaySamples, day_samples
 from era5_contours.inputs.units import to_canonical
 from era5_contours.variables import NAMES, get, in_window, sample_window
 
@@ -343,7 +344,7 @@ def accumulate(samples: DaySamples, *, dataset: str = "auto") -> DailyAccumulato
     Parameters
     ----------
     samples
-        From :func:`~era5_contours.inputs.reading.day_samples`; closed when done.
+        From :func:`~era5_contours.inputs.samples.day_samples`; closed when done.
     dataset
         ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both rules and the product
         detection need).
@@ -384,7 +385,7 @@ def read_daily(
     Raises
     ------
     InputError
-        As :func:`~era5_contours.inputs.reading.load_day`: unreadable files, units, grids,
+        As :func:`~era5_contours.inputs.samples.load_day`: unreadable files, units, grids,
         conflicting duplicates, no file holding the variable.
     """
     samples = day_samples(

@@ -1,7 +1,7 @@
 """The table write, one (variable, month) partition at a time: copy-on-write of months.
 
-The executors stage each (day, variable)'s feature rows (Arrow IPC) during the day's
-work. Once the run holds the commit lease, one task per (variable, month) it touched
+The executors stage each (day, variable)'s feature rows (:mod:`~era5_contours.tables.rows`)
+during the day's work. Once the run holds the commit lease, one task per (variable, month) it touched
 rewrites that partition of both tables whole: the rows of the month's other days as the
 tables hold them, plus this run's rows, written by pyiceberg's writer as one data file
 per partition (rolled over at ``write.target-file-size-bytes``). The commit then replaces
@@ -24,20 +24,16 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from era5_common import storage
 from pyiceberg.expressions import And, BooleanExpression
 
-from era5_contours.run.spark import steady_worker
-
-from . import catalog
-from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, TableDef
+from . import datafiles, filters
+from .rows import read_rows
+from .schema import CONTOUR_FEATURES, DAILY_SUMMARY, OK, TableDef
 
 if TYPE_CHECKING:
     from pyiceberg.io import FileIO
     from pyiceberg.manifest import DataFile
     from pyiceberg.table.metadata import TableMetadata
-
-OK = "ok"
 
 
 def month_of(day: date) -> tuple[date, date]:
@@ -49,23 +45,6 @@ def month_of(day: date) -> tuple[date, date]:
 def month_days(first: date, last: date) -> list[date]:
     """Every day from ``first`` to ``last``."""
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
-
-
-# --------------------------------------------------------------------------- staged rows
-
-
-def write_rows(path: str, rows: pa.Table) -> str:
-    """Stage feature rows as an Arrow IPC stream (typed, compact, read back zero-copy)."""
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, rows.schema) as writer:
-        writer.write_table(rows)
-    return storage.write_bytes(path, sink.getvalue().to_pybytes())
-
-
-def read_rows(path: str) -> pa.Table:
-    """Rows staged by :func:`write_rows`."""
-    with pa.ipc.open_stream(pa.py_buffer(storage.read_bytes(path))) as reader:
-        return reader.read_all()
 
 
 # --------------------------------------------------------------------------- tasks
@@ -139,10 +118,10 @@ def replaced_pairs(tasks: Sequence[MonthTask]) -> list[tuple[date, str]]:
 
 def _partition_filter(task: MonthTask) -> BooleanExpression:
     return And(
-        catalog.equal_to("variable", task.variable),
+        filters.equal_to("variable", task.variable),
         And(
-            catalog.at_least("day", task.first.isoformat()),
-            catalog.at_most("day", task.last.isoformat()),
+            filters.at_least("day", task.first.isoformat()),
+            filters.at_most("day", task.last.isoformat()),
         ),
     )
 
@@ -156,7 +135,7 @@ def _without_days(rows: pa.Table, days: set[date]) -> pa.Table:
 
 def _merge(parts: Sequence[pa.Table], table: TableDef, metadata: TableMetadata) -> pa.Table:
     schema = metadata.schema()
-    conformed = [catalog.conform_table(p, table, schema) for p in parts if p.num_rows]
+    conformed = [datafiles.conform_table(p, table, schema) for p in parts if p.num_rows]
     if not conformed:
         return table.arrow_schema.empty_table()
     # Columns the table holds beyond ours (created by other DDL) are null in our rows.
@@ -169,11 +148,10 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     Runs on an executor; holds that partition's rows only. The data files are named by a
     write UUID of (attempt, table, variable, month), so a retried task overwrites them.
     """
-    steady_worker()
     partition = _partition_filter(task)
     out = MonthResult(task.variable, task.first)
 
-    base_summary = catalog.scan_rows(ctx.summary_metadata, ctx.summary_io, partition)
+    base_summary = datafiles.scan_rows(ctx.summary_metadata, ctx.summary_io, partition)
     ok_before = {
         r["day"]: r["run_id"]
         for r in base_summary.select(["day", "status", "run_id"]).to_pylist()
@@ -190,7 +168,7 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
     )
 
     base_features = _without_days(
-        catalog.scan_rows(ctx.features_metadata, ctx.features_io, partition), replaced
+        datafiles.scan_rows(ctx.features_metadata, ctx.features_io, partition), replaced
     )
     new_features = [read_rows(r.rows) for r in task.days if r.day in replaced and r.rows]
     out.feature_rows = sum(t.num_rows for t in new_features)
@@ -200,14 +178,14 @@ def merge_month(task: MonthTask, ctx: MonthContext) -> MonthResult:
 
     key = f"era5-contours/{ctx.attempt}/{task.variable}/{task.first:%Y-%m}"
     if feature_rows.num_rows:
-        out.features_files = catalog.write_data_files(
+        out.features_files = datafiles.write_data_files(
             ctx.features_metadata,
             ctx.features_io,
             feature_rows,
             CONTOUR_FEATURES,
             write_uuid=uuid.uuid5(uuid.NAMESPACE_URL, f"{key}/{CONTOUR_FEATURES.name}"),
         )
-    out.summary_files = catalog.write_data_files(
+    out.summary_files = datafiles.write_data_files(
         ctx.summary_metadata,
         ctx.summary_io,
         summary_rows,

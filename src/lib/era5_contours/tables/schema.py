@@ -10,6 +10,12 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+#: The values of daily_summary's ``status``: the day's rule had every sample it needs and
+#: the features were made (``ok``), lacked samples (``incomplete``), or the input was bad
+#: (``failed``).
+OK, INCOMPLETE, FAILED = "ok", "incomplete", "failed"
+STATUSES = (OK, INCOMPLETE, FAILED)
+
 
 @dataclass(frozen=True)
 class Column:

@@ -23,7 +23,9 @@ from pathlib import Path
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from era5_tools import configure_logging, read_env_file, repository_root
+from era5_common.env import read_env_file
+from era5_common.logs import configure_logging
+from era5_tools import repository_root
 
 from .artifacts import LIBRARY_ZIP_NAME, build_library_zip
 from .aws import Outcome, aws_clients, deploy
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunks.add_argument("--chunk-days", type=int, default=7)
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
-    configure_logging(args.log_level)
+    configure_logging(args.log_level, stream=sys.stderr)
 
     try:
         if args.command in ("deploy", "package"):

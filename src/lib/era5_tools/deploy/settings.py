@@ -7,9 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from era5_common.options import parse_bool
 from era5_common.storage import split_s3
-
-from era5_contours.run.config import parse_bool
 
 GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5"}
 

@@ -15,13 +15,9 @@ from datetime import date
 
 import pytest
 
-from era5_contours import datasets as contour_datasets
 from era5_ingest import credentials as creds
-from era5_ingest.config import IngestConfig
-from era5_ingest.planning import (
+from era5_ingest.cds_requests import (
     COLLECTIONS,
-    ERA5,
-    ERA5_LAND,
     Area,
     Month,
     halve,
@@ -30,6 +26,7 @@ from era5_ingest.planning import (
     refusal_limit,
     split_part,
 )
+from era5_ingest.config import IngestConfig
 
 AREA = Area(52.0, -6.0, 40.0, 10.0)
 CDS_TO_OURS = {"2m_temperature": "t2m", "total_precipitation": "tp"}
@@ -55,8 +52,7 @@ def month_fields(year: int, month: int, variables) -> Counter:
     )
 
 
-def test_dataset_names_match_the_contour_job():
-    assert (ERA5, ERA5_LAND) == contour_datasets.DATASETS
+def test_each_dataset_has_its_cds_collection():
     assert COLLECTIONS == {
         "era5": "reanalysis-era5-single-levels",
         "era5-land": "reanalysis-era5-land",

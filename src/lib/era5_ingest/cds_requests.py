@@ -22,8 +22,8 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
-ERA5 = "era5"
-ERA5_LAND = "era5-land"
+from era5_common.products import ERA5, ERA5_LAND, normalise_name
+
 #: Our dataset name -> CDS collection (process) id.
 COLLECTIONS: dict[str, str] = {
     ERA5: "reanalysis-era5-single-levels",
@@ -37,16 +37,6 @@ HOURS: tuple[str, ...] = tuple(f"{h:02d}:00" for h in range(24))
 #: The item limit the CDS quotes for ERA5 requests ("... limit is 120000"); a refusal
 #: naming another limit makes the request split again to that one.
 DEFAULT_ITEM_LIMIT = 120_000
-
-
-def normalise_dataset(name: str) -> str:
-    """``era5`` or ``era5-land`` from the usual spellings (``ERA5_Land``, ``era5land``)."""
-    key = str(name).strip().lower().replace("_", "-")
-    if key in ("era5-land", "era5land"):
-        return ERA5_LAND
-    if key == ERA5:
-        return ERA5
-    raise ValueError(f"unknown dataset {name!r}: use {ERA5} or {ERA5_LAND}")
 
 
 @dataclass(frozen=True, order=True)
@@ -342,7 +332,7 @@ def plan_month(
     limit
         Item limit per request.
     """
-    dataset = normalise_dataset(dataset)
+    dataset = normalise_name(dataset)
     variables = tuple(dict.fromkeys(variables))
     unknown = [v for v in variables if v not in CDS_VARIABLES]
     if not variables or unknown:

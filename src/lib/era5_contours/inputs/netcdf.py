@@ -1,0 +1,378 @@
+"""NetCDF in: ERA5 / ERA5-Land files opened and normalised to one layout.
+
+Whatever the Climate Data Store delivered (legacy NetCDF3 with int16 packing and a
+``time`` dimension, current NetCDF4 with ``valid_time``, ``lat/lon`` names, descending
+latitude, 0..360 longitude, instant and accum streams in separate files), a file opens as
+a Dataset with dimensions ``(time, latitude, longitude)``, latitude ascending, longitude
+ascending in [-180, 180), coordinates rounded so that grids from different files join,
+and only the variables this library knows. Files are opened lazily (coordinates and
+attributes only); local files and bytes through netCDF4, S3 objects through h5netcdf over
+range reads (:mod:`~era5_contours.inputs.remote`). A day's samples are read from them by
+:mod:`~era5_contours.inputs.samples`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from collections.abc import Collection, Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypedDict
+
+import numpy as np
+import xarray as xr
+
+from era5_common.errors import InputError
+from era5_contours.variables import ALIASES
+
+if TYPE_CHECKING:
+    import netCDF4
+
+    from .remote import RangeFile
+
+logger = logging.getLogger(__name__)
+
+_TIME_NAMES = ("valid_time", "time")
+_LAT_NAMES = ("latitude", "lat")
+_LON_NAMES = ("longitude", "lon")
+#: 1e-4 degrees (~11 m) absorbs float32 noise (13.100000381469727) and ERA5-Land's
+#: non-exact 0.1 steps while keeping any real grid (>= 0.01 degrees) distinct.
+COORD_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class NamedSource:
+    """Bytes or a path, plus the name used in messages and lineage (e.g. the S3 URI)."""
+
+    name: str
+    data: bytes | None = None
+    path: str | None = None
+    #: An S3 URI read by HTTP range requests (:mod:`~era5_contours.inputs.remote`), never whole.
+    s3: str | None = None
+    #: The run whose machine-shared copy serves the reads of ``s3`` (a day's reads);
+    #: None reads through memory only (planning).
+    scope: str | None = None
+
+    @classmethod
+    def from_path(cls, path: str | os.PathLike[str]) -> NamedSource:
+        """A file on disk, named by its path."""
+        return cls(name=os.fspath(path), path=os.fspath(path))
+
+    @classmethod
+    def from_s3(cls, uri: str, scope: str | None = None) -> NamedSource:
+        """An S3 object read by range requests, named by its URI.
+
+        With ``scope`` (a run's id) the pages read are kept in that run's folder on this
+        machine, shared with the run's other worker processes; without, in memory.
+        """
+        return cls(name=uri, s3=uri, scope=scope)
+
+    @classmethod
+    def from_bytes(cls, name: str, data: bytes | memoryview) -> NamedSource:
+        """File contents in memory (an S3 object's body), named ``name``."""
+        return cls(name=name, data=bytes(data))
+
+
+def source_for(path: str, scope: str | None = None) -> NamedSource:
+    """A local path as itself, an S3 URI for range reads (see :meth:`NamedSource.from_s3`)."""
+    from era5_common.storage import is_s3
+
+    return NamedSource.from_s3(path, scope) if is_s3(path) else NamedSource.from_path(path)
+
+
+def as_named(source: NamedSource | str | os.PathLike[str] | bytes) -> NamedSource:
+    """A path or bytes as a :class:`NamedSource` (a NamedSource as itself)."""
+    if isinstance(source, NamedSource):
+        return source
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return NamedSource.from_bytes("<bytes>", source)
+    return NamedSource.from_path(source)
+
+
+def open_handle(src: NamedSource) -> Any:
+    """The handle of a source: netCDF4 for a file or bytes, h5netcdf for an S3 object.
+
+    Typed ``Any``: callers use the small API both libraries share (``variables``,
+    ``dimensions``, ``close``), which no common base class declares.
+    """
+    import netCDF4
+
+    if src.s3 is not None:
+        return _open_s3(src)
+    if src.path is not None:
+        # The netCDF4 library reads NetCDF3 and NetCDF4 alike.
+        return netCDF4.Dataset(src.path, mode="r")
+    assert src.data is not None
+    # netCDF4 opens NetCDF3 and NetCDF4/HDF5 buffers in place: no temp file, one engine
+    # for both formats (h5netcdf would need h5py and reads NetCDF4 only).
+    return netCDF4.Dataset("in-memory.nc", mode="r", memory=src.data)
+
+
+def _open_s3(src: NamedSource) -> Any:
+    """An S3 object opened for range reads: h5netcdf over a :class:`~era5_contours.inputs.remote.RangeFile`.
+
+    h5py reads NetCDF4 (HDF5) from any file-like object, so only the pages HDF5 asks for
+    are fetched; netCDF4-C cannot read from Python objects. NetCDF3 files, which h5py
+    cannot read, are small and fetched whole (once per machine for a day's reads).
+    """
+    from . import remote
+
+    assert src.s3 is not None
+    obj = remote.head(src.s3)
+    folder = remote.run_folder(src.scope) if src.scope else None
+    fileobj = remote.day_file(obj, folder) if folder is not None else remote.planning_file(obj)
+    try:
+        classic = remote.is_classic(fileobj.read(8))
+        if classic:
+            fileobj.close()
+            whole = remote.classic_copy(obj, folder)
+            if isinstance(whole, bytes):
+                return open_handle(NamedSource(name=src.name, data=whole))
+            return open_handle(NamedSource(name=src.name, path=whole))
+        fileobj.seek(0)
+        return _h5_file_class()(fileobj, **_h5_chunk_cache(fileobj))
+    except BaseException:
+        fileobj.close()
+        raise
+
+
+@functools.cache
+def _h5_file_class() -> type[Any]:
+    import h5netcdf
+
+    class RemoteH5File(h5netcdf.File):  # type: ignore[misc]  # h5netcdf is untyped: Any
+        """h5netcdf over a file object it owns: closing it closes the object too."""
+
+        def __init__(self, fileobj: RangeFile, **kwargs: Any) -> None:
+            self._fileobj = fileobj
+            # decode_vlen_strings as xarray's h5netcdf engine opens files.
+            super().__init__(fileobj, "r", decode_vlen_strings=True, **kwargs)
+            # h5netcdf opens a variable's HDF5 dataset anew at every read, and HDF5 drops
+            # a dataset's chunk cache when its last handle closes: one handle per known
+            # variable, held while the file is open, keeps the cache across reads.
+            self._held = [self._h5file[name] for name in self._h5file if name in ALIASES]
+
+        def close(self) -> None:
+            self._held = []
+            try:
+                super().close()
+            finally:
+                self._fileobj.close()
+
+    return RemoteH5File
+
+
+def _h5_chunk_cache(fileobj: RangeFile) -> dict[str, int]:
+    """h5py chunk cache options holding one time step's chunks of the largest variable.
+
+    The counterpart of :func:`cache_one_time_slab` (which h5py can only set when a file
+    opens): reading a chunk of many hours two hours at a time must not decompress it
+    again at every read.
+    """
+    import h5py
+
+    size, slots = 0, 0
+    with h5py.File(fileobj, "r") as h5:
+        for name, var in h5.items():
+            if name not in ALIASES or not isinstance(var, h5py.Dataset) or var.ndim < 3:
+                continue
+            chunks = var.chunks
+            if not chunks or chunks[0] <= 1:
+                continue
+            slab = int(
+                np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)])
+            )
+            size = max(size, slab * int(np.prod(chunks)) * var.dtype.itemsize)
+            slots = max(slots, 2 * slab + 1)
+    fileobj.seek(0)
+    if not size:
+        return {}
+    return {"rdcc_nbytes": size + (1 << 20), "rdcc_nslots": max(slots, 521)}
+
+
+def open_raw(src: NamedSource, nc: Any = None) -> xr.Dataset:
+    """Open lazily with CF decoding (packing, fill values, times)."""
+    if src.path is not None and nc is None:
+        return xr.open_dataset(src.path, engine="netcdf4", cache=False)
+    nc = open_handle(src) if nc is None else nc
+    try:
+        if type(nc).__module__.startswith("netCDF4"):
+            return xr.open_dataset(xr.backends.NetCDF4DataStore(nc), cache=False)
+        return xr.open_dataset(
+            xr.backends.H5NetCDFStore(nc), cache=False, drop_variables=_unused(nc.variables)
+        )
+    except BaseException:
+        nc.close()
+        raise
+
+
+def _unused(names: Iterable[str]) -> list[str]:
+    """Variables this library never reads (auxiliary coordinates, other fields).
+
+    Over range reads they would cost bytes: xarray loads ``expver``'s strings, tens of kB
+    of a CDS file's heap, only for :func:`normalise` to drop them. Kept all when the
+    file holds no known variable, so that the error lists what it holds.
+    """
+    names = list(names)
+    wanted = {*ALIASES, *_TIME_NAMES, *_LAT_NAMES, *_LON_NAMES}
+    if not any(n in ALIASES for n in names):
+        return []
+    return [n for n in names if n not in wanted]
+
+
+def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dataset:
+    """Open an ERA5 / ERA5-Land file lazily in the normalised layout.
+
+    Parameters
+    ----------
+    source
+        A path, raw bytes (e.g. an S3 object's body) or a :class:`NamedSource`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Dims ``(time, latitude, longitude)`` with the known variables renamed to ``t2m`` /
+        ``tp``; attrs ``source_file`` and, per variable, the original attributes.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read or lacks a time/latitude/longitude axis.
+    """
+    src = as_named(source)
+    try:
+        raw = open_raw(src)
+    except Exception as exc:  # netCDF4 raises OSError, ValueError, KeyError...
+        raise InputError(
+            f"cannot read NetCDF ({type(exc).__name__}: {exc})", file=src.name
+        ) from exc
+    try:
+        return normalise(raw, src.name)
+    except InputError:
+        raw.close()
+        raise
+    except Exception as exc:
+        raw.close()
+        raise InputError(f"unexpected layout ({exc})", file=src.name) from exc
+
+
+def _find(names: Sequence[str], available: Collection[Hashable], what: str, file: str) -> str:
+    for name in names:
+        if name in available:
+            return name
+    raise InputError(f"no {what} coordinate (looked for {', '.join(names)})", file=file)
+
+
+def normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
+    """A raw file's Dataset in the normalised layout (see the module docstring).
+
+    ``sort=False`` keeps the file's own axis order (the stream reorders in numpy).
+    """
+    keep = {v: ALIASES[v] for v in ds.data_vars if v in ALIASES}
+    if not keep:
+        raise InputError(
+            f"no t2m or tp variable (found {', '.join(map(str, ds.data_vars)) or 'none'})",
+            file=file,
+        )
+    names = set(ds.dims) | set(ds.coords)
+    tname = _find(_TIME_NAMES, names, "time", file)
+    latname = _find(_LAT_NAMES, names, "latitude", file)
+    lonname = _find(_LON_NAMES, names, "longitude", file)
+
+    ds = ds[list(keep)].rename(keep)
+    if "expver" in ds.dims:
+        # Legacy CDS files mixing final ERA5 (expver 1) and ERA5T (expver 5) carry an
+        # expver dimension where each time step is valid in exactly one member.
+        # fillna member by member: bfill would need bottleneck, which is not a dependency.
+        merged = ds.isel(expver=0)
+        for i in range(1, ds.sizes["expver"]):
+            merged = merged.fillna(ds.isel(expver=i))
+        ds = merged
+    ds = ds.rename({tname: "time", latname: "latitude", lonname: "longitude"})
+    if "time" not in ds.dims:
+        ds = ds.expand_dims("time")
+    # Auxiliary coordinates (number, expver, step, surface...) describe the request, not
+    # the field, and would block merging files from the two streams.
+    ds = ds.reset_coords(drop=True)
+    extra_dims = [d for d in ds.dims if d not in ("time", "latitude", "longitude")]
+    for d in extra_dims:
+        if ds.sizes[d] != 1:
+            raise InputError(f"unsupported extra dimension {d} of size {ds.sizes[d]}", file=file)
+    ds = ds.squeeze(extra_dims, drop=True).transpose("time", "latitude", "longitude")
+
+    lon = ds["longitude"].values.astype(float)
+    lat = ds["latitude"].values.astype(float)
+    lon = np.round(np.where(lon >= 180.0, lon - 360.0, lon), COORD_DECIMALS)
+    lat = np.round(lat, COORD_DECIMALS)
+    ds = ds.assign_coords(longitude=lon, latitude=lat)
+    if np.unique(lon).size != lon.size:
+        raise InputError("duplicate longitudes after wrapping to [-180, 180)", file=file)
+    if sort:
+        # Lazy outer indexing: sorting reorders what is read, it does not read.
+        ds = ds.sortby(["latitude", "longitude"])
+    ds.attrs = {**ds.attrs, "source_file": file}
+    return ds
+
+
+def source_names(sources: Iterable[NamedSource | str | os.PathLike[str] | bytes]) -> list[str]:
+    """The names sources go by in messages."""
+    return [as_named(s).name for s in sources]
+
+
+class TimeRange(TypedDict):
+    """What :func:`file_time_range` tells of a file (times naive UTC, None when empty)."""
+
+    variables: list[str]
+    start: datetime | None
+    end: datetime | None
+
+
+def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> TimeRange:
+    """Variables, first and last time of a file: what the job's planner needs.
+
+    Only coordinates are read.
+    """
+    ds = open_dataset(source)
+    try:
+        times = ds["time"].values
+        return {
+            "variables": sorted(map(str, ds.data_vars)),
+            "start": times.min().astype("datetime64[s]").item() if times.size else None,
+            "end": times.max().astype("datetime64[s]").item() if times.size else None,
+        }
+    finally:
+        ds.close()
+
+
+def cache_one_time_slab(nc: netCDF4.Dataset, variable: str) -> None:
+    """Let the netCDF chunk cache hold the chunks of one time step of ``variable``.
+
+    CDS files often store many hours in one chunk (a small file is one chunk). Reading
+    such a file a couple of hours at a time would decompress the whole chunk at every
+    read unless the chunk stays cached; a cache of the chunks one time step spans keeps
+    each chunk decompressed once. Chunks of one hour need no cache.
+    """
+    if not hasattr(nc, "set_auto_maskandscale"):
+        return  # h5netcdf: set when the file opened (_h5_chunk_cache)
+    for name, var in nc.variables.items():
+        if ALIASES.get(name) != variable or var.ndim < 3:
+            continue
+        chunks = var.chunking()
+        if not isinstance(chunks, list) or chunks[0] <= 1:
+            return
+        slab = int(np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)]))
+        size = slab * int(np.prod(chunks)) * var.dtype.itemsize
+        var.set_var_chunk_cache(size=size + (1 << 20), nelems=max(2 * slab + 1, 521))
+        return
+
+
+def axes_text(lat: np.ndarray, lon: np.ndarray) -> str:
+    """A grid as messages describe it: ``3x3 (lat 0..2 step 1, lon 0..2 step 1)``."""
+
+    def axis(values: np.ndarray) -> str:
+        step = f" step {abs(float(np.diff(values).mean())):g}" if values.size > 1 else ""
+        return f"{values[0]:g}..{values[-1]:g}{step}"
+
+    return f"{lat.size}x{lon.size} (lat {axis(lat)}, lon {axis(lon)})"

@@ -1,0 +1,480 @@
+"""A variable's samples in a day's window, streamed a few hours at a time (or loaded).
+
+:class:`DaySamples` reads, from the files a day needs (:mod:`~era5_contours.inputs.netcdf`),
+the hourly samples of one variable in one window, converted to the variable's canonical
+units, in time order, each hour once: identical copies in two files count once,
+conflicting copies or files on other grids fail naming both files, hours NaN everywhere
+are missing samples. Memory holds ``hours_per_read`` fields, never the day's 24 or 25.
+:func:`load_day` gathers the same samples into an in-memory Dataset (notebooks, tests,
+benchmarks): a thin wrapper over the stream, so both paths read and refuse alike.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import xarray as xr
+
+from era5_common.errors import InputError
+from era5_contours.variables import in_window, sample_window
+
+from .netcdf import (
+    NamedSource,
+    as_named,
+    axes_text,
+    cache_one_time_slab,
+    normalise,
+    open_handle,
+    open_raw,
+    source_names,
+)
+from .units import CANONICAL, canonical_conversion
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+#: Two copies of one sample agree when they match to this relative tolerance: exactly,
+#: but for the float rounding of decoding another encoding (packed int16, float32 degC).
+DUPLICATE_RTOL = 1e-6
+
+#: A window per variable: ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
+Window = tuple[datetime, datetime, str]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One hourly field of one variable: 2-D ``(latitude, longitude)`` in canonical units."""
+
+    time: np.datetime64
+    values: np.ndarray
+    source: str
+
+
+@dataclass
+class _StreamPart:
+    """One file's samples of the window, open, with what reading them needs."""
+
+    source: str
+    nc: object  # netCDF4.Dataset, closed by DaySamples.close
+    data: xr.DataArray  # normalised but not sorted: sorting happens in numpy per read
+    index: np.ndarray  # positions in the file's time axis, in window
+    times: np.ndarray  # their times (datetime64[ns])
+    lat: np.ndarray  # sorted grid
+    lon: np.ndarray
+    lat_order: np.ndarray
+    lon_order: np.ndarray
+    scale: float
+    offset: float
+
+
+#: Hours read per netCDF call: the reader holds this many fields (times the copies of a
+#: duplicated hour), not the day's 24 or 25.
+HOURS_PER_READ = 2
+
+
+class DaySamples:
+    """One variable's samples in one window, read a few hours at a time.
+
+    The streaming counterpart of :func:`load_windows` for one variable: the same files,
+    window, unit conversion, duplicate and grid checks and error messages, but iterating
+    yields one :class:`Sample` at a time in time order, reading ``hours_per_read`` hours per
+    netCDF call, so that memory holds a couple of fields instead of the whole day. Opening
+    reads only coordinates and attributes.
+
+    Parameters
+    ----------
+    sources
+        Files or bytes, in the order duplicates are resolved (the first copy of an hour
+        is kept when the copies agree).
+    variable
+        ``t2m`` or ``tp``.
+    window
+        ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
+    day
+        The day the samples serve, for error messages.
+    assume_units
+        ``{variable: units}`` for files whose ``units`` attribute is missing or unknown.
+    hours_per_read
+        Hours read per netCDF call.
+
+    Raises
+    ------
+    InputError
+        A file is unreadable or no file holds the variable in the window.
+    """
+
+    def __init__(
+        self,
+        sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+        variable: str,
+        window: Window,
+        *,
+        day: date | None = None,
+        assume_units: Mapping[str, str] | None = None,
+        hours_per_read: int = HOURS_PER_READ,
+    ) -> None:
+        if hours_per_read < 1:
+            raise ValueError(f"hours_per_read must be at least 1, got {hours_per_read}")
+        self.variable = variable
+        self.window = window
+        self.day = day
+        self.hours_per_read = hours_per_read
+        self._assume = (assume_units or {}).get(variable)
+        self._parts: list[_StreamPart] = []
+        self.source_names = source_names(sources)
+        try:
+            for source in sources:
+                part = self._open_part(as_named(source))
+                if part is not None:
+                    self._parts.append(part)
+        except BaseException:
+            self.close()
+            raise
+        if not self._parts:
+            start, end, _ = window
+            raise InputError(
+                f"no file holds this variable between {start:%Y-%m-%d %H:%M} and "
+                f"{end:%Y-%m-%d %H:%M} UTC (files: {', '.join(self.source_names) or 'none'})",
+                day=day,
+                variable=variable,
+            )
+        first = self._parts[0]
+        #: The grid of the first file in the window (every sample read is on it).
+        self.latitude: np.ndarray = first.lat
+        self.longitude: np.ndarray = first.lon
+        #: The variable's attributes in the first file (product names for detection).
+        self.attrs: dict[str, Any] = dict(first.data.attrs)
+        #: Files that hold any time of the window, as :func:`load_windows` names them.
+        self.source_files: list[str] = sorted({p.source for p in self._parts})
+
+    def _open_part(self, src: NamedSource) -> _StreamPart | None:
+        try:
+            nc = open_handle(src)
+        except Exception as exc:  # netCDF4 raises OSError, ValueError, KeyError...
+            raise InputError(
+                f"cannot read NetCDF ({type(exc).__name__}: {exc})", file=src.name
+            ) from exc
+        try:
+            raw = open_raw(src, nc)
+            ds = normalise(raw, src.name, sort=False)
+        except InputError:
+            nc.close()
+            raise
+        except Exception as exc:
+            nc.close()
+            raise InputError(f"unexpected layout ({exc})", file=src.name) from exc
+        v = self.variable
+        index = (
+            np.flatnonzero(in_window(ds["time"].values, *self.window))
+            if v in ds.data_vars
+            else np.empty(0, dtype=int)
+        )
+        if index.size == 0:
+            nc.close()
+            return None
+        data = ds[v]
+        scale, offset, _ = canonical_conversion(
+            data.attrs, v, file=src.name, day=self.day, assume=self._assume
+        )
+        cache_one_time_slab(nc, v)
+        lat = data["latitude"].values
+        lon = data["longitude"].values
+        lat_order = np.argsort(lat, kind="stable")
+        lon_order = np.argsort(lon, kind="stable")
+        return _StreamPart(
+            source=src.name,
+            nc=nc,
+            data=data.assign_attrs(source_file=src.name),
+            index=index,
+            times=ds["time"].values[index].astype("datetime64[ns]"),
+            lat=lat[lat_order],
+            lon=lon[lon_order],
+            lat_order=lat_order,
+            lon_order=lon_order,
+            scale=scale,
+            offset=offset,
+        )
+
+    def close(self) -> None:
+        """Close every file (iteration is over or abandoned)."""
+        for part in self._parts:
+            # A handle already closed by netCDF4 raises; closing is all that matters here.
+            with contextlib.suppress(Exception):
+                part.nc.close()  # type: ignore[attr-defined]
+        self._parts = []
+
+    def __enter__(self) -> DaySamples:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def times(self) -> np.ndarray:
+        """Every distinct time of the window the files hold (some may be all NaN)."""
+        return np.unique(np.concatenate([p.times for p in self._parts]))
+
+    def _read(self, part: _StreamPart, positions: np.ndarray) -> np.ndarray:
+        """Samples at ``positions`` of ``part.index``: one netCDF read per contiguous run."""
+        out: list[np.ndarray] = []
+        file_index = part.index[positions]
+        runs = np.split(file_index, np.flatnonzero(np.diff(file_index) != 1) + 1)
+        for run in runs:
+            try:
+                block = part.data.isel(time=slice(int(run[0]), int(run[-1]) + 1)).values
+            except Exception as exc:  # truncated files fail here, at the first real read
+                raise InputError(
+                    f"cannot read data ({type(exc).__name__}: {exc})",
+                    file=part.source,
+                    day=self.day,
+                    variable=self.variable,
+                ) from exc
+            block = _reorder(_reorder(block, part.lat_order, 1), part.lon_order, 2)
+            if not np.issubdtype(block.dtype, np.floating):
+                block = block.astype(np.float64)
+            if part.scale != 1.0 or part.offset != 0.0:
+                block = block * block.dtype.type(part.scale)  # a new array: never the file's
+                block += block.dtype.type(part.offset)
+            out.extend(block)
+        return out  # type: ignore[return-value]
+
+    def __iter__(self) -> Iterator[Sample]:
+        """The samples in time order, each hour once, hours NaN everywhere left out.
+
+        Raises
+        ------
+        InputError
+            Naming both files, when two files are on different grids or hold different
+            values for the same hour; naming the file when it cannot be read.
+        """
+        # Every copy of every hour, in source order within an hour: the first copy with
+        # data is the one kept, as load_windows keeps it.
+        copies: dict[np.datetime64, list[tuple[int, int]]] = {}
+        for p, part in enumerate(self._parts):
+            for k, t in enumerate(part.times):
+                copies.setdefault(t, []).append((p, k))
+        grid_of: _StreamPart | None = None
+        hours = sorted(copies)
+        step = self.hours_per_read
+        for b in range(0, len(hours), step):
+            batch = hours[b : b + step]
+            wanted: dict[int, list[int]] = {}
+            for t in batch:
+                for p, k in copies[t]:
+                    wanted.setdefault(p, []).append(k)
+            read: dict[tuple[int, int], np.ndarray] = {}
+            for p, ks in wanted.items():
+                ks = sorted(ks)
+                for k, values in zip(ks, self._read(self._parts[p], np.asarray(ks)), strict=True):
+                    read[(p, k)] = values
+            for t in batch:
+                kept: tuple[_StreamPart, np.ndarray] | None = None
+                for p, k in copies[t]:
+                    values = read.pop((p, k))
+                    # An hour NaN everywhere is a missing sample (the unpublished tail of
+                    # ERA5T), not a value that could conflict with another copy.
+                    if not np.isfinite(values).any():
+                        continue
+                    part = self._parts[p]
+                    if grid_of is None:
+                        grid_of = part
+                    elif not (
+                        np.array_equal(grid_of.lat, part.lat)
+                        and np.array_equal(grid_of.lon, part.lon)
+                    ):
+                        raise InputError(
+                            f"files on different grids: {grid_of.source} is "
+                            f"{axes_text(grid_of.lat, grid_of.lon)}, {part.source} is "
+                            f"{axes_text(part.lat, part.lon)}",
+                            day=self.day,
+                            variable=self.variable,
+                        )
+                    if kept is None:
+                        kept = (part, values)
+                        continue
+                    self._check_copy(t, kept, part, values)
+                if kept is not None:
+                    yield Sample(t, kept[1], kept[0].source)
+                    kept = None
+
+    def _check_copy(
+        self,
+        t: np.datetime64,
+        kept: tuple[_StreamPart, np.ndarray],
+        part: _StreamPart,
+        values: np.ndarray,
+    ) -> None:
+        first, ref = kept
+        if first.source == part.source:
+            raise InputError(
+                f"time {np.datetime_as_string(t, unit='m')} appears twice in the file",
+                file=part.source,
+                day=self.day,
+                variable=self.variable,
+            )
+        if not np.allclose(values, ref, rtol=DUPLICATE_RTOL, atol=0.0, equal_nan=True):
+            diff = np.nanmax(np.abs(values.astype(float) - ref.astype(float)))
+            raise InputError(
+                f"conflicting samples at {np.datetime_as_string(t, unit='m')} UTC: "
+                f"{first.source} and {part.source} hold different values "
+                f"(largest difference {diff:g} {CANONICAL[self.variable]}); remove "
+                "one of them",
+                day=self.day,
+                variable=self.variable,
+            )
+
+
+def _reorder(block: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
+    """``block`` taken in ``order`` along ``axis``: a view for the usual layouts.
+
+    Descending latitude is a reversal and 0..360 longitude a rotation; a general
+    permutation (never seen in CDS files) falls back to a copy.
+    """
+    n = order.size
+    if n < 2 or np.array_equal(order, np.arange(n)):
+        return block
+    index: list[slice] = [slice(None)] * block.ndim
+    if np.array_equal(order, np.arange(n - 1, -1, -1)):
+        index[axis] = slice(None, None, -1)
+        return block[tuple(index)]
+    k = int(order[0])
+    if np.array_equal(order, (np.arange(n) + k) % n):
+        return np.roll(block, -k, axis=axis)
+    return np.take(block, order, axis=axis)
+
+
+def day_samples(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    day: date,
+    variable: str,
+    *,
+    assume_units: Mapping[str, str] | None = None,
+    hours_per_read: int = HOURS_PER_READ,
+) -> DaySamples:
+    """The samples the daily rule of ``variable`` needs for ``day``, streamed.
+
+    The streaming counterpart of :func:`load_day` for one variable (its rule's window).
+    """
+    return DaySamples(
+        sources,
+        variable,
+        sample_window(variable, day),
+        day=day,
+        assume_units=assume_units,
+        hours_per_read=hours_per_read,
+    )
+
+
+def load_windows(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    windows: Mapping[str, Window],
+    *,
+    day: date | None = None,
+    assume_units: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """Each variable's samples in its own window, gathered into memory.
+
+    The samples :class:`DaySamples` streams, stacked: the same files, unit conversion,
+    duplicate and grid checks and errors. Variables are joined on their times and must
+    share one grid.
+
+    Parameters
+    ----------
+    windows
+        ``{variable: (start, end, closed)}``, ``closed`` one of left, right, both.
+    day
+        The day the samples serve, for error messages.
+    assume_units
+        ``{variable: units}`` for files whose ``units`` attribute is missing or unknown.
+
+    Raises
+    ------
+    InputError
+        As :class:`DaySamples`; and when the variables are on different grids.
+    """
+    arrays: dict[str, xr.DataArray] = {}
+    used: set[str] = set()
+    for variable, window in windows.items():
+        with DaySamples(sources, variable, window, day=day, assume_units=assume_units) as samples:
+            got = list(samples)
+            grid = (samples.latitude, samples.longitude)
+            values = (
+                np.stack([s.values for s in got])
+                if got
+                else np.empty((0, grid[0].size, grid[1].size), dtype=np.float32)
+            )
+            attrs = {**samples.attrs, "units": CANONICAL[variable]}
+            used.update(samples.source_files)
+        arrays[variable] = xr.DataArray(
+            values,
+            dims=("time", "latitude", "longitude"),
+            coords={
+                "time": np.array([s.time for s in got], dtype="datetime64[ns]"),
+                "latitude": grid[0],
+                "longitude": grid[1],
+            },
+            attrs=attrs,
+            name=variable,
+        )
+    names = list(arrays)
+    first = arrays[names[0]]
+    for other in names[1:]:
+        a = arrays[other]
+        if not all(np.array_equal(first[d].values, a[d].values) for d in ("latitude", "longitude")):
+            raise InputError(
+                f"variables are on different grids: {names[0]} is "
+                f"{axes_text(first['latitude'].values, first['longitude'].values)}, {other} is "
+                f"{axes_text(a['latitude'].values, a['longitude'].values)}",
+                day=day,
+                variable=",".join(names),
+            )
+    merged: xr.Dataset = xr.merge(
+        list(arrays.values()), join="outer", compat="override", combine_attrs="drop"
+    )
+    for variable, a in arrays.items():
+        merged[variable].attrs = dict(a.attrs)
+    merged.attrs["source_files"] = sorted(used)
+    return merged
+
+
+def load_window(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    start: datetime,
+    end: datetime,
+    variables: Sequence[str],
+    *,
+    day: date | None = None,
+    closed: str = "both",
+    assume_units: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """:func:`load_windows` with one window, ``start <= time <= end`` by default, for all."""
+    return load_windows(
+        sources,
+        dict.fromkeys(variables, (start, end, closed)),
+        day=day,
+        assume_units=assume_units,
+    )
+
+
+def load_day(
+    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    day: date,
+    variables: Sequence[str],
+    *,
+    assume_units: Mapping[str, str] | None = None,
+) -> xr.Dataset:
+    """The samples the daily rules of ``variables`` need for ``day``, in memory.
+
+    Each variable gets its rule's window (:func:`~era5_contours.variables.sample_window`):
+    t2m 00..23 UTC of D, tp (D 00 UTC, D+1 00 UTC].
+    """
+    windows = {v: sample_window(v, day) for v in variables}
+    return load_windows(sources, windows, day=day, assume_units=assume_units)
