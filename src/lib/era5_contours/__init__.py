@@ -1,12 +1,19 @@
 """ERA5 / ERA5-Land hourly NetCDF to daily contour features: what the Glue job runs.
 
-Modules are named after what they hold: :mod:`reading` (NetCDF in), :mod:`units`,
-:mod:`datasets` (which product a file is), :mod:`daily` (daily fields), :mod:`levels`,
-:mod:`contours`, :mod:`geojson`, :mod:`features` (table rows), :mod:`plots` and
-:mod:`borders`, :mod:`schema`, :mod:`storage` and :mod:`catalog` (IO at the edges),
-:mod:`pipeline` (sequencing), :mod:`config` (job options), :mod:`errors`, :mod:`spark`
-(local session). The tools around the job (deploy, sample data, local queries, the map
-viewer) are the :mod:`era5_tools` package, which is never shipped to Glue.
+The package is built in stages, each a subpackage that uses only those below it:
+
+- :mod:`variables`: the variables the job knows and everything particular to each;
+- :mod:`inputs`: NetCDF in (local files and S3 range reads), units, which product a
+  file is, a variable's samples of a day streamed a few hours at a time;
+- :mod:`science`: the daily rules, contour levels and colours, bands and isolines;
+- :mod:`outputs`: what a day produces: feature rows, GeoJSON, PNG maps, where they go;
+- :mod:`tables`: the Iceberg tables: schemas, catalogs, data files, the month rewrite;
+- :mod:`commit`: the commit protocol: intent, lease, both tables, maps, undo, maintenance;
+- :mod:`run`: a run: options, planning, the day tasks, the pipeline, the report.
+
+Storage, errors and the option and log helpers it shares with the CDS ingest are the
+kernel :mod:`era5_common`. The tools around the job (deploy, sample data, local queries,
+the map viewer) are :mod:`era5_tools`, never shipped to Glue.
 """
 
 __version__ = "0.1.0"
