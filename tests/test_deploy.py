@@ -237,55 +237,71 @@ def test_library_zip_is_reproducible_sorted_and_importable(tmp_path):
 #: What Glue runs: the job's own modules, and nothing of the tools around it.
 RUNTIME_MODULES = {
     "__init__",
-    "borders",
-    "catalog",
-    "commits",
-    "config",
-    "contours",
-    "daily",
-    "datasets",
-    "days",
-    "errors",
-    "features",
-    "geojson",
-    "glue_args",
-    "layout",
-    "lease",
-    "levels",
-    "maintenance",
-    "months",
-    "pipeline",
-    "planning",
-    "plots",
-    "reading",
-    "report",
-    "schema",
-    "spark",
-    "storage",
-    "remote",
-    "units",
     "variables",
+    *(f"inputs/{m}" for m in ("__init__", "netcdf", "remote", "samples", "units", "datasets")),
+    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours")),
+    *(f"outputs/{m}" for m in ("__init__", "features", "geojson", "plots", "borders", "layout")),
+    *(
+        f"tables/{m}"
+        for m in ("__init__", "schema", "catalog", "datafiles", "filters", "rows", "months")
+    ),
+    *(
+        f"commit/{m}"
+        for m in ("__init__", "intent", "lease", "iceberg", "protocol", "publish", "maintenance")
+    ),
+    *(
+        f"run/{m}"
+        for m in (
+            "__init__",
+            "config",
+            "planning",
+            "tasks",
+            "outcome",
+            "pipeline",
+            "report",
+            "spark",
+        )
+    ),
+}
+#: The kernel the contour and ingest jobs share, shipped as its own zip.
+KERNEL_MODULES = {
+    "__init__",
+    "storage",
+    "errors",
+    "products",
+    "options",
+    "glue_args",
+    "logs",
+    "env",
 }
 
 
-def test_library_zip_holds_the_runtime_only(tmp_path):
-    data = d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
+def _zip_modules(data: bytes, package: str) -> set[str]:
     with zipfile.ZipFile(__import__("io").BytesIO(data)) as archive:
-        names = archive.namelist()
+        return {n.removeprefix(f"{package}/").removesuffix(".py") for n in archive.namelist()}
+
+
+def test_library_zips_hold_the_runtime_only(tmp_path):
+    contours = d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
+    kernel = d.build_library_zip(ROOT / "src" / "lib" / "era5_common")
     # The modules, and the PEP 561 marker that the wheel carries too.
-    assert {n.removeprefix("era5_contours/").removesuffix(".py") for n in names} == (
-        RUNTIME_MODULES | {"py.typed"}
+    assert _zip_modules(contours, "era5_contours") == RUNTIME_MODULES | {"py.typed"}
+    assert _zip_modules(kernel, "era5_common") == KERNEL_MODULES | {"py.typed"}
+    paths = []
+    for name, data in (("era5_common.zip", kernel), ("era5_contours.zip", contours)):
+        paths.append(tmp_path / name)
+        paths[-1].write_bytes(data)
+    # Every runtime module imports from the two zips alone, without the tools package.
+    modules = ", ".join(
+        "era5_contours." + m.replace("/", ".").removesuffix(".__init__")
+        for m in sorted(RUNTIME_MODULES - {"__init__"})
     )
-    target = tmp_path / "lib.zip"
-    target.write_bytes(data)
-    # Every runtime module imports from the zip alone, without the tools package.
-    modules = ", ".join(f"era5_contours.{m}" for m in sorted(RUNTIME_MODULES - {"__init__"}))
     out = subprocess.run(
         [
             sys.executable,
             "-I",
             "-c",
-            f"import sys; sys.path.insert(0, {str(target)!r}); import {modules}; "
+            f"import sys; sys.path[:0] = {[str(p) for p in paths]!r}; import {modules}; "
             "print(sorted(m for m in sys.modules if m.startswith('era5_')))",
         ],
         capture_output=True,
@@ -293,18 +309,23 @@ def test_library_zip_holds_the_runtime_only(tmp_path):
         check=True,
     )
     loaded = eval(out.stdout)
-    assert loaded and all(m.startswith("era5_contours") for m in loaded), loaded
+    assert loaded and all(m.split(".")[0] in ("era5_contours", "era5_common") for m in loaded)
+    assert any(m.startswith("era5_common") for m in loaded), loaded
 
 
-def test_package_library_script_writes_the_same_zip(tmp_path):
-    out = tmp_path / "x" / "era5_contours.zip"
+def test_package_library_script_writes_the_same_zips(tmp_path):
+    out = tmp_path / "x"
     subprocess.run(
         ["bash", str(ROOT / "sh" / "package_library.sh"), str(out)],
         check=True,
         capture_output=True,
         env={**os.environ, "PYTHON": sys.executable},
     )
-    assert out.read_bytes() == d.build_library_zip(ROOT / "src" / "lib" / "era5_contours")
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["era5_common.zip", "era5_contours.zip", "era5_ingest.zip"]
+    for name in written:
+        package = ROOT / "src" / "lib" / name.removesuffix(".zip")
+        assert (out / name).read_bytes() == d.build_library_zip(package)
 
 
 # --------------------------------------------------------------------------------------
@@ -398,7 +419,9 @@ def test_artifacts_are_keyed_by_their_content(tmp_path):
     zipped = d.build_library_zip(ROOT / "src/lib/era5_contours")
     ingest_script = (ROOT / "src/jobs/ingest_era5.py").read_bytes()
     ingest_zipped = d.build_library_zip(ROOT / "src/lib/era5_ingest")
+    kernel_zipped = d.build_library_zip(ROOT / "src/lib/era5_common")
     assert built.keys == {
+        "CommonLibraryZip": f"lib/{sha12(kernel_zipped)}/era5_common.zip",
         "JobScript": f"scripts/{sha12(script)}/extract_contours.py",
         "IngestScript": f"scripts/{sha12(ingest_script)}/ingest_era5.py",
         "StateMachineDefinition": f"state_machines/{sha12(asl)}/contours.asl.json",
@@ -411,6 +434,7 @@ def test_artifacts_are_keyed_by_their_content(tmp_path):
     assert bodies[f"{prefix}/{built.keys['IngestScript']}"] == ingest_script
     assert bodies[f"{prefix}/{built.keys['LibraryZip']}"] == zipped
     assert bodies[f"{prefix}/{built.keys['IngestLibraryZip']}"] == ingest_zipped
+    assert bodies[f"{prefix}/{built.keys['CommonLibraryZip']}"] == kernel_zipped
     assert bodies[f"{prefix}/{built.keys['StateMachineDefinition']}"] == asl
     # The ingest job installs its lock's pins by name: nothing of it is uploaded.
     pins = [
@@ -428,13 +452,19 @@ def test_artifacts_are_keyed_by_their_content(tmp_path):
         for uri in uris:
             key = uri.removeprefix("s3://era5-bucket/")
             assert bodies[key] == (libs / folder / uri.rsplit("/", 1)[1]).read_bytes()
-    assert len(bodies) == 5 + sum(len(u) for u in built.wheels.values())
+    assert len(bodies) == 6 + sum(len(u) for u in built.wheels.values())
 
 
 def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_path):
     libs = fake_external_libs(tmp_path / "libs")
     root = tmp_path / "repo"
-    parts = ("src/jobs", "src/lib/era5_contours", "src/lib/era5_ingest", "deploy/state_machines")
+    parts = (
+        "src/jobs",
+        "src/lib/era5_common",
+        "src/lib/era5_contours",
+        "src/lib/era5_ingest",
+        "deploy/state_machines",
+    )
     for part in parts:
         shutil.copytree(ROOT / part, root / part, ignore=shutil.ignore_patterns("__pycache__"))
     settings = settings_for(EXTERNAL_LIBS_DIR=str(libs))
@@ -449,6 +479,10 @@ def test_changed_code_gets_a_new_key_and_only_the_deployed_jobs_get_wheels(tmp_p
         f.write("\n# changed\n")
     again = d.build_artifacts(root, settings)
     assert {k for k in after.keys if again.keys[k] != after.keys[k]} == {"IngestLibraryZip"}
+    with (root / "src/lib/era5_common/storage.py").open("a") as f:
+        f.write("\n# changed\n")
+    kernel = d.build_artifacts(root, settings)
+    assert {k for k in again.keys if kernel.keys[k] != again.keys[k]} == {"CommonLibraryZip"}
     # A package folder that is not there stops the build instead of zipping nothing.
     shutil.rmtree(root / "src/lib/era5_ingest")
     with pytest.raises(FileNotFoundError, match="era5_ingest"):

@@ -101,8 +101,10 @@ def test_glue_jobs_run_the_uploaded_code_with_the_job_options(tmp_path, version,
     }
     uploaded = {f"s3://era5-bucket/{item.key}" for item in built.items}
     assert job["Command"]["ScriptLocation"] in uploaded
-    assert args["--extra-py-files"] in uploaded
-    assert args["--extra-py-files"].endswith("/" + d.LIBRARY_ZIP_NAME)
+    kernel_zip, contours_zip = args["--extra-py-files"].split(",")
+    assert {kernel_zip, contours_zip} <= uploaded
+    assert kernel_zip.endswith("/era5_common.zip")
+    assert contours_zip.endswith("/" + d.LIBRARY_ZIP_NAME)
     wheels = args["--additional-python-modules"].split(",")
     assert wheels == built.wheels[version]
     assert set(wheels) <= uploaded
@@ -206,11 +208,12 @@ def test_ingest_job_runs_the_uploaded_code_with_the_ingest_options(tmp_path):
         f"{artifacts}/{d.content_key('scripts', 'ingest_era5.py', script)}"
     )
     assert uploaded[job["Command"]["ScriptLocation"]] == script
-    ingest_zip, contours_zip = args["--extra-py-files"].split(",")
+    kernel_zip, ingest_zip = args["--extra-py-files"].split(",")
     assert ingest_zip.startswith(f"{artifacts}/lib/") and ingest_zip.endswith("/era5_ingest.zip")
     assert uploaded[ingest_zip] == d.build_library_zip(ROOT / "src/lib/era5_ingest")
-    assert contours_zip.endswith("/" + d.LIBRARY_ZIP_NAME)
-    assert uploaded[contours_zip] == d.build_library_zip(ROOT / "src/lib/era5_contours")
+    # The kernel both jobs share, never the contour library.
+    assert kernel_zip.endswith("/era5_common.zip")
+    assert uploaded[kernel_zip] == d.build_library_zip(ROOT / "src/lib/era5_common")
     # Its modules are the lock's pins as written (Python shell provides none of them),
     # installed exactly: no dependency resolution, no SDK of its own.
     assert args["--additional-python-modules"].split(",") == lock_lines("pyshell")

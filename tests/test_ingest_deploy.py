@@ -168,10 +168,13 @@ def test_the_uploaded_ingest_zips_import_alone(tmp_path):
     for uri in job["DefaultArguments"]["--extra-py-files"].split(","):
         zips.append(tmp_path / uri.rsplit("/", 1)[1])
         zips[-1].write_bytes(bodies[uri])
-    ingest_zip, contours_zip = zips
+    kernel_zip, ingest_zip = zips
     with zipfile.ZipFile(ingest_zip) as archive:
         names = archive.namelist()
     assert "era5_ingest/ingest.py" in names and all(n.startswith("era5_ingest/") for n in names)
+    with zipfile.ZipFile(kernel_zip) as archive:
+        names = archive.namelist()
+    assert "era5_common/storage.py" in names and all(n.startswith("era5_common/") for n in names)
     script = tmp_path / "ingest_era5.py"
     script.write_bytes(bodies[job["Command"]["ScriptLocation"]])
     code = (
@@ -179,7 +182,7 @@ def test_the_uploaded_ingest_zips_import_alone(tmp_path):
         "sys.argv = [script, '--help']; runpy.run_path(script, run_name='__main__')"
     )
     out = subprocess.run(
-        [sys.executable, "-I", "-c", code, str(ingest_zip), str(contours_zip), str(script)],
+        [sys.executable, "-I", "-c", code, str(ingest_zip), str(kernel_zip), str(script)],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -193,7 +196,7 @@ def test_the_uploaded_ingest_zips_import_alone(tmp_path):
         "print(sorted(m for m in sys.modules if m.startswith('era5_')))"
     )
     out = subprocess.run(
-        [sys.executable, "-I", "-c", probe, str(ingest_zip), str(contours_zip)],
+        [sys.executable, "-I", "-c", probe, str(ingest_zip), str(kernel_zip)],
         capture_output=True,
         text=True,
         check=True,
@@ -201,7 +204,8 @@ def test_the_uploaded_ingest_zips_import_alone(tmp_path):
     )
     where, loaded = out.stdout.splitlines()
     assert where == str(ingest_zip / "era5_ingest" / "ingest.py")
-    assert not [m for m in eval(loaded) if m.startswith("era5_tools")]
+    # The ingest runs on its package and the kernel alone: no contour library, no tools.
+    assert {m.split(".")[0] for m in eval(loaded)} == {"era5_ingest", "era5_common"}
 
 
 def test_the_ingest_is_in_every_deployment():

@@ -31,6 +31,7 @@ from era5_common.logs import configure_logging
 from era5_common.options import parse_bool
 from era5_contours.commit.maintenance import maintain
 from era5_contours.tables import catalog
+from era5_contours.tables.schema import DATABASE
 
 logger = logging.getLogger("maintain_tables")
 
@@ -47,7 +48,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="maintain_tables", description=__doc__.splitlines()[0])
     parser.add_argument("--catalog_type", default="sql", choices=catalog.CATALOG_TYPES)
     parser.add_argument("--warehouse_path", required=True)
-    parser.add_argument("--database", default="climate")
+    parser.add_argument("--database", default=DATABASE)
     parser.add_argument("--output_path", default="")
     parser.add_argument("--snapshot_retention_hours", type=float, default=168.0)
     parser.add_argument("--retain_last", type=int, default=5)

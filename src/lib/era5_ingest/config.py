@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from era5_common.options import parse_bool
+from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
 
 from .cds import PollPolicy, RetryPolicy
@@ -18,46 +18,59 @@ from .cds_requests import (
     months_between,
 )
 
-#: Every option, with its default ("" = none; required if in REQUIRED).
-OPTIONS: dict[str, str] = {
-    "dataset": "",
-    "variables": "t2m,tp",
-    "start_month": "",
-    "end_month": "",
-    "area": "",
-    "output_path": "",
-    "cds_secret_id": "",
-    "max_parallel_requests": "2",
-    "next_day": "true",
-    "max_items_per_request": str(DEFAULT_ITEM_LIMIT),
-    "retries": "6",
-    "retry_wait_seconds": "10",
-    "retry_max_wait_seconds": "300",
-    "poll_max_seconds": "60",
-    "max_queue_hours": "24",
-    "http_timeout_seconds": "60",
-    "aws_endpoint_url": "",
-}
-REQUIRED = ("dataset", "start_month", "end_month", "area", "output_path")
-HELP: dict[str, str] = {
-    "dataset": "era5 (reanalysis-era5-single-levels) or era5-land (reanalysis-era5-land)",
-    "variables": "comma list among " + ",".join(CDS_VARIABLES),
-    "start_month": "first month, YYYY-MM",
-    "end_month": "last month, YYYY-MM (inclusive)",
-    "area": "NORTH,WEST,SOUTH,EAST in degrees (the CDS area)",
-    "output_path": "folder or s3:// prefix; files go to {output_path}/{dataset}/{YYYY}/{MM}/",
-    "cds_secret_id": "AWS Secrets Manager secret with the CDS key (else CDSAPI_KEY, ~/.cdsapirc)",
-    "max_parallel_requests": "months requested at once (the CDS queues per user: keep it low)",
-    "next_day": "also fetch 00 UTC of the day after end_month for tp (the last day's total)",
-    "max_items_per_request": "split requests above this many fields (variables x days x hours)",
-    "retries": "attempts per CDS call and per download (transient errors)",
-    "retry_wait_seconds": "first wait between attempts (doubling)",
-    "retry_max_wait_seconds": "longest wait between attempts",
-    "poll_max_seconds": "longest wait between two status checks of a queued request",
-    "max_queue_hours": "give a request up after it waited this long in the CDS queue",
-    "http_timeout_seconds": "connect and read timeout of each HTTP call",
-    "aws_endpoint_url": "send S3 and Secrets Manager calls there (tests: a moto server)",
-}
+#: Every option, in the order the README's table lists them.
+INGEST_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "dataset",
+        help="`era5` (reanalysis-era5-single-levels) or `era5-land` (reanalysis-era5-land)",
+        required=True,
+    ),
+    Option(
+        "variables",
+        ",".join(CDS_VARIABLES),
+        "comma list among " + ", ".join(f"`{v}`" for v in CDS_VARIABLES),
+    ),
+    Option("start_month", help="first month, `YYYY-MM`", required=True),
+    Option("end_month", help="last month, `YYYY-MM` (inclusive)", required=True),
+    Option("area", help="`NORTH,WEST,SOUTH,EAST` in degrees (the CDS area)", required=True),
+    Option(
+        "output_path",
+        help="folder or `s3://` prefix; files go to `{output_path}/{dataset}/{YYYY}/{MM}/`",
+        required=True,
+    ),
+    Option(
+        "cds_secret_id",
+        "",
+        "AWS Secrets Manager secret with the CDS key (else `CDSAPI_KEY`, `~/.cdsapirc`)",
+    ),
+    Option(
+        "max_parallel_requests",
+        "2",
+        "months requested at once (the CDS queues per user: keep it low)",
+    ),
+    Option(
+        "next_day",
+        "true",
+        "also fetch 00 UTC of the day after `end_month` for the accumulated variables (the last day's total)",
+    ),
+    Option(
+        "max_items_per_request",
+        str(DEFAULT_ITEM_LIMIT),
+        "split requests above this many fields (variables x days x hours)",
+    ),
+    Option("retries", "6", "attempts per CDS call and per download (transient errors)"),
+    Option("retry_wait_seconds", "10", "first wait between attempts (doubling)"),
+    Option("retry_max_wait_seconds", "300", "longest wait between attempts"),
+    Option("poll_max_seconds", "60", "longest wait between two status checks of a queued request"),
+    Option("max_queue_hours", "24", "give a request up after it waited this long in the CDS queue"),
+    Option("http_timeout_seconds", "60", "connect and read timeout of each HTTP call"),
+    Option(
+        "aws_endpoint_url", "", "send S3 and Secrets Manager calls there (tests: a moto server)"
+    ),
+)
+OPTIONS: dict[str, str] = defaults(INGEST_OPTIONS)
+REQUIRED: tuple[str, ...] = required(INGEST_OPTIONS)
+HELP: dict[str, str] = {o.name: o.help for o in INGEST_OPTIONS}
 
 
 _Number = TypeVar("_Number", int, float)
@@ -86,12 +99,12 @@ class IngestConfig:
     area: Area
     output_path: str
     cds_secret_id: str = ""
-    max_parallel_requests: int = 2
-    next_day: bool = True
-    max_items_per_request: int = DEFAULT_ITEM_LIMIT
+    max_parallel_requests: int = int(OPTIONS["max_parallel_requests"])
+    next_day: bool = parse_bool(OPTIONS["next_day"], "--next_day")
+    max_items_per_request: int = int(OPTIONS["max_items_per_request"])
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     poll: PollPolicy = field(default_factory=PollPolicy)
-    http_timeout: float = 60.0
+    http_timeout: float = float(OPTIONS["http_timeout_seconds"])
     aws_endpoint_url: str = ""
 
     @classmethod
@@ -103,13 +116,7 @@ class IngestConfig:
         ValueError
             Naming the option, for a missing or malformed value.
         """
-        raw = {k: ("" if args.get(k) is None else str(args.get(k)).strip()) for k in OPTIONS}
-        for k, default in OPTIONS.items():
-            if raw[k] == "":
-                raw[k] = default
-        missing = [k for k in REQUIRED if not raw[k]]
-        if missing:
-            raise ValueError(f"missing required option(s): {', '.join('--' + m for m in missing)}")
+        raw = resolve(INGEST_OPTIONS, args)
         dataset = normalise_name(raw["dataset"])
         variables = tuple(
             dict.fromkeys(v.strip() for v in raw["variables"].split(",") if v.strip())

@@ -166,6 +166,26 @@ class _Month:
         same = old is not None and old.spec == spec
         # Each stored file is read and hashed once per run, whatever is decided from it.
         problems = verify_files(self.folder, old.files) if same and old is not None else {}
+        skipped = self._look_back(old, same, problems, why)
+        if skipped is not None:
+            return skipped
+        manifest = Manifest(spec=spec, software=self.software)
+        queue = list(self.plan.parts)
+        resumed = old if same else None
+        if resumed is not None:
+            manifest.created_at = resumed.created_at
+            queue = resume_queue(self.plan.parts, resumed.parts)
+        failures = []
+        while queue:
+            failure = self._run_part(queue, manifest, resumed, problems)
+            if failure is not None:
+                failures.append(failure)
+        return self._finish(manifest, failures)
+
+    def _look_back(
+        self, old: Manifest | None, same: bool, problems: dict[str, str], why: str | None
+    ) -> MonthOutcome | None:
+        """What an earlier manifest says: the month skipped when complete and intact."""
         if old is not None and same and old.status == COMPLETE:
             if not problems:
                 self.say(f"complete, {len(old.files)} files verified (size, sha256): skipped")
@@ -187,75 +207,77 @@ class _Month:
             self.say(f"resuming (manifest says {old.status})")
         elif why and why != "no manifest":
             logger.warning("%s: %s; fetching the month again", self.name, why)
+        return None
 
-        manifest = Manifest(spec=spec, software=self.software)
-        queue = list(self.plan.parts)
-        if same and old is not None:
-            manifest.created_at = old.created_at
-            queue = resume_queue(self.plan.parts, old.parts)
-        failures = []
-        while queue:
-            part = queue.pop(0)
-            request = part.request(self.plan.dataset, self.plan.area)
-            earlier = old.part(part.label) if (same and old is not None) else None
-            if earlier is not None and earlier.request != request:
-                earlier = None
-            if old is not None and earlier is not None and earlier.status == COMPLETE:
-                entries = old.files_of(part.label)
-                bad = [e.name for e in entries if e.name in problems]
-                if entries and not bad:
-                    manifest.parts.append(earlier)
-                    manifest.files.extend(entries)
-                    self.say(f"kept {len(entries)} verified files", part.label)
-                    continue
-                for name in bad:
-                    remove(storage.join(self.folder, name))
-            follow = (
-                earlier.request_id if earlier is not None and earlier.status == SUBMITTED else None
+    def _run_part(
+        self,
+        queue: list[Part],
+        manifest: Manifest,
+        resumed: Manifest | None,
+        problems: dict[str, str],
+    ) -> str | None:
+        """The next part of the queue: kept, fetched, split or failed; its failure, if any."""
+        part = queue.pop(0)
+        request = part.request(self.plan.dataset, self.plan.area)
+        earlier = resumed.part(part.label) if resumed is not None else None
+        if earlier is not None and earlier.request != request:
+            earlier = None
+        if resumed is not None and earlier is not None and earlier.status == COMPLETE:
+            entries = resumed.files_of(part.label)
+            bad = [e.name for e in entries if e.name in problems]
+            if entries and not bad:
+                manifest.parts.append(earlier)
+                manifest.files.extend(entries)
+                self.say(f"kept {len(entries)} verified files", part.label)
+                return None
+            for name in bad:
+                remove(storage.join(self.folder, name))
+        follow = earlier.request_id if earlier is not None and earlier.status == SUBMITTED else None
+        try:
+            entry, files = self._fetch(part, request, manifest, follow)
+        except RequestTooLarge as exc:
+            smaller = (
+                split_part(part, exc.limit, self.plan.variables)
+                if exc.limit and exc.limit < part.items
+                else halve(part, self.plan.variables)
             )
-            try:
-                entry, files = self._fetch(part, request, manifest, follow)
-            except RequestTooLarge as exc:
-                smaller = (
-                    split_part(part, exc.limit, self.plan.variables)
-                    if exc.limit and exc.limit < part.items
-                    else halve(part, self.plan.variables)
-                )
-                self.say(
-                    f"refused as too large ({part.items} fields): split into "
-                    + ", ".join(f"{p.label} ({p.items})" for p in smaller),
-                    part.label,
-                )
-                manifest.parts = [p for p in manifest.parts if p.label != part.label]
-                queue[:0] = smaller
-                continue
-            except (CdsError, DownloadContentError) as exc:
-                message = str(exc)
-                self.say(f"failed: {message}", part.label)
-                failures.append(f"{part.label}: {message}")
-                submitted = manifest.part(part.label)
-                if (
-                    isinstance(exc, TransientError)
-                    and submitted is not None
-                    and submitted.status == SUBMITTED
-                    and submitted.request_id
-                ):
-                    # The CDS still has the request (queued too long, unreachable, its
-                    # download broken): the part stays "submitted", a rerun follows it.
-                    submitted.error = message
-                else:
-                    _replace_part(
-                        manifest,
-                        PartEntry(
-                            part.label, request, FAILED, error=message, finished_at=utc_now()
-                        ),
-                    )
-                self._write(manifest)
-                continue
-            _replace_part(manifest, entry)
-            manifest.files.extend(files)
-            self._write(manifest)
-        return self._finish(manifest, failures)
+            self.say(
+                f"refused as too large ({part.items} fields): split into "
+                + ", ".join(f"{p.label} ({p.items})" for p in smaller),
+                part.label,
+            )
+            manifest.parts = [p for p in manifest.parts if p.label != part.label]
+            queue[:0] = smaller
+            return None
+        except (CdsError, DownloadContentError) as exc:
+            return self._part_failed(part, request, manifest, exc)
+        _replace_part(manifest, entry)
+        manifest.files.extend(files)
+        self._write(manifest)
+        return None
+
+    def _part_failed(
+        self, part: Part, request: dict[str, Any], manifest: Manifest, exc: Exception
+    ) -> str:
+        message = str(exc)
+        self.say(f"failed: {message}", part.label)
+        submitted = manifest.part(part.label)
+        if (
+            isinstance(exc, TransientError)
+            and submitted is not None
+            and submitted.status == SUBMITTED
+            and submitted.request_id
+        ):
+            # The CDS still has the request (queued too long, unreachable, its download
+            # broken): the part stays "submitted", a rerun follows it.
+            submitted.error = message
+        else:
+            _replace_part(
+                manifest,
+                PartEntry(part.label, request, FAILED, error=message, finished_at=utc_now()),
+            )
+        self._write(manifest)
+        return f"{part.label}: {message}"
 
     def _fetch(
         self, part: Part, request: dict[str, Any], manifest: Manifest, follow: str | None

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
-from era5_contours.tables.schema import TABLES
+from era5_contours.tables.schema import DATABASE, TABLES
 
 if TYPE_CHECKING:
     import duckdb
@@ -262,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="Query the Iceberg tables of a local (sql) catalog with DuckDB.",
     )
     parser.add_argument("--warehouse_path", required=True, help="folder of the sql catalog")
-    parser.add_argument("--database", default="climate")
+    parser.add_argument("--database", default=DATABASE)
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--query", help="a db/queries/*.sql file marked portable")
     source.add_argument("--sql", help="SQL text (may use :name parameters)")

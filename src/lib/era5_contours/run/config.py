@@ -14,47 +14,102 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
-from era5_common.options import parse_bool
+from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
 from era5_common.storage import join
 from era5_contours.inputs.units import parse_assumed
 from era5_contours.outputs import layout
 from era5_contours.science.levels import LevelScheme, default_scheme
 from era5_contours.tables.catalog import CATALOG_TYPES
+from era5_contours.tables.schema import DATABASE
 from era5_contours.variables import NAMES, VARIABLES
 
 T = TypeVar("T")
 
-#: Every option the job takes, with its default ("" = none: required if in REQUIRED,
-#: else optional). On Glue the job puts the optional ones' defaults ahead of Glue's argv,
-#: so that getResolvedOptions, asked for all of them, finds each (src/jobs).
-OPTIONS: dict[str, str] = {
-    "input_path": "",
-    "output_path": "",
-    "start_date": "",
-    "end_date": "",
-    "variables": "t2m,tp",
-    "dataset": "auto",
-    "min_samples_per_day": "",
-    "catalog_type": "sql",
-    "warehouse_path": "",
-    "database": "climate",
-    **{f"{v}_levels": "" for v in VARIABLES},
-    **{f"{name}_cmap": v.default_cmap for name, v in VARIABLES.items()},
-    "precision": "4",
-    "simplify_tolerance": "0",
-    "geojson_precision": "auto",
-    "geojson_simplify_tolerance": "auto",
-    "lines": "true",
-    "plots": "true",
-    "allow_failed_days": "false",
-    "assume_units": "",
-    "run_id": "",
-    "aws_endpoint_url": "",
-    "commit_wait_seconds": "3600",
-    "commit_lease_seconds": "300",
-}
-REQUIRED = ("input_path", "output_path", "start_date", "end_date")
+#: Every option the job takes, in the order the README's table lists them. On Glue the job
+#: puts the optional ones' defaults ahead of Glue's argv, so that getResolvedOptions,
+#: asked for all of them, finds each (src/jobs).
+JOB_OPTIONS: tuple[Option, ...] = (
+    Option(
+        "input_path",
+        help="folder or `s3://` prefix of the `.nc` input files (searched recursively)",
+        required=True,
+    ),
+    Option(
+        "output_path",
+        help="folder or `s3://` prefix of the GeoJSON, PNG and (by default) the warehouse",
+        required=True,
+    ),
+    Option("start_date", help="first day, `YYYY-MM-DD`", required=True),
+    Option("end_date", help="last day, `YYYY-MM-DD` (inclusive)", required=True),
+    Option("variables", ",".join(NAMES), "comma list among " + ", ".join(f"`{n}`" for n in NAMES)),
+    Option("dataset", "auto", "`era5`, `era5-land`, or `auto`: recognised per day from the files"),
+    Option(
+        "min_samples_per_day",
+        "",
+        "accept days with at least this many of the rule's samples (`complete = false`); none: every sample",
+    ),
+    Option(
+        "catalog_type",
+        CATALOG_TYPES[0],
+        "Iceberg catalog: "
+        + " or ".join(f"`{c}`" for c in CATALOG_TYPES)
+        + " (`sql`: SQLite in `{warehouse_path}/catalog.db`)",
+    ),
+    Option("warehouse_path", "", "where the tables live; none: `{output_path}/warehouse`"),
+    Option("database", DATABASE, "the tables' database (Glue Data Catalog / Athena)"),
+    *(
+        Option(
+            f"{v.name}_levels",
+            "",
+            f"contour levels of `{v.name}`: a list (`0.5,1,5`) or `interval:STEP[:OFFSET[:MIN:MAX]]`; none: `{v.default_levels}`",
+        )
+        for v in VARIABLES.values()
+    ),
+    *(
+        Option(f"{v.name}_cmap", v.default_cmap, f"colour map of `{v.name}`'s bands")
+        for v in VARIABLES.values()
+    ),
+    Option("precision", "4", "decimals of the feature rows' coordinates"),
+    Option(
+        "simplify_tolerance",
+        "0",
+        "simplification of the feature rows' geometries (degrees; 0: none)",
+    ),
+    Option(
+        "geojson_precision",
+        "auto",
+        "decimals of the GeoJSON's coordinates; `auto`: from the grid spacing",
+    ),
+    Option(
+        "geojson_simplify_tolerance",
+        "auto",
+        "simplification of the GeoJSON's bands as one coverage (degrees); `auto`: a tenth of a grid cell",
+    ),
+    Option("lines", "true", "isolines too (GeoJSON and rows)"),
+    Option("plots", "true", "PNG maps"),
+    Option("allow_failed_days", "false", "exit 0 even when a day failed"),
+    Option(
+        "assume_units",
+        "",
+        "units of files that do not say them, `VARIABLE=UNITS` pairs (`t2m=degC,tp=mm`)",
+    ),
+    Option("run_id", "", "the run's id in the tables; none: a timestamp and a random suffix"),
+    Option("aws_endpoint_url", "", "S3 and Glue endpoint (tests: a moto server)"),
+    Option("commit_wait_seconds", "3600", "how long to wait for another run's commit lease"),
+    Option("commit_lease_seconds", "300", "the commit lease's time to live without renewal"),
+)
+OPTIONS: dict[str, str] = defaults(JOB_OPTIONS)
+REQUIRED: tuple[str, ...] = required(JOB_OPTIONS)
+
+
+def _default(name: str, cast: Callable[[str], T]) -> T:
+    """The typed default of option ``name`` (JobConfig's field defaults are JOB_OPTIONS')."""
+    return cast(OPTIONS[name])
+
+
+def _flag(text: str) -> bool:
+    return parse_bool(text, "a flag")
 
 
 def _seconds(text: str, name: str, minimum: float) -> float:
@@ -74,15 +129,72 @@ def _date(text: str, name: str) -> date:
         raise ValueError(f"--{name} must be YYYY-MM-DD, got {text!r}") from None
 
 
-def _auto(text: str, name: str, cast: Callable[[str], T]) -> T | None:
-    """``None`` for ``auto``, else ``cast(text)``."""
-    value = str(text).strip().lower()
-    if value in ("auto", ""):
+def _bounded(
+    raw: Mapping[str, str],
+    name: str,
+    cast: Callable[[str], T],
+    low: float,
+    high: float | None = None,
+    *,
+    auto: bool = False,
+    empty: bool = False,
+) -> T | None:
+    """Option ``name`` as a number within ``low..high``; None for ``auto`` (or empty).
+
+    Raises
+    ------
+    ValueError
+        Naming the option, the range and what was given.
+    """
+    text = str(raw[name]).strip()
+    if (auto and text.lower() in ("auto", "")) or (empty and text == ""):
         return None
+    bounds = f"{low:g}..{high:g}" if high is not None else f">= {low:g}"
+    allowed = f"auto or {bounds}" if auto else bounds
     try:
-        return cast(value)
+        value = cast(text)
     except ValueError:
-        raise ValueError(f"--{name} must be auto or a number, got {text!r}") from None
+        raise ValueError(f"--{name} must be {allowed}, got {text!r}") from None
+    if not (low <= value and (high is None or value <= high)):  # type: ignore[operator]
+        raise ValueError(f"--{name} must be {allowed}, got {value}")
+    return value
+
+
+def _required(value: T | None) -> T:
+    assert value is not None  # neither auto nor empty was allowed
+    return value
+
+
+def _variables(text: str) -> tuple[str, ...]:
+    variables = tuple(v.strip() for v in text.split(",") if v.strip())
+    unknown = [v for v in variables if v not in VARIABLES]
+    if not variables or unknown:
+        raise ValueError(f"--variables must be among {','.join(NAMES)}, got {text!r}")
+    return variables
+
+
+def _dataset(text: str) -> str:
+    dataset = text.strip().lower()
+    if dataset == "auto":
+        return dataset
+    try:
+        return normalise_name(dataset)
+    except ValueError as exc:
+        raise ValueError(f"--dataset: {exc} (or auto)") from None
+
+
+def _schemes(raw: Mapping[str, str]) -> dict[str, LevelScheme]:
+    """Each variable's levels and colours: ``--{v}_levels`` or its default, ``--{v}_cmap``."""
+    schemes = {}
+    for v in NAMES:
+        cmap = raw[f"{v}_cmap"]
+        spec = raw[f"{v}_levels"].strip()
+        schemes[v] = (
+            LevelScheme.parse(spec, cmap=cmap)
+            if spec
+            else dataclasses.replace(default_scheme(v), cmap=cmap)
+        )
+    return schemes
 
 
 @dataclass(frozen=True)
@@ -94,31 +206,31 @@ class JobConfig:
     start_date: date
     end_date: date
     variables: tuple[str, ...] = NAMES
-    dataset: str = "auto"
+    dataset: str = _default("dataset", str)
     min_samples_per_day: int | None = None
-    catalog_type: str = "sql"
+    catalog_type: str = _default("catalog_type", str)
     warehouse_path: str = ""
-    database: str = "climate"
+    database: str = _default("database", str)
     schemes: dict[str, LevelScheme] = field(default_factory=dict)
     #: Decimals and simplification of the geometries of the feature rows.
-    precision: int = 4
-    simplify_tolerance: float = 0.0
+    precision: int = _default("precision", int)
+    simplify_tolerance: float = _default("simplify_tolerance", float)
     #: The same for the GeoJSON; None derives them from the grid spacing
     #: (:func:`era5_contours.outputs.geojson.web_settings`).
     geojson_precision: int | None = None
     geojson_simplify_tolerance: float | None = None
-    lines: bool = True
-    plots: bool = True
-    allow_failed_days: bool = False
+    lines: bool = _default("lines", _flag)
+    plots: bool = _default("plots", _flag)
+    allow_failed_days: bool = _default("allow_failed_days", _flag)
     #: Units for variables whose file has no or an unrecognised ``units`` attribute.
     assume_units: dict[str, str] = field(default_factory=dict)
     run_id: str = ""
     aws_endpoint_url: str = ""
     #: How long a run waits for another run's commit lease before it gives up.
-    commit_wait_seconds: float = 3600.0
+    commit_wait_seconds: float = _default("commit_wait_seconds", float)
     #: Time to live of a commit lease record without renewal (how soon a killed run's
     #: lease is taken over).
-    commit_lease_seconds: float = 300.0
+    commit_lease_seconds: float = _default("commit_lease_seconds", float)
 
     @classmethod
     def from_args(cls, args: Mapping[str, Any]) -> JobConfig:
@@ -129,66 +241,16 @@ class JobConfig:
         ValueError
             With the option name, for a missing or malformed value.
         """
-        raw = {k: ("" if args.get(k) is None else str(args.get(k))) for k in OPTIONS}
-        for k, default in OPTIONS.items():
-            if raw[k] == "":
-                raw[k] = default
-        missing = [k for k in REQUIRED if not raw[k]]
-        if missing:
-            raise ValueError(f"missing required option(s): {', '.join('--' + m for m in missing)}")
+        raw = resolve(JOB_OPTIONS, args)
         start, end = _date(raw["start_date"], "start_date"), _date(raw["end_date"], "end_date")
         if end < start:
             raise ValueError(f"--end_date {end} is before --start_date {start}")
-        variables = tuple(v.strip() for v in raw["variables"].split(",") if v.strip())
-        unknown = [v for v in variables if v not in VARIABLES]
-        if not variables or unknown:
-            raise ValueError(
-                f"--variables must be among {','.join(NAMES)}, got {raw['variables']!r}"
-            )
-        dataset = raw["dataset"].strip().lower()
-        if dataset != "auto":
-            try:
-                dataset = normalise_name(dataset)
-            except ValueError as exc:
-                raise ValueError(f"--dataset: {exc} (or auto)") from None
-        min_samples = None
-        if raw["min_samples_per_day"].strip():
-            min_samples = int(raw["min_samples_per_day"])
-            if not 1 <= min_samples <= 24:
-                raise ValueError(f"--min_samples_per_day must be 1..24, got {min_samples}")
         catalog_type = raw["catalog_type"].strip().lower()
         if catalog_type not in CATALOG_TYPES:
             raise ValueError(
                 f"--catalog_type must be {' or '.join(CATALOG_TYPES)}, got {catalog_type!r}"
             )
         output = raw["output_path"].rstrip("/")
-        warehouse = raw["warehouse_path"].rstrip("/") or join(output, "warehouse")
-        schemes = {}
-        for v in NAMES:
-            cmap = raw[f"{v}_cmap"]
-            spec = raw[f"{v}_levels"].strip()
-            base = default_scheme(v)
-            schemes[v] = (
-                LevelScheme.parse(spec, cmap=cmap) if spec else dataclasses.replace(base, cmap=cmap)
-            )
-        precision = int(raw["precision"])
-        if not 0 <= precision <= 10:
-            raise ValueError(f"--precision must be 0..10 decimals, got {precision}")
-        tolerance = float(raw["simplify_tolerance"])
-        if tolerance < 0:
-            raise ValueError(f"--simplify_tolerance must be >= 0, got {tolerance}")
-        geojson_precision = _auto(raw["geojson_precision"], "geojson_precision", int)
-        if geojson_precision is not None and not 0 <= geojson_precision <= 10:
-            raise ValueError(
-                f"--geojson_precision must be auto or 0..10 decimals, got {geojson_precision}"
-            )
-        geojson_tolerance = _auto(
-            raw["geojson_simplify_tolerance"], "geojson_simplify_tolerance", float
-        )
-        if geojson_tolerance is not None and not geojson_tolerance >= 0:
-            raise ValueError(
-                f"--geojson_simplify_tolerance must be auto or >= 0, got {geojson_tolerance}"
-            )
         run_id = raw["run_id"].strip() or (
             datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + uuid.uuid4().hex[:8]
         )
@@ -197,17 +259,19 @@ class JobConfig:
             output_path=output,
             start_date=start,
             end_date=end,
-            variables=variables,
-            dataset=dataset,
-            min_samples_per_day=min_samples,
+            variables=_variables(raw["variables"]),
+            dataset=_dataset(raw["dataset"]),
+            min_samples_per_day=_bounded(raw, "min_samples_per_day", int, 1, 24, empty=True),
             catalog_type=catalog_type,
-            warehouse_path=warehouse,
+            warehouse_path=raw["warehouse_path"].rstrip("/") or join(output, "warehouse"),
             database=raw["database"].strip(),
-            schemes=schemes,
-            precision=precision,
-            simplify_tolerance=tolerance,
-            geojson_precision=geojson_precision,
-            geojson_simplify_tolerance=geojson_tolerance,
+            schemes=_schemes(raw),
+            precision=_required(_bounded(raw, "precision", int, 0, 10)),
+            simplify_tolerance=_required(_bounded(raw, "simplify_tolerance", float, 0)),
+            geojson_precision=_bounded(raw, "geojson_precision", int, 0, 10, auto=True),
+            geojson_simplify_tolerance=_bounded(
+                raw, "geojson_simplify_tolerance", float, 0, auto=True
+            ),
             lines=parse_bool(raw["lines"], "--lines"),
             plots=parse_bool(raw["plots"], "--plots"),
             allow_failed_days=parse_bool(raw["allow_failed_days"], "--allow_failed_days"),

@@ -239,31 +239,7 @@ def run_contour_job(
         report.seconds["write"] = time.time() - t0
 
         t0 = time.time()
-        committing = _apply_kept(outcomes, results)
-        report.note_kept(outcomes)
-        features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
-        files_by_table = {
-            table_name(features): [f for r in results for f in r.features_files],
-            table_name(summary): [f for r in results for f in r.summary_files],
-        }
-        report.table_files = {name: len(fs) for name, fs in files_by_table.items()}
-        publish, unpublish = _map_changes(committing)
-        intent = make_intent(
-            run_id=config.run_id,
-            attempt=attempt,
-            tables=[features, summary],
-            files=files_by_table,
-            staging=staging,
-            output_path=config.output_path,
-            publish=publish,
-            unpublish=unpublish,
-        )
-        try:
-            published = commit_run(
-                lease, [features, summary], files_by_table, replaced_pairs(months), intent
-            )
-        except (CommitError, LeaseLost) as exc:
-            raise RunError(str(exc)) from exc
+        published = _commit(ctx, lease, tables, outcomes, months, results, report)
         lease.release()
         lease = None
         report.seconds["commit"] = time.time() - t0
@@ -280,6 +256,49 @@ def run_contour_job(
     }
     report.seconds["total"] = time.time() - t_start
     return report
+
+
+def _commit(
+    ctx: RunContext,
+    lease: CommitLease,
+    tables: dict[str, Table],
+    outcomes: Sequence[VariableOutcome],
+    months: Sequence[MonthTask],
+    results: Sequence[MonthResult],
+    report: RunReport,
+) -> int:
+    """Commit the rewritten months to both tables and publish the maps; how many.
+
+    Raises
+    ------
+    RunError
+        When a commit fails or the lease is lost (nothing of the run is committed then).
+    """
+    committing = _apply_kept(outcomes, results)
+    report.note_kept(outcomes)
+    features, summary = tables[CONTOUR_FEATURES.name], tables[DAILY_SUMMARY.name]
+    files_by_table = {
+        table_name(features): [f for r in results for f in r.features_files],
+        table_name(summary): [f for r in results for f in r.summary_files],
+    }
+    report.table_files = {name: len(fs) for name, fs in files_by_table.items()}
+    publish, unpublish = _map_changes(committing)
+    intent = make_intent(
+        run_id=ctx.config.run_id,
+        attempt=ctx.attempt,
+        tables=[features, summary],
+        files=files_by_table,
+        staging=ctx.staging,
+        output_path=ctx.config.output_path,
+        publish=publish,
+        unpublish=unpublish,
+    )
+    try:
+        return commit_run(
+            lease, [features, summary], files_by_table, replaced_pairs(months), intent
+        )
+    except (CommitError, LeaseLost) as exc:
+        raise RunError(str(exc)) from exc
 
 
 def _process_days(

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import pyarrow as pa
 
+#: The database of the tables unless a run names another (``--database``).
+DATABASE = "climate"
+
 #: The values of daily_summary's ``status``: the day's rule had every sample it needs and
 #: the features were made (``ok``), lacked samples (``incomplete``), or the input was bad
 #: (``failed``).

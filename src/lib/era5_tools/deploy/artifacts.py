@@ -23,8 +23,10 @@ JOB_SCRIPTS: dict[str, str] = {
     "IngestScript": "src/jobs/ingest_era5.py",
 }
 #: Packages shipped as zips for ``--extra-py-files``: template parameter -> package folder
-#: (the zip is named after the package: ``era5_contours.zip``).
+#: (the zip is named after the package: ``era5_contours.zip``). The contour jobs take the
+#: kernel and the contour library, the ingest job the kernel and the ingest package.
 LIBRARY_ZIPS: dict[str, str] = {
+    "CommonLibraryZip": "src/lib/era5_common",
     "LibraryZip": "src/lib/era5_contours",
     "IngestLibraryZip": "src/lib/era5_ingest",
 }

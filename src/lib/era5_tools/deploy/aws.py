@@ -343,14 +343,8 @@ def deploy(
     change_set_id = created["Id"]
     executed = False
     try:
-        described = wait_change_set(cfn, name, change_set_id, poll_s, change_set_timeout_s)
-        if described["Status"] == "FAILED":
-            reason = described.get("StatusReason") or "no reason given"
-            if is_no_changes(reason):
-                outcome.result = "no changes"
-                return outcome
-            raise DeployError(f"change set {outcome.change_set} of stack {name} failed: {reason}")
-        outcome.changes = resource_changes(described["Changes"])
+        if not _change_set_ready(cfn, change_set_id, outcome, poll_s, change_set_timeout_s):
+            return outcome
         if dry_run:
             outcome.result = "planned"
             return outcome
@@ -369,6 +363,32 @@ def deploy(
     finally:
         if not executed:
             _clean_up(cfn, name, change_set_id, created_stack=kind == "CREATE" and stack is None)
+
+
+def _change_set_ready(
+    cfn: CloudFormationClient,
+    change_set_id: str,
+    outcome: Outcome,
+    poll_s: float,
+    timeout_s: float,
+) -> bool:
+    """Wait for the change set; whether it holds changes (its changes go into ``outcome``).
+
+    Raises
+    ------
+    DeployError
+        The change set failed for another reason than having nothing to change.
+    """
+    name = outcome.stack_name
+    described = wait_change_set(cfn, name, change_set_id, poll_s, timeout_s)
+    if described["Status"] == "FAILED":
+        reason = described.get("StatusReason") or "no reason given"
+        if is_no_changes(reason):
+            outcome.result = "no changes"
+            return False
+        raise DeployError(f"change set {outcome.change_set} of stack {name} failed: {reason}")
+    outcome.changes = resource_changes(described["Changes"])
+    return True
 
 
 def _clean_up(

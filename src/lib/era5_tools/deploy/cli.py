@@ -3,7 +3,7 @@
 ::
 
 python -m era5_tools.deploy [--env-file .env] [--dry-run]
-python -m era5_tools.deploy package [--output dist/era5_contours.zip]
+python -m era5_tools.deploy package [--output-dir dist]
 python -m era5_tools.deploy chunks 2024-01-01 2024-03-31 [--chunk-days 7]
 
 Exit status: 0 deployed, up to date or planned; 1 AWS refused or the stack failed (one
@@ -27,7 +27,7 @@ from era5_common.env import read_env_file
 from era5_common.logs import configure_logging
 from era5_tools import repository_root
 
-from .artifacts import LIBRARY_ZIP_NAME, build_library_zip
+from .artifacts import LIBRARY_ZIPS, build_library_zip
 from .aws import Outcome, aws_clients, deploy
 from .chunks import chunk_dates
 from .settings import Settings
@@ -78,6 +78,16 @@ def summary(outcome: Outcome, dry_run: bool) -> list[str]:
     return lines
 
 
+def _package(root: Path, folder: Path) -> None:
+    """Write every package zip the jobs take (``era5_common.zip``, ...) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for package in LIBRARY_ZIPS.values():
+        data = build_library_zip(root / package)
+        target = folder / f"{Path(package).name}.zip"
+        target.write_bytes(data)
+        print(f"wrote {target} ({len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; the process exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -105,8 +115,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=5.0,
         help="between status checks of the change set and the stack (default 5)",
     )
-    pkg = sub.add_parser("package", help="write the library zip for --extra-py-files")
-    pkg.add_argument("--output", type=Path, help=f"default: dist/{LIBRARY_ZIP_NAME} in the root")
+    pkg = sub.add_parser("package", help="write the library zips for --extra-py-files")
+    pkg.add_argument("--output-dir", type=Path, help="default: dist/ in the root")
     pkg.add_argument("--root", type=Path)
     chunks = sub.add_parser("chunks", help="print the chunks the state machine will run")
     chunks.add_argument("start_date", type=date.fromisoformat)
@@ -120,14 +130,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command in ("deploy", "package"):
             args.root = args.root or repository_root()
         if args.command == "package":
-            data = build_library_zip(args.root / "src" / "lib" / "era5_contours")
-            args.output = args.output or args.root / "dist" / LIBRARY_ZIP_NAME
-            args.output.parent.mkdir(parents=True, exist_ok=True)
-            args.output.write_bytes(data)
-            print(
-                f"wrote {args.output} ({len(data):,} bytes, sha256 "
-                f"{hashlib.sha256(data).hexdigest()})"
-            )
+            _package(args.root, args.output_dir or args.root / "dist")
             return 0
         if args.command == "chunks":
             rows = chunk_dates(args.start_date, args.end_date, args.chunk_days)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from era5_common.options import parse_bool
 from era5_common.storage import split_s3
+from era5_contours.tables.schema import DATABASE
 
 GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5"}
 
@@ -61,7 +62,7 @@ class Settings:
     stack_name: str = "era5-contours"
     glue_version: str = "4.0"
     job_versions: tuple[str, ...] = ("4.0",)
-    database: str = "climate"
+    database: str = DATABASE
     create_database: bool = True
     athena_workgroup: str = "primary"
     glue_role_arn: str | None = None
@@ -125,7 +126,7 @@ class Settings:
             stack_name=stack,
             glue_version=glue_version,
             job_versions=tuple(dict.fromkeys(versions)),
-            database=get("ERA5_DATABASE", "climate"),
+            database=get("ERA5_DATABASE", DATABASE),
             create_database=parse_bool(get("ERA5_CREATE_DATABASE", "true"), "ERA5_CREATE_DATABASE"),
             athena_workgroup=get("ATHENA_WORKGROUP", "primary"),
             glue_role_arn=get("GLUE_ROLE_ARN") or None,
