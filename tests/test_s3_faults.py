@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from datetime import date
 
 import numpy as np
@@ -278,3 +279,68 @@ def test_anonymous_settings_per_bucket_and_for_every_bucket(monkeypatch):
     storage.use_anonymous("mine", None)
     assert storage.is_anonymous("nsf-ncar-era5")
     assert storage.ANONYMOUS_ENV not in os.environ
+
+
+# ------------------------------------------------------------------ the job on Spark
+
+
+@pytest.mark.spark
+@pytest.mark.integration
+def test_the_job_survives_faults_with_values_unchanged(tmp_path):
+    """Three days on local[2] through 503s, 500s and cut bodies: all ok, same values."""
+    require(FRANCE_T2M, FRANCE_TP)
+    pytest.importorskip("pyspark")
+    from independent import era5_daily, field_stats
+
+    from era5_contours.run.spark import local_spark_session
+    from era5_contours.tables.catalog import load_catalog
+    from era5_tools.s3proxy import executor_conf, measure_job_reads
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    workers_tmp = tmp_path / "workers-tmp"
+    workers_tmp.mkdir()
+    conf = {
+        **executor_conf(),
+        "spark.executorEnv.TMPDIR": str(workers_tmp),
+        # Two processes' requests interleave: more tries than above, so that no fetch
+        # can meet a fault at each of its tries.
+        "spark.executorEnv.ERA5_S3_RETRY": "tries=8,base=0.01,cap=0.05",
+    }
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+    spark = local_spark_session("local[2]", "era5-contours-s3-faults", conf=conf)
+    days = [date(2020, 7, 1), date(2020, 7, 2), date(2020, 7, 3)]
+    faults = [
+        Fault("503", on="get", every=4),
+        Fault("500", on="get", every=5),
+        Fault("cut", on="get", every=3, cut_after=0.3),
+        Fault("503", on="list", first=1),
+        Fault("500", on="head", every=6),
+    ]
+    try:
+        m = measure_job_reads(
+            spark,
+            [FRANCE_T2M, FRANCE_TP],
+            days[0],
+            days[-1],
+            tmp_path / "out",
+            run_id="s3-faults",
+            options={"plots": "false", "lines": "false"},
+            faults=faults,
+        )
+    finally:
+        spark.stop()
+    played = m["faults"]
+    assert played.get("503", 0) >= 1 and played.get("500", 0) >= 1 and played.get("cut", 0) >= 1
+    assert m["report"].status_counts == {"ok": 6}
+    cat = load_catalog("sql", str(tmp_path / "out" / "warehouse"))
+    rows = cat.load_table("climate.daily_summary").scan().to_arrow().to_pylist()
+    by_key = {(r["day"], r["variable"]): r for r in rows}
+    for day in days:
+        expected = era5_daily(day, FRANCE_T2M, FRANCE_TP)
+        for v in ("t2m", "tp"):
+            for k, value in field_stats(expected[v], expected["lat"]).items():
+                assert by_key[(day, v)][k] == pytest.approx(value, abs=1e-3), (day, v, k)

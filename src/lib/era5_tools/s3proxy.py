@@ -429,6 +429,7 @@ def measure_job_reads(
     *,
     run_id: str = "s3-reads",
     options: dict[str, str] | None = None,
+    faults: Sequence[Fault] = (),
 ) -> dict[str, Any]:
     """Run the job on S3 copies of ``inputs`` and count the bytes it fetched per phase.
 
@@ -437,13 +438,15 @@ def measure_job_reads(
     local folder ``output``. Phases: ``planning`` (listing and the executors' reading of
     each file's coordinates) and ``days`` (everything from the driver's planning on).
     The SparkSession must have been created with :func:`executor_conf`; ``options`` adds
-    job options (``{"plots": "false"}``).
+    job options (``{"plots": "false"}``); ``faults`` are played by the proxy from the
+    start (:class:`Fault`).
 
     Returns
     -------
     dict
         ``input_bytes``, ``planning`` and ``days`` (``{"bytes", "gets"}``), ``report``
-        (the job's :class:`~era5_contours.run.pipeline.RunReport`).
+        (the job's :class:`~era5_contours.run.pipeline.RunReport`), ``faults`` (those
+        played, by kind).
     """
     import boto3
     from moto.server import ThreadedMotoServer
@@ -458,7 +461,7 @@ def measure_job_reads(
     server.start()
     host, port = server.get_host_and_port()
     moto = f"http://{host}:{port}"
-    proxy = CountingProxy(moto, INPUT_BUCKET)
+    proxy = CountingProxy(moto, INPUT_BUCKET, faults)
     proxy.start()
     # The driver logs the plan as soon as the executors' inspection of the inputs is
     # collected: from that line on, what the input bucket serves is the days' reading.
@@ -504,4 +507,5 @@ def measure_job_reads(
         "planning": counts.get("planning", empty),
         "days": counts.get("days", empty),
         "report": report,
+        "faults": proxy.faults(),
     }
