@@ -35,6 +35,11 @@ CREDENTIALS = {
 BUCKET = "era5-faults"
 #: Few, fast tries: a fault-free try follows every injected fault in these tests.
 RETRY = "tries=5,base=0.01,cap=0.05"
+#: A connection reset in a body: botocore >= 1.29 wraps urllib3's error, Glue 4.0's 1.27
+#: lets it out as it is.
+BROKEN = "ResponseStreamingError|ProtocolError"
+#: Any cut: a short body (an orderly close) or a broken one (a reset).
+CUT = f"IncompleteRead|{BROKEN}"
 
 
 def uri(path, bucket=BUCKET):
@@ -119,7 +124,7 @@ def test_503s_500s_and_cut_connections_are_survived_with_values_unchanged(proxy)
     assert survived.get("500 InternalError", 0) == 2  # the HEAD's 500 carries no code
     assert survived.get("500", 0) == 1
     # A cut with an orderly close is a short body; with a reset, a broken stream.
-    cuts = {k: v for k, v in survived.items() if "IncompleteRead" in k or "Streaming" in k}
+    cuts = {k: v for k, v in survived.items() if re.search(CUT, k)}
     assert sum(cuts.values()) == played["cut"], survived
     assert len(cuts) == 2, cuts
 
@@ -176,7 +181,7 @@ def test_listing_and_head_survive_faults(proxy, moto_endpoint):
     [
         (Fault("503", on="get"), "503 SlowDown"),
         (Fault("cut", on="get", cut_after=0.5), "IncompleteRead"),
-        (Fault("cut", on="get", cut_after=0.5, reset=True), "ResponseStreamingError"),
+        (Fault("cut", on="get", cut_after=0.5, reset=True), BROKEN),
     ],
     ids=["503", "cut", "reset"],
 )
@@ -188,7 +193,7 @@ def test_a_day_fails_only_after_its_retries_naming_the_fault_and_the_tries(proxy
     with pytest.raises(InputError) as err:
         reading.load_day([source], date(2020, 7, 2), ["t2m"])
     text = str(err.value)
-    assert uri(FRANCE_T2M) in text and named in text, text
+    assert uri(FRANCE_T2M) in text and re.search(named, text), text
     assert re.search(r"gave up after 5 tries", text), text
     # Every try was a request the proxy answered with the fault; none more.
     assert proxy.faults()[fault.kind] == 5
