@@ -29,6 +29,14 @@ Every GET carries ``IfMatch`` with the ETag seen when the object was opened: an 
 replaced during a run fails the read naming it, never mixes two versions' bytes, and a
 run folder never serves pages of an older version (the copy's name includes the ETag).
 
+Every GET and HEAD survives S3's transient faults (:func:`~era5_common.storage.read_object`):
+5xx answers and timeouts are retried with bounded exponential backoff, and a body cut
+mid-way is resumed from its first missing byte; after the last try the read fails with
+:class:`~era5_common.storage.S3ReadError`, naming the object, the byte range, the fault
+and the number of tries, and so does the day that needed it. Requests to a bucket read
+anonymously (:func:`~era5_common.storage.is_anonymous`: the NSF NCAR copy by default) go
+unsigned.
+
 The run folder is bounded (:data:`MAX_FOLDER_BYTES`: an object that does not fit once
 idle copies are evicted is read without a disk copy) and removed when the run ends
 (:func:`drop_run_folders`, called by the driver on every machine it can reach), or, on
@@ -107,21 +115,22 @@ class S3Object:
 
 
 def head(uri: str) -> S3Object:
-    """Size and ETag of an S3 object (one HEAD request, no body)."""
+    """Size and ETag of an S3 object (a HEAD request, no body; retried on transient faults)."""
     bucket, key = storage.split_s3(uri)
-    meta = storage.s3_client().head_object(Bucket=bucket, Key=key)
-    return S3Object(uri, bucket, key, int(meta["ContentLength"]), meta["ETag"])
+    meta = storage.head_object(uri)
+    return S3Object(uri, bucket, key, int(meta["ContentLength"]), str(meta["ETag"]))
 
 
 def fetch_range(obj: S3Object, start: int, end: int) -> bytes:
-    """Bytes ``[start, end)`` of ``obj`` (clipped to its size): one ranged GET, pinned to its ETag."""
+    """Bytes ``[start, end)`` of ``obj`` (clipped to its size), pinned to its ETag.
+
+    One ranged GET when all goes well; on a transient fault the missing bytes only are
+    asked for again (:func:`~era5_common.storage.read_object`).
+    """
     end = min(end, obj.size)  # fsspec's caches ask for whole blocks past the end
     if end <= start:
         return b""
-    response = storage.s3_client().get_object(
-        Bucket=obj.bucket, Key=obj.key, Range=f"bytes={start}-{end - 1}", IfMatch=obj.etag
-    )
-    data = response["Body"].read()
+    data = storage.read_object(obj.uri, start, end, etag=obj.etag)
     if len(data) != end - start:
         raise OSError(
             f"{obj.uri}: asked for bytes {start}..{end - 1}, got {len(data)} bytes "
