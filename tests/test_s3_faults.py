@@ -16,10 +16,10 @@ from datetime import date
 
 import numpy as np
 import pytest
-from era5_common import storage
-from era5_common.errors import InputError
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
+from era5_common import storage
+from era5_common.errors import InputError
 from era5_contours.inputs import reading, remote
 from era5_tools.s3proxy import CountingProxy, Fault
 

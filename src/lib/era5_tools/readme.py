@@ -49,7 +49,7 @@ def table_of_contents(text: str) -> str:
         if fenced:
             continue
         match = re.match(r"^(##+) (.+)$", line)
-        if match and len(match.group(1)) <= 3:
+        if match and len(match.group(1)) <= 3 and match.group(2).strip() != "Contents":
             indent = "  " * (len(match.group(1)) - 2)
             title = match.group(2).strip()
             lines.append(f"{indent}- [{title}](#{_anchor(title)})")

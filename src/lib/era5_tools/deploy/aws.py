@@ -293,17 +293,7 @@ def deploy(
     name = settings.stack_name
 
     # Everything local first: a missing wheel or a bad parameter stops before any call.
-    template = load_template(root)
-    built = build_artifacts(root, settings)
-    parameters = stack_parameters(settings, built, template)
-    items = list(built.items)
-    body: str | None = template.text
-    url: str | None = None
-    if len(template.text.encode()) > max_template_body:
-        # Too big for the request: CloudFormation reads it from S3 instead.
-        key = content_key("templates", "stack.yaml", template.text.encode())
-        items.append(Artifact(f"{settings.artifacts_prefix}/{key}", template.text.encode()))
-        body, url = None, template_url(settings.bucket, settings.region, items[-1].key)
+    parameters, items, body, url = _local_part(settings, root, max_template_body)
 
     check_bucket(s3, settings.bucket)
     # A stack that cannot take a change set stops the run before anything is uploaded.
@@ -363,6 +353,22 @@ def deploy(
     finally:
         if not executed:
             _clean_up(cfn, name, change_set_id, created_stack=kind == "CREATE" and stack is None)
+
+
+def _local_part(
+    settings: Settings, root: Path, max_template_body: int
+) -> tuple[dict[str, str], list[Artifact], str | None, str | None]:
+    """The stack's parameters, what to upload, and the template as a body or an S3 URL."""
+    template = load_template(root)
+    built = build_artifacts(root, settings)
+    parameters = stack_parameters(settings, built, template)
+    items = list(built.items)
+    if len(template.text.encode()) <= max_template_body:
+        return parameters, items, template.text, None
+    # Too big for the request: CloudFormation reads it from S3 instead.
+    key = content_key("templates", "stack.yaml", template.text.encode())
+    items.append(Artifact(f"{settings.artifacts_prefix}/{key}", template.text.encode()))
+    return parameters, items, None, template_url(settings.bucket, settings.region, items[-1].key)
 
 
 def _change_set_ready(

@@ -78,22 +78,8 @@ def summary(outcome: Outcome, dry_run: bool) -> list[str]:
     return lines
 
 
-def _package(root: Path, folder: Path) -> None:
-    """Write every package zip the jobs take (``era5_common.zip``, ...) into ``folder``."""
-    folder.mkdir(parents=True, exist_ok=True)
-    for package in LIBRARY_ZIPS.values():
-        data = build_library_zip(root / package)
-        target = folder / f"{Path(package).name}.zip"
-        target.write_bytes(data)
-        print(f"wrote {target} ({len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; the process exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    commands = ("deploy", "package", "chunks")
-    if not argv or argv[0] not in (*commands, "-h", "--help"):
-        argv.insert(0, "deploy")
+def _parser() -> argparse.ArgumentParser:
+    """The command line's three commands and their options."""
     parser = argparse.ArgumentParser(
         prog="python -m era5_tools.deploy",
         description="Deploy the pipeline (jobs, roles, state machine) to AWS.",
@@ -123,7 +109,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     chunks.add_argument("end_date", type=date.fromisoformat)
     chunks.add_argument("--chunk-days", type=int, default=7)
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _package(root: Path, folder: Path) -> None:
+    """Write every package zip the jobs take (``era5_common.zip``, ...) into ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for package in LIBRARY_ZIPS.values():
+        data = build_library_zip(root / package)
+        target = folder / f"{Path(package).name}.zip"
+        target.write_bytes(data)
+        print(f"wrote {target} ({len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()})")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; the process exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    commands = ("deploy", "package", "chunks")
+    if not argv or argv[0] not in (*commands, "-h", "--help"):
+        argv.insert(0, "deploy")
+    args = _parser().parse_args(argv)
     configure_logging(args.log_level, stream=sys.stderr)
 
     try:
