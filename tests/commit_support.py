@@ -17,6 +17,7 @@ from moto_support import moto_server, reset_moto
 from test_catalog import feature_rows
 
 from era5_common import storage
+from era5_contours.commit import iceberg
 from era5_contours.commit import protocol as commits
 from era5_contours.commit.lease import CommitLease, lease_root
 from era5_contours.tables import catalog
@@ -172,13 +173,13 @@ def file_exists(path: str) -> bool:
 
 
 def patch_commit(monkeypatch, hook):
-    real = catalog.commit_replace
+    real = iceberg.commit_replace
 
     def patched(table, files, replace, **kw):
         hook(table.name()[-1])
         return real(table, files, replace, **kw)
 
-    monkeypatch.setattr(catalog, "commit_replace", patched)
+    monkeypatch.setattr(iceberg, "commit_replace", patched)
 
 
 @pytest.fixture(scope="module")

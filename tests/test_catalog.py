@@ -28,7 +28,8 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from era5_contours.tables import catalog
+from era5_contours.commit import iceberg
+from era5_contours.tables import catalog, datafiles, filters
 from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY, TABLES, Column, TableDef
 
 DAY = dt.date(2024, 1, 15)
@@ -90,7 +91,7 @@ def features(sql_catalog):
 
 def write(table, day: dt.date, variable: str, bands: list[int], run_id: str = "r1"):
     """The data file of one (day, variable), written with pyiceberg's writer."""
-    (data_file,) = catalog.write_data_files(
+    (data_file,) = datafiles.write_data_files(
         table.metadata, table.io, feature_rows(day, variable, bands, run_id), CONTOUR_FEATURES
     )
     return data_file
@@ -258,7 +259,7 @@ def test_tables_of_any_partitioning_take_the_writers_files(sql_catalog):
     )
     sql_catalog.create_table("climate.contour_features", schema, partition_spec=spec)
     table = catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
-    catalog.commit_replace(table, [write(table, DAY, "t2m", [0, 1])], [(DAY, "t2m")])
+    iceberg.commit_replace(table, [write(table, DAY, "t2m", [0, 1])], [(DAY, "t2m")])
     assert contents(table) == [(DAY, "t2m", 0, "r1"), (DAY, "t2m", 1, "r1")]
     # bucket[4] of "t2m" by Iceberg's own hash (murmur3 of the UTF-8 bytes, mod 4)
     assert [r["partition"]["b"] for r in table.inspect.files().to_pylist()] == [
@@ -351,7 +352,7 @@ def test_write_data_files_carries_field_ids_statistics_and_partitions(features):
         "band_index",
         rows.column("band_index").cast(pa.int64()),
     )
-    (data_file,) = catalog.write_data_files(
+    (data_file,) = datafiles.write_data_files(
         features.metadata, features.io, shuffled, CONTOUR_FEATURES
     )
     path = data_file.file_path.removeprefix("file://")
@@ -377,7 +378,7 @@ def test_a_rows_month_decides_its_file(features):
     rows = pa.concat_tables(
         [feature_rows(DAY, "t2m", [0]), feature_rows(dt.date(2024, 2, 1), "t2m", [1])]
     )
-    files = catalog.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
+    files = datafiles.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
     assert sorted(f.partition[1] for f in files) == [648, 649]
 
 
@@ -387,15 +388,15 @@ def test_the_same_write_uuid_writes_the_same_files(features):
 
     token = uuid.uuid4()
     rows = feature_rows(DAY, "t2m", [0])
-    first = catalog.write_data_files(
+    first = datafiles.write_data_files(
         features.metadata, features.io, rows, CONTOUR_FEATURES, write_uuid=token
     )
-    again = catalog.write_data_files(
+    again = datafiles.write_data_files(
         features.metadata, features.io, rows, CONTOUR_FEATURES, write_uuid=token
     )
-    assert catalog.data_file_paths(first) == catalog.data_file_paths(again)
-    other = catalog.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
-    assert catalog.data_file_paths(other) != catalog.data_file_paths(first)
+    assert datafiles.data_file_paths(first) == datafiles.data_file_paths(again)
+    other = datafiles.write_data_files(features.metadata, features.io, rows, CONTOUR_FEATURES)
+    assert datafiles.data_file_paths(other) != datafiles.data_file_paths(first)
 
 
 def test_data_files_metadata_and_io_cross_process_boundaries(features):
@@ -408,10 +409,10 @@ def test_data_files_metadata_and_io_cross_process_boundaries(features):
     assert back.lower_bounds == data_file.lower_bounds
     metadata = pickle.loads(pickle.dumps(features.metadata))
     io = pickle.loads(pickle.dumps(features.io))
-    (again,) = catalog.write_data_files(
+    (again,) = datafiles.write_data_files(
         metadata, io, feature_rows(DAY2, "tp", [1]), CONTOUR_FEATURES
     )
-    catalog.commit_replace(features, [back, again], [(DAY, "t2m"), (DAY2, "tp")])
+    iceberg.commit_replace(features, [back, again], [(DAY, "t2m"), (DAY2, "tp")])
     assert contents(features) == [(DAY, "t2m", 0, "r1"), (DAY2, "tp", 1, "r1")]
 
 
@@ -423,9 +424,9 @@ def test_pyiceberg_writer_is_the_tested_private_api():
     from packaging.specifiers import SpecifierSet
     from pyiceberg.io import pyarrow as pyiceberg_pyarrow
 
-    assert pyiceberg.__version__ in SpecifierSet(catalog.PYICEBERG_WRITER), (
+    assert pyiceberg.__version__ in SpecifierSet(datafiles.PYICEBERG_WRITER), (
         f"pyiceberg {pyiceberg.__version__} is outside the tested range "
-        f"{catalog.PYICEBERG_WRITER}: check _dataframe_to_data_files, then widen the range"
+        f"{datafiles.PYICEBERG_WRITER}: check _dataframe_to_data_files, then widen the range"
     )
     params = list(inspect.signature(pyiceberg_pyarrow._dataframe_to_data_files).parameters)
     assert params[:4] == ["table_metadata", "df", "io", "write_uuid"]
@@ -449,7 +450,7 @@ def test_pyiceberg_writer_is_the_tested_private_api():
 )
 def test_write_data_files_refuses_bad_rows(features, change, message):
     with pytest.raises(ValueError, match=message):
-        catalog.write_data_files(
+        datafiles.write_data_files(
             features.metadata, features.io, change(feature_rows(DAY, "t2m", [0])), CONTOUR_FEATURES
         )
     assert not os.path.exists(features.location().removeprefix("file://") + "/data")
@@ -464,7 +465,7 @@ def test_write_data_files_checks_the_tables_schema_first(sql_catalog):
     ]
     table = sql_catalog.create_table("climate.contour_features", Schema(*fields))
     with pytest.raises(ValueError, match="band_index"):
-        catalog.write_data_files(
+        datafiles.write_data_files(
             table.metadata, table.io, feature_rows(DAY, "t2m", [0]), CONTOUR_FEATURES
         )
     assert not os.path.exists(table.location().removeprefix("file://") + "/data")
@@ -475,7 +476,7 @@ def test_write_data_files_checks_the_tables_schema_first(sql_catalog):
 
 def test_commit_replace_adds_files_with_their_partitions(features):
     files = [write(features, DAY, "t2m", [0, 1]), write(features, DAY2, "tp", [3])]
-    catalog.commit_replace(features, files, [(DAY, "t2m"), (DAY2, "tp")])
+    iceberg.commit_replace(features, files, [(DAY, "t2m"), (DAY2, "tp")])
     assert contents(features) == [
         (DAY, "t2m", 0, "r1"),
         (DAY, "t2m", 1, "r1"),
@@ -493,7 +494,7 @@ def test_commit_replace_adds_files_with_their_partitions(features):
 
 
 def test_commit_replace_touches_only_the_listed_pairs(features):
-    catalog.commit_replace(
+    iceberg.commit_replace(
         features,
         [
             write(features, DAY, "t2m", [0, 1]),
@@ -502,7 +503,7 @@ def test_commit_replace_touches_only_the_listed_pairs(features):
         ],
         [(DAY, "t2m"), (DAY2, "t2m"), (DAY, "tp")],
     )
-    catalog.commit_replace(features, [write(features, DAY, "t2m", [7], "r2")], [(DAY, "t2m")])
+    iceberg.commit_replace(features, [write(features, DAY, "t2m", [7], "r2")], [(DAY, "t2m")])
     assert contents(features) == [
         (DAY, "t2m", 7, "r2"),
         (DAY, "tp", 5, "r1"),
@@ -513,12 +514,12 @@ def test_commit_replace_touches_only_the_listed_pairs(features):
 
 
 def test_commit_replace_deletes_pairs_without_files(features):
-    catalog.commit_replace(
+    iceberg.commit_replace(
         features,
         [write(features, DAY, "t2m", [0]), write(features, DAY2, "t2m", [1])],
         [(DAY, "t2m"), (DAY2, "t2m")],
     )
-    catalog.commit_replace(features, [], [(DAY, "t2m")])
+    iceberg.commit_replace(features, [], [(DAY, "t2m")])
     assert contents(features) == [(DAY2, "t2m", 1, "r1")]
 
 
@@ -530,35 +531,35 @@ def test_commit_replace_rewrites_a_foreign_file_holding_other_days(features, tmp
     rows = pa.concat_tables([feature_rows(DAY, "t2m", [0]), feature_rows(DAY2, "t2m", [1])])
     pq.write_table(rows, tmp_path / "compacted.parquet")
     features.add_files([str(tmp_path / "compacted.parquet")])
-    catalog.commit_replace(features, [write(features, DAY, "t2m", [4], "r2")], [(DAY, "t2m")])
+    iceberg.commit_replace(features, [write(features, DAY, "t2m", [4], "r2")], [(DAY, "t2m")])
     assert contents(features) == [(DAY, "t2m", 4, "r2"), (DAY2, "t2m", 1, "r1")]
 
 
 def test_commit_replace_refuses_files_outside_the_replaced_pairs(features):
-    catalog.commit_replace(features, [write(features, DAY, "t2m", [0])], [(DAY, "t2m")])
+    iceberg.commit_replace(features, [write(features, DAY, "t2m", [0])], [(DAY, "t2m")])
     before = features.metadata_location
     stray = write(features, DAY2, "t2m", [1])
     with pytest.raises(ValueError, match="not all in replace"):
-        catalog.commit_replace(features, [stray], [(DAY, "t2m")])
+        iceberg.commit_replace(features, [stray], [(DAY, "t2m")])
     other_variable = write(features, DAY, "tp", [1])
     with pytest.raises(ValueError, match="not all in replace"):
-        catalog.commit_replace(features, [other_variable], [(DAY, "t2m")])
+        iceberg.commit_replace(features, [other_variable], [(DAY, "t2m")])
     assert features.refresh().metadata_location == before
 
 
 def test_commit_replace_with_nothing_to_do_commits_nothing(features):
-    catalog.commit_replace(features, [], [])
+    iceberg.commit_replace(features, [], [])
     assert features.refresh().current_snapshot() is None
 
 
 def test_commit_replace_records_snapshot_properties(features):
-    catalog.commit_replace(
+    iceberg.commit_replace(
         features,
         [write(features, DAY, "t2m", [0, 1])],
         [(DAY, "t2m")],
         snapshot_properties={"run-id": "r1"},
     )
-    summary = catalog.committed_snapshot_summary(features)
+    summary = iceberg.committed_snapshot_summary(features)
     assert summary["run-id"] == "r1"
     assert summary["operation"] == "append"
     assert summary["total-records"] == "2"
@@ -566,16 +567,16 @@ def test_commit_replace_records_snapshot_properties(features):
 
 
 def test_committed_snapshot_summary_of_an_empty_table(features):
-    assert catalog.committed_snapshot_summary(features) == {}
+    assert iceberg.committed_snapshot_summary(features) == {}
 
 
 def test_replace_filter_refuses_datetimes():
     with pytest.raises(TypeError, match="day"):
-        catalog.replace_filter([(dt.datetime(2024, 1, 15), "t2m")])
+        filters.replace_filter([(dt.datetime(2024, 1, 15), "t2m")])
 
 
 def test_replace_filter_selects_exactly_the_pairs(features):
-    catalog.commit_replace(
+    iceberg.commit_replace(
         features,
         [
             write(features, DAY, "t2m", [0]),
@@ -585,7 +586,7 @@ def test_replace_filter_selects_exactly_the_pairs(features):
         [(DAY, "t2m"), (DAY2, "t2m"), (DAY, "tp")],
     )
     selected = features.scan(
-        row_filter=catalog.replace_filter([(DAY2, "t2m"), (DAY, "tp")])
+        row_filter=filters.replace_filter([(DAY2, "t2m"), (DAY, "tp")])
     ).to_arrow()
     assert sorted(selected.column("band_index").to_pylist()) == [1, 2]
     assert features.scan(row_filter=EqualTo("variable", "tp")).to_arrow().num_rows == 1

@@ -16,8 +16,9 @@ from commit_support import Killed, day, file_exists, patch_commit
 from test_catalog import feature_rows
 
 from era5_common import storage
+from era5_contours.commit import iceberg
 from era5_contours.commit import protocol as commits
-from era5_contours.tables import catalog
+from era5_contours.tables import datafiles
 from era5_contours.tables.schema import CONTOUR_FEATURES
 
 
@@ -158,30 +159,30 @@ def test_a_failing_second_commit_undoes_the_first_and_keeps_other_rows(wh, monke
 
 def test_revert_attempt_leaves_later_commits_of_others(wh):
     """The compensating commit removes only the attempt's own changes."""
-    rows_a = catalog.write_data_files(
+    rows_a = datafiles.write_data_files(
         wh.features.metadata,
         wh.features.io,
         feature_rows(day(1), "t2m", [0, 1], "a"),
         CONTOUR_FEATURES,
     )
     before = wh.features.current_snapshot()
-    catalog.commit_replace(
+    iceberg.commit_replace(
         wh.features, rows_a, [(day(1), "t2m")], snapshot_properties={"run-attempt": "a"}
     )
-    rows_b = catalog.write_data_files(
+    rows_b = datafiles.write_data_files(
         wh.features.metadata,
         wh.features.io,
         feature_rows(day(2), "t2m", [0], "b"),
         CONTOUR_FEATURES,
     )
-    catalog.commit_replace(
+    iceberg.commit_replace(
         wh.features, rows_b, [(day(2), "t2m")], snapshot_properties={"run-attempt": "b"}
     )
-    assert catalog.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 1
+    assert iceberg.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 1
     rows = wh.features.refresh().scan().to_arrow().to_pylist()
     assert {(r["day"], r["run_id"]) for r in rows} == {(day(2), "b")}
     # Finishing an intent twice (a take-over that died itself) reverts once.
-    assert catalog.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 0
+    assert iceberg.revert_attempt(wh.features, "a", before.snapshot_id if before else None) == 0
     assert len(wh.features.refresh().scan().to_arrow()) == 1
 
 

@@ -127,12 +127,12 @@ KILL_BETWEEN_COMMITS = textwrap.dedent(
     """
     import os, runpy, sys
     from era5_contours.tables import catalog
-    real = catalog.commit_replace
+    real = iceberg.commit_replace
     def commit_then_die(table, *args, **kwargs):
         if table.name()[-1] == "daily_summary":
             os._exit(9)  # killed after contour_features committed
         return real(table, *args, **kwargs)
-    catalog.commit_replace = commit_then_die
+    iceberg.commit_replace = commit_then_die
     sys.argv = sys.argv[1:]
     runpy.run_path(sys.argv[0], run_name="__main__")
     """

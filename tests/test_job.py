@@ -19,6 +19,7 @@ from independent import era5_daily, field_stats
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_common.errors import RunError
+from era5_contours.commit import iceberg
 from era5_contours.run.config import JobConfig
 from era5_contours.run.pipeline import FAILED, OK, run_contour_job
 from era5_contours.tables.catalog import load_catalog
@@ -134,7 +135,7 @@ def test_feature_rows_are_valid_and_cover_every_day(july):
 
 def _files_per_partition(table) -> dict[tuple, int]:
     """Live data files per (variable, month), from the manifests' column statistics."""
-    from era5_contours.tables.catalog import _bounds
+    from era5_contours.commit.iceberg import _bounds
 
     counts: dict[tuple, int] = {}
     for task in table.scan().plan_files():
@@ -246,20 +247,19 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
         "summary": (_live_files(summary), summary.scan().to_arrow()),
     }
 
-    from era5_contours.tables import catalog
 
-    real_commit = catalog.commit_replace
+    real_commit = iceberg.commit_replace
 
     def failing_commit(table, files, replace, **kw):
         if table.name()[-1] == "daily_summary":
             raise RuntimeError("catalog unavailable")
         return real_commit(table, files, replace, **kw)
 
-    monkeypatch.setattr(catalog, "commit_replace", failing_commit)
+    monkeypatch.setattr(iceberg, "commit_replace", failing_commit)
     with pytest.raises(RunError, match="catalog unavailable"):
         # Other levels: had this run published its maps, they would differ.
         run_contour_job(spark, _config(inputs, out, run_id="bad", t2m_levels="interval:5", **days))
-    monkeypatch.setattr(catalog, "commit_replace", real_commit)
+    monkeypatch.setattr(iceberg, "commit_replace", real_commit)
     now = {p: p.read_bytes() for p in out.rglob("*") if p.suffix in (".geojson", ".png")}
     assert now == published
     assert not any((out / "_staging").iterdir())

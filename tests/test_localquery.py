@@ -22,7 +22,8 @@ from pyiceberg.types import (
     StringType,
 )
 
-from era5_contours.tables import catalog
+from era5_contours.commit import iceberg
+from era5_contours.tables import catalog, datafiles
 from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 from era5_tools import localquery
 
@@ -102,14 +103,14 @@ def commit_features(table, groups, run_id="r1", area=1000.0) -> None:
         data_file
         for (day, variable), bands in groups.items()
         if bands
-        for data_file in catalog.write_data_files(
+        for data_file in datafiles.write_data_files(
             table.metadata,
             table.io,
             feature_rows(day, variable, bands, run_id, area),
             CONTOUR_FEATURES,
         )
     ]
-    catalog.commit_replace(table, files, list(groups))
+    iceberg.commit_replace(table, files, list(groups))
 
 
 def populate(folder: Path):
@@ -125,10 +126,10 @@ def populate(folder: Path):
         (DAY2, "tp", "failed", 0.0),
     ]
     # The writer splits the rows by the table's partitions: one file per variable.
-    files = catalog.write_data_files(
+    files = datafiles.write_data_files(
         summary.metadata, summary.io, summary_rows(items), DAILY_SUMMARY
     )
-    catalog.commit_replace(summary, files, [(d, v) for d, v, _, _ in items])
+    iceberg.commit_replace(summary, files, [(d, v) for d, v, _, _ in items])
     return cat, features
 
 
@@ -389,14 +390,14 @@ def test_a_refused_commit_leaves_the_table(warehouse, duck):
     """A data file holding rows outside the replaced pairs is refused before the commit."""
     cat, features = warehouse
     before, location = _state(duck, cat), features.metadata_location
-    good = catalog.write_data_files(
+    good = datafiles.write_data_files(
         features.metadata, features.io, feature_rows(DAY, "t2m", [5], "r3"), CONTOUR_FEATURES
     )
-    stray = catalog.write_data_files(
+    stray = datafiles.write_data_files(
         features.metadata, features.io, feature_rows(DAY2, "tp", [6], "r3"), CONTOUR_FEATURES
     )
     with pytest.raises(ValueError, match="not all in replace"):
-        catalog.commit_replace(features, good + stray, [(DAY, "t2m"), (DAY2, "t2m")])
+        iceberg.commit_replace(features, good + stray, [(DAY, "t2m"), (DAY2, "t2m")])
     assert features.refresh().metadata_location == location
     assert _state(duck, cat) == before
 
@@ -404,7 +405,7 @@ def test_a_refused_commit_leaves_the_table(warehouse, duck):
 def test_failure_inside_the_transaction_leaves_the_table(warehouse, duck, monkeypatch):
     cat, features = warehouse
     before, location = _state(duck, cat), features.metadata_location
-    new = catalog.write_data_files(
+    new = datafiles.write_data_files(
         features.metadata, features.io, feature_rows(DAY, "t2m", [5], "r3"), CONTOUR_FEATURES
     )
     staged = []
@@ -420,7 +421,7 @@ def test_failure_inside_the_transaction_leaves_the_table(warehouse, duck, monkey
 
     monkeypatch.setattr(Transaction, "update_snapshot", failing_append)
     with pytest.raises(RuntimeError, match="executor lost"):
-        catalog.commit_replace(features, new, [(DAY, "t2m")])
+        iceberg.commit_replace(features, new, [(DAY, "t2m")])
     monkeypatch.setattr(Transaction, "update_snapshot", real_update_snapshot)
     # The append was reached with the delete staged (a new snapshot in the transaction).
     assert len(staged) == 2 and staged[1] != staged[0]
@@ -573,13 +574,13 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
         assert table.location() == "s3://era5-test/warehouse/climate.db/contour_features"
 
         def commit(bands, run_id):
-            files = catalog.write_data_files(
+            files = datafiles.write_data_files(
                 table.metadata, table.io, feature_rows(DAY, "t2m", bands, run_id), CONTOUR_FEATURES
             )
             assert all(
                 f.file_path.startswith(f"{table.location()}/data/variable=t2m/") for f in files
             )
-            catalog.commit_replace(table, files, [(DAY, "t2m")])
+            iceberg.commit_replace(table, files, [(DAY, "t2m")])
 
         commit([0, 1], "r1")
         commit([2], "r2")
