@@ -106,7 +106,8 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     import netCDF4
     from bench_contours import run_contourpy  # this script's folder is on sys.path
 
-    from era5_contours.variables import ALIASES, in_window, sample_window
+    from era5_common.variables import FILE_NAMES as ALIASES
+    from era5_contours.inputs.windows import in_window, sample_window
 
     window = sample_window(variable, DAY)
     t0 = time.perf_counter()

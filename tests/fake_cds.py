@@ -43,20 +43,29 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from era5_common.variables import ACCUMULATION, QUANTITIES
+
 KEY = "00000000-1111-2222-3333-444444444444"
 COLLECTIONS = {"reanalysis-era5-single-levels": "era5", "reanalysis-era5-land": "era5-land"}
-CDS_NAMES = {"2m_temperature": "t2m", "total_precipitation": "tp"}
-STREAM = {"t2m": "instant", "tp": "accum"}
+#: The CDS's request names of the fields it serves, and their streams (the CDS's own
+#: naming, as the registry records it).
+CDS_NAMES = {q.cds: q.name for q in QUANTITIES.values()}
+STREAM = {q.name: "accum" if q.kind == ACCUMULATION else "instant" for q in QUANTITIES.values()}
+#: What each collection holds.
+HOLDS = {
+    collection: {q.name for q in QUANTITIES.values() if dataset in q.datasets}
+    for collection, dataset in COLLECTIONS.items()
+}
 
 
 class Archive:
-    """Hourly t2m and tp (CDS layout) that requests are cut from."""
+    """Hourly fields (CDS layout) that requests are cut from."""
 
     def __init__(self, files: Sequence[Path]):
         pieces: dict[str, list[xr.Dataset]] = {}
         for path in files:
             with xr.open_dataset(path) as ds:
-                for name in ("t2m", "tp"):
+                for name in STREAM:
                     if name in ds.data_vars:
                         pieces.setdefault(name, []).append(ds[[name]].load())
         self.data: dict[str, xr.Dataset] = {}
@@ -306,6 +315,10 @@ def _check_request(dataset: str, request: dict[str, Any]) -> str | None:
     unknown = [v for v in request["variable"] if v not in CDS_NAMES]
     if unknown:
         return f"unknown variable(s) {unknown}"
+    collection = next(c for c, d in COLLECTIONS.items() if d == dataset)
+    absent = [v for v in request["variable"] if CDS_NAMES[v] not in HOLDS[collection]]
+    if absent:
+        return f"{collection} has no {', '.join(absent)}"
     if len(request["year"]) != 1 or len(request["month"]) != 1:
         return "this fake serves one month per request"
     north, west, south, east = request["area"]

@@ -19,8 +19,6 @@ from era5_contours.inputs.samples import load_day
 from era5_contours.science.daily import (
     IncompleteDayError,
     daily_field,
-    daily_mean_t2m,
-    daily_total_tp,
 )
 
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
@@ -69,7 +67,7 @@ def test_france_t2m_daily_mean(era5_file, day):
     assert raw.sizes["valid_time"] == 24
     expected = raw.mean("valid_time") - 273.15
 
-    field = daily_mean_t2m(load_day([path], d, ["t2m"]), d, ERA5)
+    field = daily_field(load_day([path], d, ["t2m"]), "t2m", d, ERA5)
     assert field.complete and field.samples == 24
     _assert_matches(field, expected, lat=45.0, lon=2.0)
     # Realistic July means in degC, not Kelvin
@@ -85,7 +83,7 @@ def test_france_tp_daily_total(era5_file, day):
     assert raw.sizes["valid_time"] == 24
     expected = raw.sum("valid_time") * 1000.0
 
-    field = daily_total_tp(load_day([path], d, ["tp"]), d, ERA5)
+    field = daily_field(load_day([path], d, ["tp"]), "tp", d, ERA5)
     assert field.complete and field.samples == 24
     _assert_matches(field, expected, lat=43.5, lon=1.5)
     assert float(field.data.min()) >= 0.0
@@ -96,7 +94,7 @@ def test_france_tp_including_d00_would_differ(era5_file):
     path = era5_file(FR_TP)
     day = "2020-07-01"
     wrong = _raw(path)["tp"].sel(valid_time=_hours(day, "00:00", f"{day}T23:00")).sum("valid_time")
-    field = daily_total_tp(load_day([path], date(2020, 7, 1), ["tp"]), date(2020, 7, 1), ERA5)
+    field = daily_field(load_day([path], date(2020, 7, 1), ["tp"]), "tp", date(2020, 7, 1), ERA5)
     assert np.nanmax(np.abs(field.data.values - wrong.sortby("latitude").values * 1000)) > 0.1
 
 
@@ -105,12 +103,12 @@ def test_france_tp_last_day_of_month_is_incomplete(era5_file):
     d = date(2020, 7, 31)
     ds = load_day([path], d, ["tp"])
     with pytest.raises(IncompleteDayError) as err:
-        daily_total_tp(ds, d, ERA5)
+        daily_field(ds, "tp", d, ERA5)
     assert (err.value.samples, err.value.required) == (23, 24)
     assert err.value.variable == "tp" and err.value.day == d
     assert "23 of 24" in str(err.value)
 
-    field = daily_total_tp(ds, d, ERA5, min_samples=23)
+    field = daily_field(ds, "tp", d, ERA5, min_samples=23)
     assert not field.complete
     assert field.samples == 23
     assert field.data.attrs["complete"] is False
@@ -120,7 +118,7 @@ def test_france_tp_last_day_of_month_is_incomplete(era5_file):
     _assert_matches(field, expected.sum("valid_time") * 1000.0, lat=43.5, lon=1.5)
 
     with pytest.raises(IncompleteDayError):
-        daily_total_tp(ds, d, ERA5, min_samples=24)
+        daily_field(ds, "tp", d, ERA5, min_samples=24)
 
 
 def test_france_daily_field_dispatch_and_attrs(era5_file):
@@ -160,19 +158,19 @@ def test_swfrance_t2m_and_tp(era5_file, day):
     assert t2m_raw.sizes["valid_time"] == tp_raw.sizes["valid_time"] == 24
 
     _assert_matches(
-        daily_mean_t2m(ds, d, ERA5), t2m_raw.mean("valid_time") - 273.15, lat=42.5, lon=-1.0
+        daily_field(ds, "t2m", d, ERA5), t2m_raw.mean("valid_time") - 273.15, lat=42.5, lon=-1.0
     )
     _assert_matches(
-        daily_total_tp(ds, d, ERA5), tp_raw.sum("valid_time") * 1000.0, lat=42.5, lon=-1.0
+        daily_field(ds, "tp", d, ERA5), tp_raw.sum("valid_time") * 1000.0, lat=42.5, lon=-1.0
     )
 
 
 def test_swfrance_last_day_tp_incomplete_t2m_complete(era5_file):
     d = date(2020, 7, 6)
     ds = load_day([era5_file(SW_T2M), era5_file(SW_TP)], d, ["t2m", "tp"])
-    assert daily_mean_t2m(ds, d, ERA5).complete
+    assert daily_field(ds, "t2m", d, ERA5).complete
     with pytest.raises(IncompleteDayError) as err:
-        daily_total_tp(ds, d, ERA5)
+        daily_field(ds, "tp", d, ERA5)
     assert err.value.samples == 23
 
 
@@ -191,11 +189,11 @@ def kerala(era5_file):
 def test_kerala_partial_day_is_incomplete(kerala):
     _, ds = kerala
     with pytest.raises(IncompleteDayError) as err:
-        daily_mean_t2m(ds, K_DAY, ERA5_LAND)
+        daily_field(ds, "t2m", K_DAY, ERA5_LAND)
     assert (err.value.samples, err.value.required) == (19, 24)  # 00..18 UTC
     assert err.value.variable == "t2m"
     with pytest.raises(IncompleteDayError) as err:
-        daily_total_tp(ds, K_DAY, ERA5_LAND)
+        daily_field(ds, "tp", K_DAY, ERA5_LAND)
     assert (err.value.samples, err.value.required) == (18, 24)  # 01..18 UTC, no D+1 00
     assert err.value.variable == "tp"
     assert "2025-09-11" in str(err.value)
@@ -207,7 +205,7 @@ def test_kerala_t2m_partial_mean(kerala):
     raw = _raw(path)["t2m"].sel(valid_time=_hours("2025-09-11", "00:00", "2025-09-11T23:00"))
     assert raw.sizes["valid_time"] == 19
     expected = raw.mean("valid_time") - 273.15
-    field = daily_mean_t2m(ds, K_DAY, ERA5_LAND, min_samples=19)
+    field = daily_field(ds, "t2m", K_DAY, ERA5_LAND, min_samples=19)
     assert not field.complete and field.samples == 19
     _assert_matches(field, expected, K_LAT, K_LON, nearest=True)
     # Sea stays NaN; NaN counts match the raw file
@@ -218,7 +216,7 @@ def test_kerala_tp_partial_total_is_last_accumulation(kerala):
     path, ds = kerala
     raw = _raw(path)["tp"]
     last = raw.sel(valid_time="2025-09-11T18:00") * 1000.0  # accumulated 00..18 UTC
-    field = daily_total_tp(ds, K_DAY, ERA5_LAND, min_samples=18)
+    field = daily_field(ds, "tp", K_DAY, ERA5_LAND, min_samples=18)
     assert not field.complete and field.samples == 18
     assert field.data.attrs["complete"] is False
     assert "accumulated since 00 UTC" in field.data.attrs["cell_methods"]
@@ -241,7 +239,7 @@ def test_kerala_d00_value_belongs_to_previous_day(kerala):
     """The 00 UTC value is yesterday's total: using it would be wrong."""
     path, ds = kerala
     d00 = _raw(path)["tp"].sel(valid_time="2025-09-11T00:00") * 1000.0
-    field = daily_total_tp(ds, K_DAY, ERA5_LAND, min_samples=18)
+    field = daily_field(ds, "tp", K_DAY, ERA5_LAND, min_samples=18)
     yesterday = d00.sortby("latitude").values
     assert np.nanmax(yesterday) > 2 * np.nanmax(field.data.values)
     assert np.nanmax(np.abs(field.data.values - yesterday)) > 10.0
@@ -271,11 +269,11 @@ def test_era5_land_complete_day_uses_next_midnight_value(cf_dataset):
         return acc
 
     ds = _synthetic(cf_dataset, tp=cumulative)
-    field = daily_total_tp(ds, date(2021, 6, 1), ERA5_LAND)
+    field = daily_field(ds, "tp", date(2021, 6, 1), ERA5_LAND)
     assert field.complete and field.samples == 24
     np.testing.assert_allclose(field.data.values, 24.0, atol=1e-4)
     # The same samples read as ERA5 hourly values sum to 1+2+...+23+24 = 300 mm
-    era5 = daily_total_tp(ds, date(2021, 6, 1), ERA5)
+    era5 = daily_field(ds, "tp", date(2021, 6, 1), ERA5)
     np.testing.assert_allclose(era5.data.values, 300.0, atol=1e-3)
 
 
@@ -286,7 +284,7 @@ def test_t2m_mean_uses_00_to_23_and_converts_kelvin(cf_dataset):
         v[-1] = 1000.0
         return v
 
-    field = daily_mean_t2m(_synthetic(cf_dataset, t2m=ramp), date(2021, 6, 1))
+    field = daily_field(_synthetic(cf_dataset, t2m=ramp), "t2m", date(2021, 6, 1), ERA5)
     np.testing.assert_allclose(field.data.values, 11.5, atol=1e-4)  # mean of 0..23
 
 
@@ -294,19 +292,19 @@ def test_missing_hour_is_detected(cf_dataset):
     ds = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 280.0))
     gap = ds.drop_isel(time=[5])
     with pytest.raises(IncompleteDayError) as err:
-        daily_mean_t2m(gap, date(2021, 6, 1))
+        daily_field(gap, "t2m", date(2021, 6, 1), ERA5)
     assert err.value.samples == 23
     # An hour that is NaN everywhere is missing too
     nan_hour = ds.copy(deep=True)
     nan_hour["t2m"][7] = np.nan
     with pytest.raises(IncompleteDayError):
-        daily_mean_t2m(nan_hour, date(2021, 6, 1))
+        daily_field(nan_hour, "t2m", date(2021, 6, 1), ERA5)
 
 
 def test_one_nan_cell_stays_nan(cf_dataset):
     ds = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 280.0))
     ds["t2m"][3, 1, 2] = np.nan
-    field = daily_mean_t2m(ds, date(2021, 6, 1))
+    field = daily_field(ds, "t2m", date(2021, 6, 1), ERA5)
     assert np.isnan(field.data.values[1, 2])
     assert np.isfinite(field.data.values).sum() == 5
 
@@ -314,20 +312,20 @@ def test_one_nan_cell_stays_nan(cf_dataset):
 def test_units_are_read_from_the_attribute_and_converted(cf_dataset):
     ds = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 280.0))
     with pytest.raises(InputError) as err:
-        daily_total_tp(ds, date(2021, 6, 1), ERA5)
+        daily_field(ds, "tp", date(2021, 6, 1), ERA5)
     assert err.value.variable == "tp"
     for spelling in ("degC", "degree_Celsius", "celsius", "Celsius"):
         celsius = ds.copy()
         celsius["t2m"] = ds["t2m"] - 273.15
         celsius["t2m"].attrs["units"] = spelling
         np.testing.assert_allclose(
-            daily_mean_t2m(celsius, date(2021, 6, 1)).data.values, 6.85, atol=1e-4
+            daily_field(celsius, "t2m", date(2021, 6, 1), ERA5).data.values, 6.85, atol=1e-4
         )
     # 2 mm every hour of the day, in each unit a file may state: 48 mm.
     for spelling, hourly in (("m", 0.002), ("mm", 2.0), ("kg m-2", 2.0), ("kg m**-2", 2.0)):
         tp = _synthetic(cf_dataset, tp=lambda n, h=hourly: np.full((n, 2, 3), h))
         tp["tp"].attrs["units"] = spelling
-        field = daily_total_tp(tp, date(2021, 6, 1), ERA5)
+        field = daily_field(tp, "tp", date(2021, 6, 1), ERA5)
         np.testing.assert_allclose(field.data.values, 48.0, rtol=1e-6)
         assert field.units == "mm"
 
@@ -380,12 +378,12 @@ def test_physically_impossible_fields_are_refused(cf_dataset, variable, value, u
 
 def test_fields_at_the_edges_of_the_physical_range_pass(cf_dataset):
     cold = _synthetic(cf_dataset, t2m=lambda n: np.full((n, 2, 3), 180.0))
-    np.testing.assert_allclose(daily_mean_t2m(cold, date(2021, 6, 1)).data.values, -93.15)
+    np.testing.assert_allclose(daily_field(cold, "t2m", date(2021, 6, 1), ERA5).data.values, -93.15)
     dry = _synthetic(cf_dataset, tp=lambda n: np.zeros((n, 2, 3)))
-    assert float(daily_total_tp(dry, date(2021, 6, 1), ERA5).data.max()) == 0.0
+    assert float(daily_field(dry, "tp", date(2021, 6, 1), ERA5).data.max()) == 0.0
 
 
 def test_unknown_dataset_refused(cf_dataset):
     tp = _synthetic(cf_dataset, tp=lambda n: np.zeros((n, 2, 3)))
     with pytest.raises(ValueError, match="unknown dataset"):
-        daily_total_tp(tp, date(2021, 6, 1), "merra2")
+        daily_field(tp, "tp", date(2021, 6, 1), "merra2")

@@ -20,10 +20,11 @@ import pytest
 import shapely
 from shapely import LineString, MultiLineString, MultiPolygon
 
+from era5_contours.inputs.datasets import ERA5
 from era5_contours.inputs.samples import load_day
 from era5_contours.outputs.features import feature_rows, geodesic_area_km2, geodesic_length_km
 from era5_contours.science.contours import Band, Isoline, contour_bands, contour_lines
-from era5_contours.science.daily import daily_mean_t2m
+from era5_contours.science.daily import daily_field
 from era5_contours.tables.schema import CONTOUR_FEATURES
 
 A_KM = 6378.137
@@ -175,7 +176,7 @@ def test_empty_input_gives_an_empty_typed_table():
 @pytest.fixture(scope="module")
 def france_rows(era5_file):
     path = era5_file("era5_france_2020-07_hourly_instant_t2m.nc")
-    field = daily_mean_t2m(load_day([path], DAY, ["t2m"]), DAY).data
+    field = daily_field(load_day([path], DAY, ["t2m"]), "t2m", DAY, ERA5).data
     lon, lat, z = field["longitude"].values, field["latitude"].values, field.values
     levels = np.arange(8.0, 28.0, 2.0)
     bands = contour_bands(lon, lat, z, levels)

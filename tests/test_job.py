@@ -247,7 +247,6 @@ def test_failed_commit_leaves_both_tables_as_they_were(spark, tmp_path, monkeypa
         "summary": (_live_files(summary), summary.scan().to_arrow()),
     }
 
-
     real_commit = iceberg.commit_replace
 
     def failing_commit(table, files, replace, **kw):

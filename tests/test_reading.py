@@ -12,7 +12,8 @@ import xarray as xr
 from era5_common.errors import InputError
 from era5_contours.inputs.netcdf import NamedSource, file_time_range, open_dataset
 from era5_contours.inputs.samples import load_day, load_window
-from era5_contours.science.daily import daily_total_tp, sample_window
+from era5_contours.inputs.windows import sample_window
+from era5_contours.science.daily import daily_field
 
 LEGACY = "era5_legacy_global20deg_2021-03-01T12_t2m_packed.nc"
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
@@ -113,9 +114,11 @@ def test_current_netcdf4_valid_time_and_aux_coords_dropped(era5_file):
     assert ds.attrs["source_file"] == str(path)
 
 
-def test_unknown_variables_are_dropped(era5_file):
+def test_variables_the_registry_does_not_know_are_dropped(era5_file):
     ds = open_dataset(era5_file(KERALA))
-    assert sorted(ds.data_vars) == ["t2m", "tp"]  # d2m, u10, v10 left out
+    # The wind components are quantities of the registry (wind speed is made of them);
+    # the dew point d2m is not.
+    assert sorted(ds.data_vars) == ["t2m", "tp", "u10", "v10"]
 
 
 @pytest.mark.parametrize("name", [LEGACY, SW_TP])
@@ -132,7 +135,7 @@ def test_bytes_equal_path(era5_file, name):
 def test_file_time_range(era5_file):
     info = file_time_range(era5_file(KERALA))
     assert info == {
-        "variables": ["t2m", "tp"],
+        "variables": ["t2m", "tp", "u10", "v10"],
         "start": datetime(2025, 9, 11, 0),
         "end": datetime(2025, 9, 11, 18),
     }
@@ -249,7 +252,7 @@ def test_window_across_two_monthly_files(cf_dataset, write_nc):
     assert len(times) == 24 and times[0] == pd.Timestamp("2020-07-31T01:00")
     assert times[-1] == pd.Timestamp("2020-08-01T00:00")
     assert ds.attrs["source_files"] == sorted([str(jul_path), str(aug_path)])
-    field = daily_total_tp(ds, date(2020, 7, 31), "era5")
+    field = daily_field(ds, "tp", date(2020, 7, 31), "era5")
     assert field.complete
     # 23 hours of 1 mm (01..23 UTC) plus 5 mm at D+1 00 UTC; the 9 mm at D 00 is excluded
     np.testing.assert_allclose(field.data.values, 28.0, atol=1e-4)
@@ -394,7 +397,7 @@ def test_day_outside_file_names_the_variable(era5_file):
 def test_file_without_known_variable(cf_dataset, write_nc):
     ds = cf_dataset({"d2m": np.ones((1, 2, 2))}, ["2020-01-01"], [0.0, 1.0], [0.0, 1.0])
     path = write_nc(ds, "d2m_only.nc")
-    with pytest.raises(InputError, match="no t2m or tp variable") as err:
+    with pytest.raises(InputError, match="no variable of the registry .found d2m;") as err:
         open_dataset(path)
     assert err.value.file == str(path)
 

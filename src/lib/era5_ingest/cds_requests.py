@@ -23,16 +23,21 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from era5_common.products import ERA5, ERA5_LAND, normalise_name
+from era5_common.variables import ACCUMULATION, QUANTITIES
 
 #: Our dataset name -> CDS collection (process) id.
 COLLECTIONS: dict[str, str] = {
     ERA5: "reanalysis-era5-single-levels",
     ERA5_LAND: "reanalysis-era5-land",
 }
-#: Our variable name -> the CDS request's variable name (the files call them t2m, tp).
-CDS_VARIABLES: dict[str, str] = {"t2m": "2m_temperature", "tp": "total_precipitation"}
-#: Accumulated variables: a day's total needs the 00 UTC sample of the next day.
-NEEDS_NEXT_DAY: tuple[str, ...] = ("tp",)
+#: Quantity -> the CDS request's variable name (the files call them by the quantity's name).
+CDS_VARIABLES: dict[str, str] = {q.name: q.cds for q in QUANTITIES.values()}
+#: Accumulated quantities: a day's total needs the 00 UTC sample of the next day.
+NEEDS_NEXT_DAY: tuple[str, ...] = tuple(
+    q.name for q in QUANTITIES.values() if q.kind == ACCUMULATION
+)
+
+
 HOURS: tuple[str, ...] = tuple(f"{h:02d}:00" for h in range(24))
 #: The item limit the CDS quotes for ERA5 requests ("... limit is 120000"); a refusal
 #: naming another limit makes the request split again to that one.
@@ -323,7 +328,7 @@ def plan_month(
     month
         The month.
     variables
-        Our variable names (``t2m``, ``tp``).
+        The quantities to fetch (``t2m``, ``tp``, ``u10``...: :func:`quantities_for`).
     area
         The area.
     next_day

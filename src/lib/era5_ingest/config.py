@@ -8,10 +8,10 @@ from typing import Any, TypeVar
 
 from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
+from era5_common.variables import DEFAULTS, VARIABLES, cds_quantities
 
 from .cds import PollPolicy, RetryPolicy
 from .cds_requests import (
-    CDS_VARIABLES,
     DEFAULT_ITEM_LIMIT,
     Area,
     Month,
@@ -27,8 +27,9 @@ INGEST_OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "variables",
-        ",".join(CDS_VARIABLES),
-        "comma list among " + ", ".join(f"`{v}`" for v in CDS_VARIABLES),
+        ",".join(DEFAULTS),
+        "the contour job's variables to fetch the quantities of, among "
+        + ", ".join(f"`{v}`" for v in VARIABLES),
     ),
     Option("start_month", help="first month, `YYYY-MM`", required=True),
     Option("end_month", help="last month, `YYYY-MM` (inclusive)", required=True),
@@ -94,6 +95,7 @@ class IngestConfig:
     """Typed ingest options (see :data:`OPTIONS`)."""
 
     dataset: str
+    #: The fields to ask the CDS for (quantities of the registry, from ``--variables``).
     variables: tuple[str, ...]
     months: tuple[Month, ...]
     area: Area
@@ -121,11 +123,12 @@ class IngestConfig:
         variables = tuple(
             dict.fromkeys(v.strip() for v in raw["variables"].split(",") if v.strip())
         )
-        unknown = [v for v in variables if v not in CDS_VARIABLES]
-        if not variables or unknown:
-            raise ValueError(
-                f"--variables must be among {','.join(CDS_VARIABLES)}, got {raw['variables']!r}"
-            )
+        if not variables:
+            raise ValueError(f"--variables must name variables, got {raw['variables']!r}")
+        try:
+            quantities = cds_quantities(variables, dataset)
+        except ValueError as exc:
+            raise ValueError(f"--variables: {exc}") from None
         try:
             first = Month.parse(raw["start_month"])
             last = Month.parse(raw["end_month"])
@@ -150,7 +153,7 @@ class IngestConfig:
         )
         return cls(
             dataset=dataset,
-            variables=variables,
+            variables=quantities,
             months=months,
             area=area,
             output_path=raw["output_path"].rstrip("/") or raw["output_path"],

@@ -404,7 +404,7 @@ def _part_fields(
     request: dict[str, Any],
 ) -> tuple[tuple[str, ...], tuple[date, ...], tuple[str, ...]]:
     """Variables, dates and times of a part, from its CDS request (a manifest's part)."""
-    names = {cds: ours for ours, cds in CDS_VARIABLES.items()}
+    names = {cds: ours for ours, cds in CDS_VARIABLES.items()}  # quantities by CDS name
     year, month = int(request["year"][0]), int(request["month"][0])
     variables = tuple(names[v] for v in request["variable"])
     dates = tuple(date(year, month, int(d)) for d in request["day"])

@@ -21,6 +21,14 @@ ERA5-Land download), NaN over the sea (the Natural Earth land the maps draw), an
 accumulated since 00 UTC: the value at 01 UTC is the first hour, the value at D+1 00 UTC
 the total of day D. The fields are the same synthetic weather.
 
+``--variables`` picks what the files hold, as the CDS ingest would fetch it for those
+variables of the job (:func:`era5_common.variables.cds_quantities`): by default ``t2m``
+and ``tp``; ``msl`` adds sea-level pressure, ``si10`` the 10 m wind speed (ERA5) or its
+``u10`` and ``v10`` (ERA5-Land). Every instant quantity of a month goes into one file,
+every accumulation into another (``..._instant_t2m-msl.nc``), as CDS downloads come.
+Pressure and wind are travelling lows and highs and their surface wind
+(:mod:`era5_tools.synoptic`).
+
 Fields are smooth analytic functions of time and position with seeded parameters, and
 the storms of each day are drawn from a generator seeded with ``(seed, day)``: a given
 hour has the same values whatever range or month split it was generated with.
@@ -44,6 +52,8 @@ import numpy as np
 import xarray as xr
 
 from era5_common.logs import configure_logging
+from era5_common.variables import ACCUMULATION, DEFAULTS, QUANTITIES, Quantity, cds_quantities
+from era5_tools import synoptic
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +109,7 @@ _COORDINATES = "number valid_time latitude longitude expver"
 
 @dataclass(frozen=True)
 class _Param:
-    """What differs between the instant and accum streams."""
+    """What the CDS's files say of a quantity (its GRIB attributes)."""
 
     name: str
     param_id: int
@@ -109,9 +119,20 @@ class _Param:
     short_name: str
     units: str
 
+    @classmethod
+    def of(cls, q: Quantity) -> _Param:
+        """The attributes of a quantity of the registry."""
+        accum = q.kind == ACCUMULATION
+        return cls(
+            q.name,
+            q.grib[0],
+            "fc" if accum else "an",
+            "accum" if accum else "instant",
+            q.long_name,
+            q.grib[1],
+            q.units,
+        )
 
-_T2M = _Param("t2m", 167, "an", "instant", "2 metre temperature", "2t", "K")
-_TP = _Param("tp", 228, "fc", "accum", "Total precipitation", "tp", "m")
 
 # Rough positions of real ranges, so that default maps look familiar; not a real
 # orography. (lat, lon, height m, sigma along, sigma across, axis angle in degrees
@@ -637,6 +658,7 @@ def generate_sample(
     seed: int = 0,
     prefix: str | None = None,
     dataset: str = ERA5,
+    variables: Sequence[str] = DEFAULTS,
 ) -> list[Path]:
     """Write a synthetic ERA5 or ERA5-Land sample for days ``start..end`` (inclusive).
 
@@ -655,87 +677,158 @@ def generate_sample(
     prefix
         File name prefix; default ``era5_sample`` or ``era5land_sample``.
     dataset
-        ``"era5"``: an instant (t2m) and an accum (tp) file per month, tp the
-        precipitation of the hour ending at ``valid_time``. ``"era5-land"``: one file per
-        month holding t2m and tp, as an ERA5-Land download: NaN over the sea (the Natural
-        Earth land of the maps, :func:`era5_contours.outputs.borders.land_mask`) and tp
-        accumulated since 00 UTC, so that the D+1 00 UTC value is day D's total.
+        ``"era5"``: an instant and an accum file per month, accumulations the amount of
+        the hour ending at ``valid_time``. ``"era5-land"``: one file per month, as an
+        ERA5-Land download: NaN over the sea (the Natural Earth land of the maps,
+        :func:`era5_contours.outputs.borders.land_mask`) and accumulations since 00 UTC,
+        so that the D+1 00 UTC value is day D's total.
+    variables
+        The job's variables the files are for: they hold the quantities the CDS gives for
+        them (:func:`era5_common.variables.cds_quantities`).
 
     Returns
     -------
     list of Path
-        Per month, the instant (t2m) file then the accum (tp) file (ERA5), or the one
-        file (ERA5-Land).
+        Per month, the instant file then the accum file (ERA5), or the one file (ERA5-Land).
+
+    Raises
+    ------
+    ValueError
+        For an unknown dataset or variable, or a variable the product does not give.
     """
     if dataset not in (ERA5, ERA5_LAND):
         raise ValueError(f"dataset must be {ERA5} or {ERA5_LAND}, got {dataset!r}")
     land = dataset == ERA5_LAND
+    quantities = cds_quantities(variables, dataset)
     if resolution is None:
         resolution = LAND_RESOLUTION if land else DEFAULT_RESOLUTION
     prefix = prefix or (LAND_PREFIX if land else DEFAULT_PREFIX)
     start, end = _as_date(start), _as_date(end)
     bounds = tuple(float(b) for b in bounds)
     lat, lon = make_grid(bounds, resolution)
-    hours = sample_hours(start, end)
+    world = _World(lat, lon, bounds, seed, terrain_height(lat, lon, bounds, seed))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    height = terrain_height(lat, lon, bounds, seed)
     sea = None
     if land:
         from era5_contours.outputs.borders import land_mask
 
         sea = ~land_mask(lat, lon)
     written = []
-    for month, chunk in month_chunks(hours):
-        shape = (chunk.size, lat.size, lon.size)
-        t2m = np.empty(shape, dtype=np.float32)
-        tp = np.empty(shape, dtype=np.float32)
-        running = None
-        if land:
-            # The accumulation already under way at the month's first hour.
-            running = np.zeros(shape[1:], dtype=np.float64)
-            before = np.arange(_accumulation_start(chunk[0]) + 1, chunk[0])
-            for block in _blocks(before):
-                running += hourly_precipitation(block, lat, lon, height, bounds, seed).sum(0)
-        i = 0
-        for block in _blocks(chunk):
-            hourly = hourly_precipitation(block, lat, lon, height, bounds, seed)
-            t2m[i : i + block.size] = temperature(block, lat, lon, height, hourly, seed)
-            if running is None:
-                tp[i : i + block.size] = hourly
-            else:
-                for k, hour in enumerate(block):
-                    if hour == _accumulation_start(hour) + 1:  # 01 UTC starts a new day
-                        running[...] = 0.0
-                    running += hourly[k]
-                    tp[i + k] = running
-            i += block.size
+    for month, chunk in month_chunks(sample_hours(start, end)):
+        fields = _month_fields(world, quantities, chunk, land)
         if sea is not None:
-            t2m[:, sea] = np.nan
-            tp[:, sea] = np.nan
-        if land:
-            files = [(out / f"{prefix}_{month}_t2m_tp.nc", [(_T2M, t2m), (_TP, tp)])]
-        else:
-            files = [
-                (out / f"{prefix}_{month}_{p.step_type}_{p.name}.nc", [(p, v)])
-                for p, v in ((_T2M, t2m), (_TP, tp))
-            ]
-        for path, fields in files:
-            product = "ERA5-Land" if land else "ERA5"
-            ds = _dataset(fields, chunk, lat, lon, resolution, seed, product)
+            for values in fields.values():
+                values[:, sea] = np.nan
+        product = "ERA5-Land" if land else "ERA5"
+        for path, names in _files(out, prefix, month, quantities, land):
+            params = [(_Param.of(QUANTITIES[q]), fields[q]) for q in names]
+            ds = _dataset(params, chunk, lat, lon, resolution, seed, product)
             write_netcdf_atomic(ds, path)
             logger.info("wrote %s (%d steps)", path, chunk.size)
             written.append(path)
-        del t2m, tp
+        del fields
     return written
+
+
+@dataclass(frozen=True)
+class _World:
+    """The grid and the fixed parts of the sample's weather."""
+
+    lat: np.ndarray
+    lon: np.ndarray
+    bounds: tuple[float, ...]
+    seed: int
+    height: np.ndarray
+
+
+def _files(
+    out: Path, prefix: str, month: str, quantities: Sequence[str], land: bool
+) -> list[tuple[Path, list[str]]]:
+    """The month's files and the quantities each holds, as the CDS delivers them."""
+    if land:
+        return [(out / f"{prefix}_{month}_{'_'.join(quantities)}.nc", list(quantities))]
+    files = []
+    for stream, kind in (("instant", False), ("accum", True)):
+        names = [q for q in quantities if (QUANTITIES[q].kind == ACCUMULATION) == kind]
+        if names:
+            files.append((out / f"{prefix}_{month}_{stream}_{'-'.join(names)}.nc", names))
+    return files
+
+
+def _month_fields(
+    world: _World, quantities: Sequence[str], chunk: np.ndarray, land: bool
+) -> dict[str, np.ndarray]:
+    """Every quantity at every hour of a month's chunk, float32 ``(time, lat, lon)``."""
+    shape = (chunk.size, world.lat.size, world.lon.size)
+    fields = {q: np.empty(shape, dtype=np.float32) for q in quantities}
+    accumulated = [q for q in quantities if land and QUANTITIES[q].kind == ACCUMULATION]
+    # ERA5-Land: the accumulation already under way at the month's first hour.
+    running = {q: np.zeros(shape[1:], dtype=np.float64) for q in accumulated}
+    if accumulated:
+        before = np.arange(_accumulation_start(chunk[0]) + 1, chunk[0])
+        for block in _blocks(before):
+            hourly = _block_fields(world, accumulated, block)
+            for q in accumulated:
+                running[q] += hourly[q].sum(0)
+    i = 0
+    for block in _blocks(chunk):
+        hourly = _block_fields(world, quantities, block)
+        for q in quantities:
+            if q not in running:
+                fields[q][i : i + block.size] = hourly[q]
+                continue
+            for k, hour in enumerate(block):
+                if hour == _accumulation_start(hour) + 1:  # 01 UTC starts a new day
+                    running[q][...] = 0.0
+                running[q] += hourly[q][k]
+                fields[q][i + k] = running[q]
+        i += block.size
+    return fields
+
+
+_RAIN_MODELS = ("precipitation", "large_scale_precipitation", "convective_precipitation")
+_WIND_MODELS = ("wind_u", "wind_v", "wind_speed")
+
+
+def _block_fields(
+    world: _World, quantities: Sequence[str], block: np.ndarray
+) -> dict[str, np.ndarray]:
+    """The hourly values of ``quantities`` over a block of hours, each model computed once."""
+    models = {QUANTITIES[q].sample_model for q in quantities}
+    lat, lon, bounds, seed = world.lat, world.lon, world.bounds, world.seed
+    made: dict[str, np.ndarray] = {}
+    if models & {*_RAIN_MODELS, "temperature"}:
+        made["precipitation"] = hourly_precipitation(block, lat, lon, world.height, bounds, seed)
+        # The large-scale share of the rain (the rest is convective): a smooth field.
+        share = synoptic.smooth(block, lat, lon, (0.2, 0.9), seed)
+        large = np.round(made["precipitation"] * share / _TP_QUANTUM) * _TP_QUANTUM
+        made["large_scale_precipitation"] = large.astype(np.float32)
+        made["convective_precipitation"] = made["precipitation"] - made["large_scale_precipitation"]
+    if "temperature" in models:
+        made["temperature"] = temperature(
+            block, lat, lon, world.height, made["precipitation"], seed
+        )
+    if models & {"pressure", *_WIND_MODELS}:
+        made["pressure"] = synoptic.pressure(block, lat, lon, bounds, seed)
+    if models & set(_WIND_MODELS):
+        made["wind_u"], made["wind_v"] = synoptic.wind(made["pressure"], block, lat, lon)
+        made["wind_speed"] = np.hypot(made["wind_u"], made["wind_v"])
+    out = {}
+    for q in quantities:
+        spec = QUANTITIES[q]
+        out[q] = made.get(spec.sample_model)
+        if out[q] is None:  # a quantity without a model of its own
+            out[q] = synoptic.smooth(block, lat, lon, spec.typical, seed)
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: ``python -m era5_tools.sample --output_dir DIR ...``."""
     parser = argparse.ArgumentParser(
         prog="python -m era5_tools.sample",
-        description="Write a synthetic ERA5 or ERA5-Land sample: t2m and tp per month, "
-        "CDS NetCDF4 layout.",
+        description="Write a synthetic ERA5 or ERA5-Land sample of the job's variables, "
+        "month by month, in the CDS NetCDF4 layout.",
     )
     parser.add_argument("--output_dir", required=True, type=Path)
     parser.add_argument("--start_date", type=date.fromisoformat, default=DEFAULT_START)
@@ -764,14 +857,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="era5: instant and accum files, hourly tp; era5-land: one file, NaN over sea, "
         "tp accumulated since 00 UTC",
     )
+    parser.add_argument(
+        "--variables",
+        default=",".join(DEFAULTS),
+        help=f"the job's variables the files are for (default {','.join(DEFAULTS)})",
+    )
     parser.add_argument("--log_level", default=os.environ.get("LOG_LEVEL", "INFO"))
     args = parser.parse_args(argv)
     configure_logging(args.log_level, stream=sys.stderr)
     land = args.dataset == ERA5_LAND
     resolution = args.resolution or (LAND_RESOLUTION if land else DEFAULT_RESOLUTION)
+    variables = [v.strip() for v in args.variables.split(",") if v.strip()]
     try:
         make_grid(args.bounds, resolution)
         sample_hours(args.start_date, args.end_date)
+        cds_quantities(variables, args.dataset)
     except ValueError as exc:
         parser.error(str(exc))
     paths = generate_sample(
@@ -783,6 +883,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         seed=args.seed,
         prefix=args.prefix,
         dataset=args.dataset,
+        variables=variables,
     )
     for path in paths:
         print(path)

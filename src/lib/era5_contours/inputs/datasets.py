@@ -18,6 +18,7 @@ import numpy as np
 import xarray as xr
 
 from era5_common.products import DATASETS, ERA5, ERA5_LAND, normalise_name
+from era5_common.variables import ACCUMULATION, QUANTITIES
 
 logger = logging.getLogger(__name__)
 
@@ -101,8 +102,8 @@ class GrowthCounter:
 class Evidence:
     """What tells the products apart, gathered from a day's samples (whole or streamed).
 
-    ``metadata`` is the product named in attributes, ``growth`` the tp accumulation
-    test, ``nan_share`` the share of NaN cells in each variable's first sample, and
+    ``metadata`` is the product named in attributes, ``growth`` the accumulation test of
+    precipitation, ``nan_share`` the share of NaN cells in each field's first sample, and
     ``spacing`` the latitude step of the grid.
     """
 
@@ -122,9 +123,8 @@ class Evidence:
             if found:
                 return Detection(found, why)
             logger.debug("accumulation test inconclusive: %s", why)
-        for name in ("t2m", "tp"):
-            share = self.nan_share.get(name)
-            if share is not None and 0.0 < share < 1.0:
+        for name, share in self.nan_share.items():
+            if 0.0 < share < 1.0:
                 return Detection(ERA5_LAND, f"{name} is NaN over {share:.0%} of cells (sea)")
         spacing = self.spacing
         if spacing is not None and abs(spacing - 0.1) < 1e-3:
@@ -173,18 +173,22 @@ def detect_dataset(ds: xr.Dataset, override: str | None = None) -> Detection:
         metadata=metadata_hint([ds.attrs, *(v.attrs for v in ds.data_vars.values())]),
         spacing=grid_spacing(ds["latitude"].values),
     )
-    if "tp" in ds:
-        tp = ds["tp"]
-        times = tp["time"].values
+    names = [str(n) for n in ds.data_vars if str(n) in QUANTITIES]
+    # An accumulation's growth through the day decides best; the first one held tells.
+    for name in sorted(names, key=lambda n: QUANTITIES[n].kind != ACCUMULATION):
+        if QUANTITIES[name].kind != ACCUMULATION or evidence.growth is not None:
+            continue
+        acc = ds[name]
+        times = acc["time"].values
         if times.size:
             # The D 00 UTC sample closes the previous day in both products: skip it.
             day_start = times.min().astype("datetime64[D]")
-            tp = tp.isel(time=np.flatnonzero(times > day_start))
+            acc = acc.isel(time=np.flatnonzero(times > day_start))
         counter = GrowthCounter()
-        for i in range(tp.sizes.get("time", 0)):
-            counter.add(tp.values[i])
+        for i in range(acc.sizes.get("time", 0)):
+            counter.add(acc.values[i])
         evidence.growth = counter.hint()
-    for name in ("t2m", "tp"):
-        if name in ds and ds[name].sizes.get("time", 0):
+    for name in names:
+        if ds[name].sizes.get("time", 0):
             evidence.nan_share[name] = nan_share(ds[name].isel(time=0).values)
     return evidence.decide()

@@ -25,7 +25,7 @@ import numpy as np
 import xarray as xr
 
 from era5_common.errors import InputError
-from era5_contours.variables import ALIASES
+from era5_common.variables import FILE_NAMES as ALIASES
 
 if TYPE_CHECKING:
     import netCDF4
@@ -233,8 +233,9 @@ def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dat
     Returns
     -------
     xarray.Dataset
-        Dims ``(time, latitude, longitude)`` with the known variables renamed to ``t2m`` /
-        ``tp``; attrs ``source_file`` and, per variable, the original attributes.
+        Dims ``(time, latitude, longitude)`` with the known variables renamed to their
+        quantity's name (``2t`` and ``VAR_2T`` to ``t2m``); attrs ``source_file`` and, per
+        variable, the original attributes.
 
     Raises
     ------
@@ -273,7 +274,8 @@ def normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
     keep = {v: ALIASES[v] for v in ds.data_vars if v in ALIASES}
     if not keep:
         raise InputError(
-            f"no t2m or tp variable (found {', '.join(map(str, ds.data_vars)) or 'none'})",
+            f"no variable of the registry (found {', '.join(map(str, ds.data_vars)) or 'none'};"
+            f" the registry knows {', '.join(dict.fromkeys(ALIASES.values()))})",
             file=file,
         )
     names = set(ds.dims) | set(ds.coords)

@@ -23,7 +23,6 @@ import numpy as np
 import xarray as xr
 
 from era5_common.errors import InputError
-from era5_contours.variables import in_window, sample_window
 
 from .netcdf import (
     NamedSource,
@@ -36,6 +35,7 @@ from .netcdf import (
     source_names,
 )
 from .units import CANONICAL, canonical_conversion
+from .windows import Window, in_window, sample_window
 
 if TYPE_CHECKING:
     pass
@@ -45,9 +45,6 @@ logger = logging.getLogger(__name__)
 #: Two copies of one sample agree when they match to this relative tolerance: exactly,
 #: but for the float rounding of decoding another encoding (packed int16, float32 degC).
 DUPLICATE_RTOL = 1e-6
-
-#: A window per variable: ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
-Window = tuple[datetime, datetime, str]
 
 
 @dataclass(frozen=True)
@@ -96,9 +93,9 @@ class DaySamples:
         Files or bytes, in the order duplicates are resolved (the first copy of an hour
         is kept when the copies agree).
     variable
-        ``t2m`` or ``tp``.
+        A quantity of the registry (``t2m``, ``tp``, ``u10``...).
     window
-        ``(start, end, closed)`` as :func:`~era5_contours.variables.sample_window`.
+        ``(start, end, closed)`` as :func:`~era5_contours.inputs.windows.sample_window`.
     day
         The day the samples serve, for error messages.
     assume_units
@@ -473,8 +470,8 @@ def load_day(
 ) -> xr.Dataset:
     """The samples the daily rules of ``variables`` need for ``day``, in memory.
 
-    Each variable gets its rule's window (:func:`~era5_contours.variables.sample_window`):
-    t2m 00..23 UTC of D, tp (D 00 UTC, D+1 00 UTC].
+    Each quantity gets its window (:func:`~era5_contours.inputs.windows.sample_window`):
+    an instant 00..23 UTC of D, an accumulation (D 00 UTC, D+1 00 UTC].
     """
     windows = {v: sample_window(v, day) for v in variables}
     return load_windows(sources, windows, day=day, assume_units=assume_units)

@@ -1,7 +1,7 @@
 """Units read from the files, never assumed: parse CF / UDUNITS spellings and convert.
 
-Every variable has one canonical unit the daily rules work in (:data:`CANONICAL`: ``K``
-for 2 m temperature, ``m`` of water for total precipitation). A file's ``units`` attribute
+Every quantity has one canonical unit the daily rules work in (:data:`CANONICAL`, from the
+registry: ``K`` for temperature, ``m`` of water for precipitation, ``Pa``...). A file's ``units`` attribute
 is parsed with pint's registry as cf_xarray configures it for UDUNITS syntax (``K``,
 ``degC``, ``degree_Celsius``, ``celsius``, ``m``, ``mm``, ``kg m-2``, ``kg m**-2``...), the
 way xclim does: the spellings real files use are pint's business, not ours. A missing or
@@ -22,15 +22,15 @@ import numpy as np
 import xarray as xr
 
 from era5_common.errors import InputError
-from era5_contours.variables import VARIABLES
+from era5_common.variables import QUANTITIES, VARIABLES, quantity
 
 if TYPE_CHECKING:
     import pint
 
 logger = logging.getLogger(__name__)
 
-#: The unit each variable is converted to on reading (what the daily rules expect).
-CANONICAL: dict[str, str] = {v.name: v.units for v in VARIABLES.values()}
+#: The unit each quantity is converted to on reading (what the daily rules expect).
+CANONICAL: dict[str, str] = {q.name: q.units for q in QUANTITIES.values()}
 #: 1 kg m-2 of liquid water is 1 mm: the CF "lwe" (liquid water equivalent) convention.
 WATER_DENSITY_KG_M3 = 1000.0
 
@@ -50,32 +50,35 @@ def _registry() -> pint.UnitRegistry[Any]:
 
 
 def parse_assumed(text: str) -> dict[str, str]:
-    """``"t2m=degC,tp=mm"`` -> ``{"t2m": "degC", "tp": "mm"}``, each unit checked.
+    """``"Q=UNITS,..."`` -> ``{Q: UNITS}`` for quantities ``Q`` of the registry, each checked.
 
     Raises
     ------
     ValueError
-        For a malformed pair, an unknown variable or a unit that cannot express it.
+        For a malformed pair, an unknown quantity or a unit that cannot express it.
     """
     out: dict[str, str] = {}
     for item in filter(None, (p.strip() for p in str(text).split(","))):
         variable, sep, unit = item.partition("=")
         variable, unit = variable.strip(), unit.strip()
         if not sep or not variable or not unit:
-            raise ValueError(f"--assume_units takes VARIABLE=UNITS pairs, got {item!r}")
+            raise ValueError(f"--assume_units takes QUANTITY=UNITS pairs, got {item!r}")
         if variable not in CANONICAL:
             raise ValueError(
-                f"--assume_units: unknown variable {variable!r} (use {', '.join(CANONICAL)})"
+                f"--assume_units: unknown quantity {variable!r} (use {', '.join(CANONICAL)})"
             )
         linear_conversion(unit, variable)  # raises ValueError when unusable
         out[variable] = unit
     return out
 
 
-def linear_conversion(unit: str, variable: str) -> tuple[float, float]:
+def linear_conversion(
+    unit: str, variable: str, target_unit: str | None = None
+) -> tuple[float, float]:
     """``(scale, offset)`` such that ``value * scale + offset`` is in ``CANONICAL[variable]``.
 
-    Every unit these variables come in converts affinely (K <-> degC is an offset).
+    Every unit these quantities come in converts affinely (K <-> degC is an offset).
+    ``target_unit`` converts to another unit than the canonical one (the daily maps').
 
     Raises
     ------
@@ -89,10 +92,13 @@ def linear_conversion(unit: str, variable: str) -> tuple[float, float]:
         parsed = reg.Unit(unit)
     except (pint.errors.PintError, AttributeError, TypeError, ValueError, SyntaxError) as exc:
         raise ValueError(f"units {unit!r} are not recognised ({exc})") from exc
-    target = reg.Unit(CANONICAL[variable])
+    target = reg.Unit(target_unit or CANONICAL[variable])
     source = parsed
     water = False
-    if variable == "tp" and parsed.dimensionality == reg.Unit("kg m-2").dimensionality:
+    if (
+        quantity(variable).water_equivalent
+        and parsed.dimensionality == reg.Unit("kg m-2").dimensionality
+    ):
         water = True  # an amount of water per area: its liquid-water depth
     elif parsed.dimensionality != target.dimensionality:
         raise ValueError(
@@ -200,4 +206,15 @@ def _units_problem(exc: Exception, attrs: Mapping[str, Any], variable: str) -> s
     return (
         f"{exc}{hint}: cannot tell what the values mean; if you know, pass "
         f"--assume_units {variable}=UNITS (e.g. {variable}={CANONICAL[variable]})"
+    )
+
+
+def output_conversion(variable: str) -> tuple[float, float]:
+    """``(scale, offset)`` taking daily values of ``variable`` to its output units.
+
+    From its inputs' canonical units (``K``, ``m``, ``Pa``) to ``degC``, ``mm``, ``hPa``...
+    """
+    recipe = VARIABLES[variable].recipes[0]
+    return linear_conversion(
+        CANONICAL[recipe.inputs[0]], recipe.inputs[0], VARIABLES[variable].output_units
     )

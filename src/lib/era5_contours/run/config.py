@@ -17,12 +17,12 @@ from typing import Any, TypeVar
 from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
 from era5_common.storage import join
+from era5_common.variables import DEFAULTS, QUANTITIES, VARIABLES
 from era5_contours.inputs.units import parse_assumed
 from era5_contours.outputs import layout
 from era5_contours.science.levels import LevelScheme, default_scheme
 from era5_contours.tables.catalog import CATALOG_TYPES
 from era5_contours.tables.schema import DATABASE
-from era5_contours.variables import NAMES, VARIABLES
 
 T = TypeVar("T")
 
@@ -42,7 +42,11 @@ JOB_OPTIONS: tuple[Option, ...] = (
     ),
     Option("start_date", help="first day, `YYYY-MM-DD`", required=True),
     Option("end_date", help="last day, `YYYY-MM-DD` (inclusive)", required=True),
-    Option("variables", ",".join(NAMES), "comma list among " + ", ".join(f"`{n}`" for n in NAMES)),
+    Option(
+        "variables",
+        ",".join(DEFAULTS),
+        "comma list among " + ", ".join(f"`{n}`" for n in VARIABLES) + " (the variables table)",
+    ),
     Option("dataset", "auto", "`era5`, `era5-land`, or `auto`: recognised per day from the files"),
     Option(
         "min_samples_per_day",
@@ -92,7 +96,11 @@ JOB_OPTIONS: tuple[Option, ...] = (
     Option(
         "assume_units",
         "",
-        "units of files that do not say them, `VARIABLE=UNITS` pairs (`t2m=degC,tp=mm`)",
+        "units of files that do not say them, `QUANTITY=UNITS` pairs among "
+        + ", ".join(f"`{q}`" for q in QUANTITIES)
+        + " (`"
+        + ",".join(f"{q.name}={q.units}" for q in list(QUANTITIES.values())[:2])
+        + "`)",
     ),
     Option("run_id", "", "the run's id in the tables; none: a timestamp and a random suffix"),
     Option("aws_endpoint_url", "", "S3 and Glue endpoint (tests: a moto server)"),
@@ -169,7 +177,7 @@ def _variables(text: str) -> tuple[str, ...]:
     variables = tuple(v.strip() for v in text.split(",") if v.strip())
     unknown = [v for v in variables if v not in VARIABLES]
     if not variables or unknown:
-        raise ValueError(f"--variables must be among {','.join(NAMES)}, got {text!r}")
+        raise ValueError(f"--variables must be among {','.join(VARIABLES)}, got {text!r}")
     return variables
 
 
@@ -186,7 +194,7 @@ def _dataset(text: str) -> str:
 def _schemes(raw: Mapping[str, str]) -> dict[str, LevelScheme]:
     """Each variable's levels and colours: ``--{v}_levels`` or its default, ``--{v}_cmap``."""
     schemes = {}
-    for v in NAMES:
+    for v in VARIABLES:
         cmap = raw[f"{v}_cmap"]
         spec = raw[f"{v}_levels"].strip()
         schemes[v] = (
@@ -205,7 +213,7 @@ class JobConfig:
     output_path: str
     start_date: date
     end_date: date
-    variables: tuple[str, ...] = NAMES
+    variables: tuple[str, ...] = DEFAULTS
     dataset: str = _default("dataset", str)
     min_samples_per_day: int | None = None
     catalog_type: str = _default("catalog_type", str)

@@ -1,9 +1,10 @@
-"""Planning a run: which input files each (day, variable) needs, from their time ranges.
+"""Planning a run: which input files each day needs, from their time ranges.
 
 The executors read each input's coordinates only (:func:`inspect_file`); the driver
-assigns files to days by each variable's sample window (:func:`plan_days`): a day's tp
-needs D+1 00 UTC, which may be in the next month's file, and t2m and tp may come from
-separate files.
+assigns files to days by each quantity's sample window (:func:`plan_days`): a day's
+precipitation needs D+1 00 UTC, which may be in the next month's file, and quantities may
+come from separate files. Each variable takes the first of its recipes whose quantities
+the day's files hold (wind speed from ``si10``, else from ``u10`` and ``v10``).
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from datetime import date, datetime
 from typing import NamedTuple
 
 from era5_common import storage
+from era5_common.variables import Recipe, variable
 from era5_contours.inputs.netcdf import file_time_range, source_for
-from era5_contours.variables import sample_window, window_overlaps
+from era5_contours.inputs.windows import sample_window, window_overlaps
 
 from .spark import steady_worker
 
@@ -41,11 +43,16 @@ class _Span(NamedTuple):
 
 @dataclass(frozen=True)
 class DayTask:
-    """One day to process: per variable, the files whose times touch its rule's window."""
+    """One day to process.
+
+    Per quantity, the files whose times touch its window; per variable, the recipe it is
+    made by, or the problem that stops it.
+    """
 
     day: date
     files: dict[str, tuple[str, ...]]
     problems: dict[str, str] = field(default_factory=dict)
+    recipes: dict[str, Recipe] = field(default_factory=dict)
     #: Inputs that could not be read at planning: they may hold samples this day lacks.
     unreadable: tuple[str, ...] = ()
 
@@ -65,7 +72,7 @@ def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
 def plan_days(
     days: Sequence[date], variables: Sequence[str], infos: Iterable[FileInfo]
 ) -> list[DayTask]:
-    """Assign files to (day, variable): those holding times in the variable's window."""
+    """Assign files to (day, quantity), and a recipe to each (day, variable)."""
     infos = list(infos)
     # Each readable file with its first and last time (the inspector sets both or neither).
     readable = [
@@ -74,39 +81,63 @@ def plan_days(
         if i.error is None and i.start is not None and i.end is not None
     ]
     unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
+    quantities = list(dict.fromkeys(q for v in variables for q in variable(v).quantities))
     tasks = []
     for day in days:
         files: dict[str, tuple[str, ...]] = {}
-        problems: dict[str, str] = {}
-        for v in variables:
-            start, end, closed = sample_window(v, day)
-            holding = [s for s in readable if v in s.info.variables]
-            chosen = tuple(
+        missing: dict[str, str] = {}
+        for q in quantities:
+            start, end, closed = sample_window(q, day)
+            holding = [s for s in readable if q in s.info.variables]
+            files[q] = tuple(
                 s.info.path for s in holding if window_overlaps(s.first, s.last, start, end, closed)
             )
-            files[v] = chosen
-            if not chosen:
-                problems[v] = _no_input_text(v, start, end, closed, holding)
-        tasks.append(DayTask(day=day, files=files, problems=problems, unreadable=unreadable))
+            if not files[q]:
+                missing[q] = _no_input_text(q, start, end, closed, holding)
+        recipes: dict[str, Recipe] = {}
+        problems: dict[str, str] = {}
+        for v in variables:
+            chosen = next(
+                (r for r in variable(v).recipes if not set(r.inputs) & set(missing)), None
+            )
+            if chosen is not None:
+                recipes[v] = chosen
+            else:
+                problems[v] = _no_recipe_text(v, missing)
+        tasks.append(
+            DayTask(day=day, files=files, problems=problems, recipes=recipes, unreadable=unreadable)
+        )
     return tasks
 
 
+def _no_recipe_text(name: str, missing: dict[str, str]) -> str:
+    """Why no recipe of ``name`` can be made: the closest one's missing inputs."""
+    recipes = variable(name).recipes
+    best = min(recipes, key=lambda r: sum(q in missing for q in r.inputs))
+    lacking = [q for q in best.inputs if q in missing]
+    text = "; ".join(missing[q] for q in lacking)
+    if len(best.inputs) > 1:
+        text = f"{name} is made from {' and '.join(best.inputs)}: {text}"
+    others = [r for r in recipes if r is not best]
+    if others:
+        text += "; nor from " + " or ".join(" and ".join(r.inputs) for r in others)
+    return text
+
+
 def _no_input_text(
-    variable: str, start: datetime, end: datetime, closed: str, holding: Sequence[_Span]
+    name: str, start: datetime, end: datetime, closed: str, holding: Sequence[_Span]
 ) -> str:
     left, right = ("[", ")") if closed == "left" else ("(", "]")
     text = (
-        f"no readable input file holds {variable} samples in {left}{start:%Y-%m-%d %H:%M}, "
+        f"no readable input file holds {name} samples in {left}{start:%Y-%m-%d %H:%M}, "
         f"{end:%Y-%m-%d %H:%M}{right} UTC"
     )
     if holding:
         first = min(s.first for s in holding)
         last = max(s.last for s in holding)
-        text += (
-            f" (the inputs hold {variable} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
-        )
+        text += f" (the inputs hold {name} from {first:%Y-%m-%d %H:%M} to {last:%Y-%m-%d %H:%M})"
     else:
-        text += f" (no readable input holds {variable} at all)"
+        text += f" (no readable input holds {name} at all)"
     return text
 
 

@@ -26,16 +26,16 @@ import xarray as xr
 
 from era5_common import storage
 from era5_common.errors import IncompleteDayError, InputError
+from era5_common.variables import TOTAL, variable
 from era5_contours.inputs.netcdf import source_for
 from era5_contours.outputs import layout
 from era5_contours.outputs.features import feature_rows
 from era5_contours.outputs.geojson import web_geojson
 from era5_contours.science.contours import contour_field
-from era5_contours.science.daily import DailyAccumulator, DailyField, read_daily
+from era5_contours.science.daily import DailyField, DayRead, read_day
 from era5_contours.tables.months import MonthContext, MonthResult, MonthTask, merge_month
 from era5_contours.tables.rows import write_rows
 from era5_contours.tables.schema import FAILED, INCOMPLETE, OK
-from era5_contours.variables import get
 
 from .config import JobConfig
 from .outcome import VariableOutcome
@@ -167,7 +167,7 @@ def contour_outputs(
     return rows, geojson, png
 
 
-def _error_text(exc: BaseException, day: date, variable: str) -> str:
+def _error_text(exc: BaseException, day: date, name: str) -> str:
     if isinstance(exc, InputError):
         # A file's own problem (unreadable, bad layout) is told without the day and
         # variable it was read for: the row's message names all three.
@@ -176,62 +176,54 @@ def _error_text(exc: BaseException, day: date, variable: str) -> str:
                 exc.message,
                 file=exc.file,
                 day=exc.day or day,
-                variable=exc.variable or variable,
+                variable=exc.variable or name,
             )
         )
-    return f"day {day}, variable {variable}: {type(exc).__name__}: {exc}"
+    return f"day {day}, variable {name}: {type(exc).__name__}: {exc}"
 
 
-@dataclass
-class _Inputs:
-    """One variable's day streamed into its daily rule, or why it could not be."""
-
-    #: The rule's accumulators (a field or two), released once the field is made.
-    acc: DailyAccumulator | None
-    error: str | None
-    files: tuple[str, ...]
-    seconds: float
-
-
-def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, _Inputs]:
+def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, DayRead]:
     """Each variable's samples of the day, streamed into its daily rule.
 
-    Never raises: failures become errors. With ``--dataset auto`` the accumulators keep
-    what both products' rules and the product detection need.
+    Each quantity is read once, whatever variables use it. Never raises: failures become
+    errors. With ``--dataset auto`` the accumulators keep what both products' rules and
+    the product detection need.
     """
-    out: dict[str, _Inputs] = {}
+    out: dict[str, DayRead] = {}
+    wanted = [v for v in ctx.config.variables if v not in task.problems]
     for v in ctx.config.variables:
-        t0 = time.time()
-        files = task.files.get(v, ())
         if v in task.problems:
             note = unreadable_note(task) if task.unreadable else ""
-            error = str(InputError(task.problems[v] + note, day=task.day, variable=v))
-            out[v] = _Inputs(None, error, files, time.time() - t0)
-            continue
-        try:
-            # S3 inputs: range reads of the pages the day needs, through this run's copy
-            # shared by the machine's workers (each page fetched once per machine).
-            sources = [source_for(f, ctx.attempt) for f in files]
-            acc = read_daily(
-                sources,
-                task.day,
-                v,
-                dataset=ctx.config.dataset,
-                assume_units=ctx.config.assume_units,
-            )
-            out[v] = _Inputs(acc, None, files, time.time() - t0)
-        except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
-            out[v] = _Inputs(None, _error_text(exc, task.day, v), files, time.time() - t0)
+            error = InputError(task.problems[v] + note, day=task.day, variable=v)
+            files = tuple(f for q in variable(v).quantities for f in task.files.get(q, ()))
+            out[v] = DayRead(None, error, files, None)
+    # S3 inputs: range reads of the pages the day needs, through this run's copy shared
+    # by the machine's workers (each page fetched once per machine).
+    sources = {q: [source_for(f, ctx.attempt) for f in fs] for q, fs in task.files.items()}
+    try:
+        read = read_day(
+            sources,
+            task.day,
+            wanted,
+            recipes=task.recipes,
+            dataset=ctx.config.dataset,
+            assume_units=ctx.config.assume_units,
+        )
+    except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
+        error = InputError(f"{type(exc).__name__}: {exc}", day=task.day)
+        read = {v: DayRead(None, error, (), task.recipes.get(v)) for v in wanted}
+    out.update(read)
     return out
 
 
-def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) -> str:
-    """ERA5 or ERA5-Land, asked of the day's variables by their probe rank.
+def _dataset_of_day(task: DayTask, inputs: dict[str, DayRead], ctx: RunContext) -> str:
+    """ERA5 or ERA5-Land, asked of the day's variables.
 
-    tp's accumulation decides best; t2m has the sea NaN and the grid. Each accumulator
-    gathered its evidence while its samples streamed by.
+    A total of an accumulation decides best (its growth through the day); the others
+    have the sea NaN and the grid. Each accumulator gathered its evidence while its
+    samples streamed by.
     """
-    for v in sorted(inputs, key=lambda name: get(name).probe_rank):
+    for v in sorted(inputs, key=lambda name: variable(name).statistic != TOTAL):
         acc = inputs[v].acc
         if acc is None:
             continue
@@ -242,7 +234,7 @@ def _dataset_of_day(task: DayTask, inputs: dict[str, _Inputs], ctx: RunContext) 
 
 
 def process_variable(
-    task: DayTask, variable: str, inputs: _Inputs, dataset: str, ctx: RunContext
+    task: DayTask, name: str, inputs: DayRead, dataset: str, ctx: RunContext
 ) -> VariableOutcome:
     """Daily field, contours, staged maps and feature data files of one (day, variable).
 
@@ -251,13 +243,15 @@ def process_variable(
     """
     config = ctx.config
     t0 = time.time()
-    out = VariableOutcome(day=task.day, variable=variable, status=FAILED)
+    out = VariableOutcome(day=task.day, variable=name, status=FAILED)
     sources: Sequence[str] = inputs.files
     field_: DailyField | None = None
     try:
         acc = inputs.acc
         if acc is None:
-            raise _AlreadyFailed(inputs.error or "no input")
+            raise _AlreadyFailed(
+                _error_text(inputs.error, task.day, name) if inputs.error else "no input"
+            )
         sources = acc.source_files
         # The accumulators go as soon as the field is made: contouring needs the memory.
         inputs.acc = None
@@ -265,12 +259,12 @@ def process_variable(
         del acc
         rows, geojson_bytes, png = contour_outputs(field_, config, sources)
         out.geojson = storage.write_bytes(
-            layout.geojson_path(ctx.staging, variable, task.day), geojson_bytes
+            layout.geojson_path(ctx.staging, name, task.day), geojson_bytes
         )
         if png is not None:
-            out.png = storage.write_bytes(layout.png_path(ctx.staging, variable, task.day), png)
+            out.png = storage.write_bytes(layout.png_path(ctx.staging, name, task.day), png)
         if rows.num_rows:
-            out.rows = write_rows(layout.rows_path(ctx.staging, variable, task.day), rows)
+            out.rows = write_rows(layout.rows_path(ctx.staging, name, task.day), rows)
         out.status, out.samples, out.feature_count = OK, field_.samples, rows.num_rows
         if not field_.complete:
             out.error = f"accepted with {field_.samples} of {field_.required} samples"
@@ -283,7 +277,7 @@ def process_variable(
     except _AlreadyFailed as exc:
         out.error = str(exc)
     except Exception as exc:  # noqa: BLE001 - any failure here is this day's, not the run's
-        out.status, out.error, field_ = FAILED, _error_text(exc, task.day, variable), None
+        out.status, out.error, field_ = FAILED, _error_text(exc, task.day, name), None
     if out.status != OK:
         out.samples = out.samples if out.status == INCOMPLETE else 0
         _discard_staged(out)
@@ -349,7 +343,8 @@ def crashed_day(task: DayTask, ctx: RunContext, error: str) -> list[VariableOutc
                 )
             ),
         )
-        out.summary = summary_record(out, None, task.files.get(v, ()), ctx.config.run_id)
+        files = [f for q in variable(v).quantities for f in task.files.get(q, ())]
+        out.summary = summary_record(out, None, files, ctx.config.run_id)
         outcomes.append(out)
     return outcomes
 

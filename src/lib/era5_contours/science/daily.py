@@ -1,20 +1,31 @@
-"""Daily fields from hourly samples, with each product's accumulation rule.
+"""Daily fields from hourly samples, with each variable's statistic from the registry.
 
-- 2 m temperature: mean of the hourly values at 00..23 UTC of day D, in degC.
-- ERA5 total precipitation: each value is the hour ending at ``valid_time``, so the total
-  of day D is the sum over ``valid_time`` in (D 00:00, D+1 00:00].
-- ERA5-Land total precipitation: accumulated since 00 UTC, so the total of day D is the
-  value at D+1 00:00 UTC (summing the hourly values would overcount many times).
+A variable (:mod:`era5_common.variables`) is made from one or more quantities by a recipe
+(one hourly value per hour: the quantity itself, the sum of two accumulations, the speed
+of two wind components) and reduced over day D by its statistic:
 
-A day without every sample its rule needs raises :class:`IncompleteDayError` with the
-count, unless the caller accepts fewer (``min_samples``); the field then says
-``complete = False`` and how many samples it rests on.
+- ``mean``, ``minimum``, ``maximum``: of the 24 hourly values at 00..23 UTC of D; a cell
+  missing in any hour stays NaN (ERA5-Land's sea);
+- ``total`` of an accumulation: ERA5's hourly values ending in (D 00, D+1 00] summed;
+  ERA5-Land's accumulation since 00 UTC taken at D+1 00 UTC (summing those would count
+  each hour many times).
+
+Values are converted to the output units of the variable (``degC``, ``mm``, ``hPa``) only
+once the daily field is made and checked against its physical range. A day without every
+sample its rule needs raises :class:`IncompleteDayError` with the count, unless the caller
+accepts fewer (``min_samples``); the field then says ``complete = False``.
+
+:func:`read_day` streams a day's samples into the rules of several variables at once: each
+quantity's samples are read once, a few hours at a time, whatever variables use them, and
+the quantities of one recipe (u10 and v10) are read side by side.
 """
 
 from __future__ import annotations
 
+import heapq
 import os
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -23,6 +34,18 @@ import numpy as np
 import xarray as xr
 
 from era5_common.errors import IncompleteDayError, InputError
+from era5_common.variables import (
+    MAXIMUM,
+    MEAN,
+    MINIMUM,
+    SPEED,
+    SUM,
+    TOTAL,
+    VALUE,
+    Recipe,
+    recipe_for,
+    variable,
+)
 from era5_contours.inputs.datasets import (
     ERA5,
     ERA5_LAND,
@@ -33,15 +56,21 @@ from era5_contours.inputs.datasets import (
     metadata_hint,
     nan_share,
 )
-from era5_contours.inputs.netcdf import NamedSource
-from era5_contours.inputs.samples import HOURS_PER_READ, DaySamples, day_samples
-from era5_contours.inputs.units import to_canonical
-from era5_contours.variables import NAMES, get, in_window, sample_window
+from era5_contours.inputs.netcdf import NamedSource, axes_text
+from era5_contours.inputs.samples import HOURS_PER_READ, DaySamples
+from era5_contours.inputs.units import CANONICAL, output_conversion, to_canonical
+from era5_contours.inputs.windows import in_window, sample_window
 
 HOURS_PER_DAY = 24
-KELVIN_OFFSET = 273.15
 
-VARIABLES = NAMES
+#: One hourly value of a variable from its recipe's inputs (canonical units).
+FORMULAS: dict[str, Callable[..., np.ndarray]] = {
+    VALUE: lambda values: values,
+    SUM: lambda *values: np.sum(values, axis=0),
+    SPEED: np.hypot,
+}
+
+Source = NamedSource | str | os.PathLike[str] | bytes
 
 
 @dataclass(frozen=True)
@@ -70,7 +99,7 @@ class DailyField:
         return str(self.data.attrs["units"])
 
 
-def check_physical(data: xr.DataArray, variable: str, day: date, files: Sequence[str] = ()) -> None:
+def check_physical(data: xr.DataArray, name: str, day: date, files: Sequence[str] = ()) -> None:
     """Refuse a daily field (canonical units) outside its variable's physical range.
 
     Raises
@@ -78,42 +107,35 @@ def check_physical(data: xr.DataArray, variable: str, day: date, files: Sequence
     InputError
         Naming the offending value, where it is, the day and the files it came from.
     """
-    low, high = get(variable).physical_range
+    spec = variable(name)
+    low, high = spec.physical_range
     values = np.asarray(data.values, dtype=float)
-    valid = np.isfinite(values)
-    if not valid.any():
+    if not np.isfinite(values).any():
         return
-    unit = get(variable).units
+    unit = CANONICAL[spec.recipes[0].inputs[0]]
     lowest, highest = np.nanargmin(values), np.nanargmax(values)
-    for name, index, outside in (
+    for which, index, outside in (
         ("lowest", lowest, float(values.flat[lowest]) < low),
         ("highest", highest, float(values.flat[highest]) > high),
     ):
-        value = float(values.flat[index])
         if outside:
+            value = float(values.flat[index])
             i, j = np.unravel_index(index, values.shape)
             where = (
                 f"lat {float(data['latitude'].values[i]):g}, "
                 f"lon {float(data['longitude'].values[j]):g}"
             )
             raise InputError(
-                f"daily {variable} {value:g} {unit} ({name} value, at {where}) is outside the "
+                f"daily {name} {value:g} {unit} ({which} value, at {where}) is outside the "
                 f"physical range {low:g}..{high:g} {unit}: wrong units or corrupt values "
                 f"(files: {', '.join(files) or 'unknown'})",
                 day=day,
-                variable=variable,
+                variable=name,
             )
 
 
-def _canonical(ds: xr.Dataset, variable: str, day: date) -> xr.DataArray:
-    if variable not in ds:
-        raise InputError("variable missing from the input", day=day, variable=variable)
-    # Normally converted per file on reading already; a no-op then.
-    return to_canonical(ds[variable], variable, day=day)
-
-
 def _check(
-    variable: str, day: date, samples: int, required: int, min_samples: int | None, rule: str
+    name: str, day: date, samples: int, required: int, min_samples: int | None, rule: str
 ) -> None:
     if samples >= required:
         return
@@ -123,77 +145,39 @@ def _check(
         raise IncompleteDayError(
             f"incomplete day: {samples} of {required} hourly samples {rule}{accepted}",
             day=day,
-            variable=variable,
+            variable=name,
             samples=samples,
             required=required,
         )
 
 
-def _finish(
-    data: xr.DataArray,
-    *,
-    variable: str,
-    day: date,
-    dataset: str,
-    samples: int,
-    required: int,
-    attrs: dict[str, Any],
-) -> DailyField:
-    data = data.astype(np.float64, copy=False)
-    data = data.assign_coords(day=np.datetime64(day, "D"))
-    data.name = variable
-    data.attrs = {
-        **attrs,
-        "dataset": dataset,
-        "samples": samples,
-        "samples_required": required,
-        "complete": samples >= required,
-    }
-    if samples < required:
-        data.attrs["comment"] = f"incomplete day: computed from {samples} of {required} samples"
-    return DailyField(variable, day, dataset, data, samples, required)
-
-
-_T2M_ATTRS = {
-    "units": "degC",
-    "standard_name": "air_temperature",
-    "long_name": "2 m temperature, daily mean",
-    "cell_methods": "time: mean (interval: 1 hour)",
-}
-_TP_ATTRS = {
-    "units": "mm",
-    "standard_name": "lwe_thickness_of_precipitation_amount",
-    "long_name": "total precipitation, daily total",
-}
-
-
 class DailyAccumulator:
-    """The daily rules, fed one hourly sample at a time.
+    """A variable's daily statistic, fed one hourly value at a time.
 
-    Holds what the rules need and no more: for t2m a running sum, for tp the running
-    sum (ERA5) and the latest accumulation (ERA5-Land), and while the product is not
-    known the evidence that tells them apart (:class:`~era5_contours.inputs.datasets.Evidence`).
-    Sums are kept in float64 whatever the files store.
+    Holds what the statistic needs and no more: a running sum (mean, ERA5 total), a running
+    minimum or maximum, the latest accumulation (ERA5-Land total), and while the product is
+    not known the evidence that tells ERA5 and ERA5-Land apart
+    (:class:`~era5_contours.inputs.datasets.Evidence`). Kept in float64 whatever the files
+    store.
 
     Parameters
     ----------
-    variable, day
-        What the samples are of; only samples in the rule's window
-        (:func:`~era5_contours.variables.sample_window`) are accepted.
+    name, day
+        The variable and the day; only values in its inputs' window are accepted.
     latitude, longitude
         The grid (ascending), for the field's coordinates.
     dataset
-        ``"era5"``, ``"era5-land"``, or ``"auto"`` while the product is not known
-        (tp then keeps both rules' accumulators and the growth test).
+        ``"era5"``, ``"era5-land"``, or ``"auto"`` while the product is not known (a total
+        then keeps both rules' accumulators and the growth test).
     attrs
-        The variable's attributes in its files (product names for detection).
+        The inputs' attributes in their files (product names for detection).
     source_files
-        Files the samples come from, named in errors.
+        Files the values come from, named in errors.
     """
 
     def __init__(
         self,
-        variable: str,
+        name: str,
         day: date,
         *,
         latitude: np.ndarray,
@@ -202,7 +186,8 @@ class DailyAccumulator:
         attrs: Mapping[str, Any] | None = None,
         source_files: Sequence[str] = (),
     ) -> None:
-        self.variable = get(variable).name
+        self.spec = variable(name)
+        self.variable = name
         self.day = day
         self.latitude = np.asarray(latitude)
         self.longitude = np.asarray(longitude)
@@ -210,43 +195,42 @@ class DailyAccumulator:
         self.source_files = list(source_files)
         self.samples = 0
         self.last_time: np.datetime64 | None = None
-        start, end, closed = sample_window(self.variable, day)
+        start, end, closed = sample_window(self.spec.recipes[0].inputs[0], day)
         self._window = (start, end, closed)
         self._end = np.datetime64(end, "ns")
-        self._sum: np.ndarray | None = None
+        statistic = self.spec.statistic
+        self._value: np.ndarray | None = None  # the running sum, minimum or maximum
         self._last: np.ndarray | None = None
-        self._keep_sum = self.variable == "t2m" or dataset in ("auto", ERA5)
-        self._keep_last = self.variable == "tp" and dataset in ("auto", ERA5_LAND)
-        self._growth = GrowthCounter() if self.variable == "tp" and dataset == "auto" else None
+        self._keep_value = statistic != TOTAL or dataset in ("auto", ERA5)
+        self._keep_last = statistic == TOTAL and dataset in ("auto", ERA5_LAND)
+        self._growth = GrowthCounter() if statistic == TOTAL and dataset == "auto" else None
         self.evidence = Evidence(
             metadata=metadata_hint([attrs or {}]), spacing=grid_spacing(self.latitude)
         )
 
     def add(self, time: np.datetime64, values: np.ndarray) -> None:
-        """The next sample (canonical units: K or m) at ``time``, in time order.
+        """The next hourly value (canonical units) at ``time``, in time order.
 
-        Samples outside the rule's window and samples NaN everywhere (missing hours)
-        are ignored, as the rules ignore them.
+        Values outside the window and values NaN everywhere (missing hours) are ignored,
+        as the rules ignore them.
         """
-        times = np.array([time], dtype="datetime64[ns]")
-        t = times[0]
-        if not in_window(times, *self._window)[0]:
+        t = np.datetime64(time, "ns")
+        if not in_window(np.array([t]), *self._window)[0]:
             return
         if self.last_time is not None and t <= self.last_time:
             raise ValueError(f"samples must come in time order: {t} after {self.last_time}")
         values = np.asarray(values)
         if values.shape != (self.latitude.size, self.longitude.size):
-            raise ValueError(f"sample of shape {values.shape} on a grid of {self._shape_text()}")
+            raise ValueError(
+                f"sample of shape {values.shape} on a grid of "
+                f"{self.latitude.size}x{self.longitude.size}"
+            )
         if not np.isfinite(values).any():
             return
         if self.samples == 0:
             self.evidence.nan_share[self.variable] = nan_share(values)
-        if self._keep_sum:
-            if self._sum is None:
-                self._sum = values.astype(np.float64)
-            else:
-                # NaN propagates: a cell missing in any hour stays NaN (skipna=False).
-                self._sum += values
+        if self._keep_value:
+            self._reduce(values)
         if self._keep_last:
             self._last = values
         if self._growth is not None:
@@ -254,21 +238,22 @@ class DailyAccumulator:
         self.samples += 1
         self.last_time = t
 
-    def _shape_text(self) -> str:
-        return f"{self.latitude.size}x{self.longitude.size}"
+    def _reduce(self, values: np.ndarray) -> None:
+        if self._value is None:
+            self._value = values.astype(np.float64)
+        elif self.spec.statistic in (MEAN, TOTAL):
+            # NaN propagates: a cell missing in any hour stays NaN (skipna=False).
+            self._value += values
+        elif self.spec.statistic == MINIMUM:
+            np.minimum(self._value, values, out=self._value)
+        elif self.spec.statistic == MAXIMUM:
+            np.maximum(self._value, values, out=self._value)
 
     def detect(self, override: str | None = None) -> Detection:
         """ERA5 or ERA5-Land from what the samples showed (``override`` wins)."""
         if self._growth is not None:
             self.evidence.growth = self._growth.hint()
         return self.evidence.decide(override)
-
-    def _array(self, values: np.ndarray) -> xr.DataArray:
-        return xr.DataArray(
-            values,
-            dims=("latitude", "longitude"),
-            coords={"latitude": self.latitude, "longitude": self.longitude},
-        )
 
     def field(self, dataset: str | None = None, *, min_samples: int | None = None) -> DailyField:
         """The daily field with the rule of ``dataset`` (default: the one given at start).
@@ -281,173 +266,346 @@ class DailyAccumulator:
             When the field is outside the variable's physical range.
         """
         dataset = self.dataset if dataset is None else dataset
-        if self.variable == "t2m":
-            return self._t2m(dataset, min_samples)
-        return self._tp(dataset, min_samples)
-
-    def _t2m(self, dataset: str, min_samples: int | None) -> DailyField:
-        day, samples = self.day, self.samples
-        _check("t2m", day, samples, HOURS_PER_DAY, min_samples, "at 00..23 UTC")
-        assert self._sum is not None
-        mean = self._array(self._sum / samples)
-        check_physical(mean, "t2m", day, self.source_files)
-        mean -= KELVIN_OFFSET
-        return _finish(
-            mean,
-            variable="t2m",
-            day=day,
-            dataset=dataset if dataset != "auto" else self.detect().dataset,
-            samples=samples,
-            required=HOURS_PER_DAY,
-            attrs=_T2M_ATTRS,
-        )
-
-    def _tp(self, dataset: str, min_samples: int | None) -> DailyField:
-        day, samples = self.day, self.samples
         if dataset == "auto":
             dataset = self.detect().dataset
-        if dataset == ERA5:
-            if not self._keep_sum:
-                raise ValueError("the ERA5 rule needs the sum: accumulate with dataset era5/auto")
-            _check("tp", day, samples, HOURS_PER_DAY, min_samples, "in (00 UTC, D+1 00 UTC]")
-            total = self._sum
-            method = "time: sum (interval: 1 hour)"
-        elif dataset == ERA5_LAND:
-            if not self._keep_last:
-                raise ValueError("the ERA5-Land rule needs the last sample: use era5-land/auto")
-            if self.last_time != self._end:
-                # The rule needs only D+1 00 UTC; report how far the day got.
-                _check("tp", day, samples, HOURS_PER_DAY, min_samples, "(D+1 00 UTC value missing)")
-            else:
-                samples = HOURS_PER_DAY
-            total = self._last
-            method = "time: sum (accumulated since 00 UTC, value at D+1 00 UTC)"
-        else:
-            raise ValueError(f"unknown dataset {dataset!r}")
-        assert total is not None
-        data = self._array(total)
-        check_physical(data, "tp", day, self.source_files)
-        return _finish(
-            data * 1000.0,
-            variable="tp",
-            day=day,
-            dataset=dataset,
-            samples=samples,
-            required=HOURS_PER_DAY,
-            attrs={**_TP_ATTRS, "cell_methods": method},
+        samples, values = self._daily(dataset, min_samples)
+        data = xr.DataArray(
+            values,
+            dims=("latitude", "longitude"),
+            coords={"latitude": self.latitude, "longitude": self.longitude},
         )
+        check_physical(data, self.variable, self.day, self.source_files)
+        scale, offset = output_conversion(self.variable)
+        data = (data * scale + offset).astype(np.float64, copy=False)
+        data = data.assign_coords(day=np.datetime64(self.day, "D"))
+        data.name = self.variable
+        data.attrs = self._attrs(dataset, samples)
+        return DailyField(self.variable, self.day, dataset, data, samples, HOURS_PER_DAY)
+
+    def _daily(self, dataset: str, min_samples: int | None) -> tuple[int, np.ndarray]:
+        """The samples the rule rests on, and the daily values (canonical units)."""
+        samples = self.samples
+        window = "at 00..23 UTC" if self._window[2] == "left" else "in (00 UTC, D+1 00 UTC]"
+        if self.spec.statistic != TOTAL or dataset == ERA5:
+            if not self._keep_value:
+                raise ValueError("the ERA5 rule needs the sum: accumulate with dataset era5/auto")
+            _check(self.variable, self.day, samples, HOURS_PER_DAY, min_samples, window)
+            assert self._value is not None
+            return samples, self._value / samples if self.spec.statistic == MEAN else self._value
+        if dataset != ERA5_LAND:
+            raise ValueError(f"unknown dataset {dataset!r}")
+        if not self._keep_last:
+            raise ValueError("the ERA5-Land rule needs the last sample: use era5-land/auto")
+        if self.last_time != self._end:
+            # The rule needs only D+1 00 UTC; report how far the day got.
+            _check(
+                self.variable, self.day, samples, HOURS_PER_DAY, min_samples,
+                "(D+1 00 UTC value missing)",
+            )  # fmt: skip
+        else:
+            samples = HOURS_PER_DAY
+        assert self._last is not None
+        return samples, self._last
+
+    def _attrs(self, dataset: str, samples: int) -> dict[str, Any]:
+        spec = self.spec
+        method = spec.cell_methods
+        if spec.statistic == TOTAL and dataset == ERA5_LAND:
+            method = "time: sum (accumulated since 00 UTC, value at D+1 00 UTC)"
+        attrs: dict[str, Any] = {
+            "units": spec.output_units,
+            "long_name": spec.description,
+            "cell_methods": method,
+            "dataset": dataset,
+            "samples": samples,
+            "samples_required": HOURS_PER_DAY,
+            "complete": samples >= HOURS_PER_DAY,
+        }
+        if spec.standard_name:
+            attrs["standard_name"] = spec.standard_name
+        if samples < HOURS_PER_DAY:
+            attrs["comment"] = f"incomplete day: computed from {samples} of {HOURS_PER_DAY} samples"
+        return attrs
 
 
-def accumulate(samples: DaySamples, *, dataset: str = "auto") -> DailyAccumulator:
-    """Feed a day's streamed samples to the daily rules (reads them, a few hours at a time).
+# --------------------------------------------------------------------------- a day's reading
+
+
+@dataclass
+class DayRead:
+    """One variable's day read into its rule, or why it could not be."""
+
+    acc: DailyAccumulator | None
+    error: InputError | None
+    #: Files that hold its inputs in the window.
+    files: tuple[str, ...]
+    recipe: Recipe | None
+    #: Its share of the reading time (a group's time split among its variables).
+    seconds: float = 0.0
+
+
+def _groups(recipes: Mapping[str, Recipe]) -> list[tuple[list[str], list[str]]]:
+    """Variables joined by the quantities their recipes share: ``[(quantities, variables)]``.
+
+    Each group's quantities are read side by side, once, whatever variables use them.
+    """
+    groups: list[tuple[set[str], list[str]]] = []
+    for name, recipe in recipes.items():
+        inputs = set(recipe.inputs)
+        joined = [g for g in groups if g[0] & inputs]
+        for g in joined:
+            groups.remove(g)
+            inputs |= g[0]
+        groups.append((inputs, [v for g in joined for v in g[1]] + [name]))
+    return [(sorted(q), names) for q, names in groups]
+
+
+def _stream(samples: Mapping[str, DaySamples]) -> Iterator[tuple[np.datetime64, dict[str, Any]]]:
+    """The samples of several quantities in time order, each time once.
+
+    Each time comes with every quantity's field it holds: a quantity missing at an hour
+    is absent from it.
+    """
+    merged = heapq.merge(
+        *(((s.time, q, s.values) for s in stream) for q, stream in samples.items()),
+        key=lambda item: item[0],
+    )
+    current: np.datetime64 | None = None
+    fields: dict[str, Any] = {}
+    for when, q, values in merged:
+        if current is not None and when != current:
+            yield current, fields
+            fields = {}
+        current = when
+        fields[q] = values
+    if current is not None:
+        yield current, fields
+
+
+def read_day(
+    files: Mapping[str, Sequence[Source]],
+    day: date,
+    variables: Sequence[str],
+    *,
+    recipes: Mapping[str, Recipe] | None = None,
+    dataset: str = "auto",
+    assume_units: Mapping[str, str] | None = None,
+    hours_per_read: int = HOURS_PER_READ,
+) -> dict[str, DayRead]:
+    """Stream a day's samples into the rules of ``variables``; never raises for bad input.
 
     Parameters
     ----------
-    samples
-        From :func:`~era5_contours.inputs.samples.day_samples`; closed when done.
+    files
+        Per quantity, the files holding its samples in day D's window (the planner's).
+    variables
+        The variables to read.
+    recipes
+        The recipe of each variable (the planner's choice); by default the first whose
+        quantities all have files.
     dataset
-        ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both rules and the product
-        detection need).
+        ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both products' rules and the
+        product detection need).
+
+    Returns
+    -------
+    dict
+        Per variable, its accumulator, or the error that concerns it: unreadable files,
+        units, grids, conflicting duplicates, no file holding an input (named).
     """
-    if samples.day is None:
-        raise ValueError("read_daily needs the samples of one day (day_samples(..., day=...))")
-    with samples:
-        acc = DailyAccumulator(
-            samples.variable,
-            samples.day,
-            latitude=samples.latitude,
-            longitude=samples.longitude,
-            dataset=dataset,
-            attrs=samples.attrs,
-            source_files=samples.source_files,
-        )
-        for sample in samples:
-            acc.add(sample.time, sample.values)
-    return acc
+    out: dict[str, DayRead] = {}
+    chosen: dict[str, Recipe] = {}
+    held = {q for q, fs in files.items() if fs}
+    for name in variables:
+        recipe = (recipes or {}).get(name) or recipe_for(name, held)
+        inputs = recipe.inputs if recipe is not None else variable(name).quantities
+        used = tuple(dict.fromkeys(_name(f) for q in inputs for f in files.get(q, ())))
+        if recipe is None:
+            out[name] = DayRead(None, _missing_input(name, held, day), used, None)
+        else:
+            chosen[name] = recipe
+            out[name] = DayRead(None, None, used, recipe)
+    for quantities, names in _groups(chosen):
+        t0 = time.time()
+        try:
+            accs = _read_group(
+                files, quantities, {n: chosen[n] for n in names}, day, dataset,
+                assume_units, hours_per_read,
+            )  # fmt: skip
+        except InputError as exc:
+            accs = {}
+            for n in names:
+                out[n].error = exc
+        for n in names:
+            out[n].acc = accs.get(n)
+            out[n].seconds = (time.time() - t0) / len(names)
+    return out
+
+
+def _name(source: Source) -> str:
+    if isinstance(source, NamedSource):
+        return source.name
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    return os.fspath(source)
+
+
+def _missing_input(name: str, held: set[str], day: date) -> InputError:
+    """Why no recipe of ``name`` can be made: the inputs missing from the closest one."""
+    best = min(variable(name).recipes, key=lambda r: sum(q not in held for q in r.inputs))
+    missing = [q for q in best.inputs if q not in held]
+    if len(best.inputs) == 1:
+        text = f"no file holds {missing[0]}"
+    else:
+        text = f"{name} needs {' and '.join(best.inputs)}: no file holds {' or '.join(missing)}"
+    return InputError(text, day=day, variable=name)
+
+
+def _read_group(
+    files: Mapping[str, Sequence[Source]],
+    quantities: Sequence[str],
+    recipes: Mapping[str, Recipe],
+    day: date,
+    dataset: str,
+    assume_units: Mapping[str, str] | None,
+    hours_per_read: int,
+) -> dict[str, DailyAccumulator]:
+    streams: dict[str, DaySamples] = {}
+    try:
+        for q in quantities:
+            streams[q] = DaySamples(
+                files[q],
+                q,
+                sample_window(q, day),
+                day=day,
+                assume_units=assume_units,
+                hours_per_read=hours_per_read,
+            )
+        _same_grid(streams, recipes, day)
+        accs = {}
+        for name, recipe in recipes.items():
+            first = streams[recipe.inputs[0]]
+            attrs = {k: v for q in recipe.inputs for k, v in streams[q].attrs.items()}
+            sources = sorted({f for q in recipe.inputs for f in streams[q].source_files})
+            accs[name] = DailyAccumulator(
+                name,
+                day,
+                latitude=first.latitude,
+                longitude=first.longitude,
+                dataset=dataset,
+                attrs=attrs,
+                source_files=sources,
+            )
+        for when, fields in _stream(streams):
+            for name, recipe in recipes.items():
+                if all(q in fields for q in recipe.inputs):
+                    values = FORMULAS[recipe.formula](*(fields[q] for q in recipe.inputs))
+                    accs[name].add(when, values)
+        return accs
+    finally:
+        for stream in streams.values():
+            stream.close()
+
+
+def _same_grid(streams: Mapping[str, DaySamples], recipes: Mapping[str, Recipe], day: date) -> None:
+    """Refuse the inputs of one recipe on different grids (u10 and v10, lsp and cp)."""
+    for name, recipe in recipes.items():
+        first = streams[recipe.inputs[0]]
+        for q in recipe.inputs[1:]:
+            other = streams[q]
+            if not (
+                np.array_equal(first.latitude, other.latitude)
+                and np.array_equal(first.longitude, other.longitude)
+            ):
+                raise InputError(
+                    f"{recipe.inputs[0]} and {q} are on different grids: "
+                    f"{', '.join(first.source_files)} is "
+                    f"{axes_text(first.latitude, first.longitude)}, "
+                    f"{', '.join(other.source_files)} is "
+                    f"{axes_text(other.latitude, other.longitude)}",
+                    day=day,
+                    variable=name,
+                )
 
 
 def read_daily(
-    sources: Sequence[NamedSource | str | os.PathLike[str] | bytes],
+    sources: Sequence[Source],
     day: date,
-    variable: str,
+    name: str,
     *,
     dataset: str = "auto",
     assume_units: Mapping[str, str] | None = None,
     hours_per_read: int = HOURS_PER_READ,
 ) -> DailyAccumulator:
-    """Stream the samples of ``variable``'s rule for ``day`` from ``sources`` into the rules.
+    """Stream the samples of one variable's rule for ``day`` from ``sources`` into it.
 
-    Memory holds the rule's accumulators and ``hours_per_read`` hourly fields, never the
-    day's 24 or 25. Then ``acc.detect(...)`` tells the product and
-    ``acc.field(dataset, min_samples=...)`` gives the :class:`DailyField`;
-    ``acc.source_files`` names the files read.
+    Every source is offered for every quantity of the variable (a file not holding one is
+    skipped). Memory holds the rule's accumulators and ``hours_per_read`` hourly fields per
+    input, never the day's 24 or 25. Then ``acc.detect(...)`` tells the product and
+    ``acc.field(dataset, min_samples=...)`` gives the :class:`DailyField`.
 
     Raises
     ------
     InputError
-        As :func:`~era5_contours.inputs.samples.load_day`: unreadable files, units, grids,
-        conflicting duplicates, no file holding the variable.
+        Unreadable files, units, grids, conflicting duplicates, no file holding an input.
     """
-    samples = day_samples(
-        sources, day, variable, assume_units=assume_units, hours_per_read=hours_per_read
-    )
-    return accumulate(samples, dataset=dataset)
+    held = _quantities_held(sources, variable(name).quantities, day)
+    read = read_day(
+        {q: sources for q in held}, day, [name],
+        dataset=dataset, assume_units=assume_units, hours_per_read=hours_per_read,
+    )[name]  # fmt: skip
+    if read.error is not None:
+        raise read.error
+    assert read.acc is not None
+    return read.acc
 
 
-def _from_dataset(ds: xr.Dataset, variable: str, day: date, dataset: str) -> DailyAccumulator:
-    """An accumulator fed with the samples of an in-memory Dataset (``load_day``'s)."""
-    arr = _canonical(ds, variable, day)
-    acc = DailyAccumulator(
-        variable,
-        day,
-        latitude=arr["latitude"].values,
-        longitude=arr["longitude"].values,
-        dataset=dataset,
-        attrs=dict(arr.attrs),
-        source_files=ds.attrs.get("source_files", ()),
-    )
-    times = arr["time"].values
-    index = np.flatnonzero(in_window(times, *sample_window(variable, day)))
-    for i in index[np.argsort(times[index], kind="stable")]:
-        acc.add(times[i], arr.values[i])
-    return acc
-
-
-def daily_mean_t2m(
-    ds: xr.Dataset, day: date, dataset: str = ERA5, *, min_samples: int | None = None
-) -> DailyField:
-    """Daily mean 2 m temperature (degC) from the hourly values at 00..23 UTC of ``day``.
-
-    Cells missing in any sample (ERA5-Land's sea) stay NaN rather than being averaged
-    over fewer hours.
-    """
-    return _from_dataset(ds, "t2m", day, dataset).field(dataset, min_samples=min_samples)
-
-
-def daily_total_tp(
-    ds: xr.Dataset, day: date, dataset: str, *, min_samples: int | None = None
-) -> DailyField:
-    """Daily total precipitation (mm) with the accumulation rule of ``dataset``.
-
-    Parameters
-    ----------
-    ds
-        Normalised samples covering (D 00 UTC, D+1 00 UTC].
-    dataset
-        ``"era5"`` (hourly accumulations: sum) or ``"era5-land"`` (accumulated since
-        00 UTC: the D+1 00 UTC value).
-    min_samples
-        Accept a day with at least this many hourly samples in (D 00, D+1 00]. For
-        ERA5-Land the total is then the last accumulation available (a partial total).
-    """
-    if dataset not in (ERA5, ERA5_LAND):
-        raise ValueError(f"unknown dataset {dataset!r}")
-    return _from_dataset(ds, "tp", day, dataset).field(dataset, min_samples=min_samples)
+def _quantities_held(sources: Sequence[Source], quantities: Sequence[str], day: date) -> list[str]:
+    """The quantities some source holds in day D's window (what a planner would have found)."""
+    held = []
+    for q in quantities:
+        try:
+            with DaySamples(sources, q, sample_window(q, day), day=day):
+                held.append(q)
+        except InputError as exc:
+            if "no file holds" not in exc.message:
+                raise
+    return held
 
 
 def daily_field(
-    ds: xr.Dataset, variable: str, day: date, dataset: str, *, min_samples: int | None = None
+    ds: xr.Dataset, name: str, day: date, dataset: str, *, min_samples: int | None = None
 ) -> DailyField:
-    """Dispatch to the daily rule of ``variable``."""
-    rules = {"t2m": daily_mean_t2m, "tp": daily_total_tp}
-    return rules[get(variable).name](ds, day, dataset, min_samples=min_samples)
+    """The daily field of variable ``name`` from an in-memory Dataset of its quantities.
+
+    ``ds`` is what :func:`~era5_contours.inputs.samples.load_day` gives (quantities in
+    canonical units, each in its own window).
+
+    Raises
+    ------
+    InputError
+        When ``ds`` lacks the inputs of every recipe of the variable.
+    IncompleteDayError, InputError
+        As :meth:`DailyAccumulator.field`.
+    """
+    recipe = recipe_for(name, set(map(str, ds.data_vars)))
+    if recipe is None:
+        raise _missing_input(name, set(map(str, ds.data_vars)), day)
+    # Normally converted per file on reading already: a no-op then.
+    arrays = [to_canonical(ds[q], q, day=day) for q in recipe.inputs]
+    acc = DailyAccumulator(
+        name,
+        day,
+        latitude=arrays[0]["latitude"].values,
+        longitude=arrays[0]["longitude"].values,
+        dataset=dataset,
+        attrs={k: v for a in arrays for k, v in a.attrs.items()},
+        source_files=ds.attrs.get("source_files", ()),
+    )
+    times = arrays[0]["time"].values
+    index = np.flatnonzero(in_window(times, *sample_window(recipe.inputs[0], day)))
+    for i in index[np.argsort(times[index], kind="stable")]:
+        fields = [np.asarray(a.values[i]) for a in arrays]
+        if all(np.isfinite(f).any() for f in fields):
+            acc.add(times[i], FORMULAS[recipe.formula](*fields))
+    return acc.field(dataset, min_samples=min_samples)

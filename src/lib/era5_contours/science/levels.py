@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from era5_contours.variables import get
+from era5_common.variables import variable
 
 if TYPE_CHECKING:
     from matplotlib.colors import Colormap
@@ -188,7 +188,7 @@ def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
     return out
 
 
-def default_scheme(variable: str) -> LevelScheme:
-    """The default scheme of a variable (see :mod:`era5_contours.variables`)."""
-    v = get(variable)
+def default_scheme(name: str) -> LevelScheme:
+    """The default scheme of a variable (its registry entry, :mod:`era5_common.variables`)."""
+    v = variable(name)
     return LevelScheme.parse(v.default_levels, cmap=v.default_cmap)
