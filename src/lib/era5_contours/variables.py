@@ -44,11 +44,10 @@ T2M = Variable(
     closed="left",
     # The daily mean stays within 170..340 K (-103..67 degC) anywhere on Earth.
     physical_range=(170.0, 340.0),
-    # 2 degC steps over -50..50, the same colours every day: turbo's hue follows the
-    # value, and "_stepped" draws every other band darker, since a day of one region
-    # spans a few of 52 bands whose neighbours differ by a 52nd of the map.
+    # 2 degC steps over -50..50 in the value-fixed "temperature" palette (the cells of
+    # science/palettes.py): the same colour is the same temperature every day.
     default_levels="interval:2:0:-50:50",
-    default_cmap="turbo_stepped",
+    default_cmap="temperature",
     probe_rank=1,
     description="daily mean 2 m temperature",
 )
@@ -61,7 +60,7 @@ TP = Variable(
     # the packing noise of GRIB-derived accumulations.
     physical_range=(-1e-6, 1.0),
     default_levels="0.1,1,2,5,10,20,50,100",
-    default_cmap="YlGnBu",
+    default_cmap="precipitation",
     # Its accumulation (hourly or since 00 UTC) tells ERA5 from ERA5-Land.
     probe_rank=0,
     description="daily total precipitation",
