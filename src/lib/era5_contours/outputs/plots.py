@@ -1,6 +1,8 @@
-"""PNG maps of a daily field, coloured exactly like the GeoJSON bands.
+"""PNG maps of a daily field, coloured exactly like the GeoJSON bands, with labelled isolines.
 
-Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
+Isolines are labelled along the lines as on a synoptic chart (matplotlib's ``clabel``,
+inline, at positions chosen here: a few per line, straight stretches, never two labels
+on top of each other). Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
 global registry of figures, which leaks memory in long-running Spark executors and is not
 thread-safe.
 """
@@ -9,24 +11,30 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import logging
 import math
 from typing import Literal
 
 import numpy as np
 import xarray as xr
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
-from era5_contours.science.levels import band_colors
+from era5_contours.inputs.datasets import SAMPLE_ATTR
+from era5_contours.science.levels import band_colors, line_colors
 
 from .borders import boundary_segments
+from .labels import SYNTHETIC_NOTE, display_units, number
 
 #: Which ends of a colour bar are open (matplotlib's ``extend``).
 Extend = Literal["neither", "min", "max", "both"]
@@ -35,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 _BACKGROUND = "white"
 _COAST_COLOR = "#1a1a1a"
+_HALO = (1.0, 1.0, 1.0, 0.75)
 _MAX_TICK_LABELS = 15
 
 
@@ -61,8 +70,10 @@ def _is_false(value: object) -> bool:
 def map_title(field: xr.DataArray) -> str:
     """Title from ``long_name``, the ``day`` coordinate and ``units``.
 
-    For example ``"2 m temperature (daily mean), 2020-07-01, degC"``; a day whose
-    ``complete`` attribute is false adds ``"(incomplete: N samples)"``.
+    For example ``"2 m temperature, daily mean, 2020-07-01, °C"``; a day whose
+    ``complete`` attribute is false adds ``"(incomplete: N samples)"``, and a field read
+    from the synthetic sample (its :data:`~era5_contours.inputs.datasets.SAMPLE_ATTR`)
+    ends in ``"(synthetic sample)"``, so that no one takes it for ERA5.
     """
     name = field.attrs.get("long_name") or field.name or "field"
     parts = [str(name)]
@@ -71,13 +82,15 @@ def map_title(field: xr.DataArray) -> str:
         parts.append(day)
     units = field.attrs.get("units")
     if units:
-        parts.append(str(units))
+        parts.append(display_units(str(units)))
     title = ", ".join(parts)
     if _is_false(field.attrs.get("complete")):
         samples = field.attrs.get("samples")
         title += (
             f" (incomplete: {int(samples)} samples)" if samples is not None else " (incomplete)"
         )
+    if field.attrs.get(SAMPLE_ATTR):
+        title += f" ({SYNTHETIC_NOTE})"
     return title
 
 
@@ -167,6 +180,151 @@ def _degree_formatter(pos: str, neg: str) -> FuncFormatter:
     return FuncFormatter(fmt)
 
 
+#: Isolines: line width (points) and label size; the labels' spacing along a line and
+#: the shortest line piece that gets one, in pixels.
+LINE_WIDTH = 0.7
+LABEL_SIZE = 7.0
+LABEL_SPACING_PX = 260.0
+LABEL_MIN_PIECE_PX = 90.0
+#: At most this many labels on one line piece: "a few", not a dotted line of numbers.
+LABELS_PER_PIECE = 3
+
+
+def _pieces(ax: Axes, contours: QuadContourSet) -> list[tuple[int, np.ndarray]]:
+    """Each connected isoline piece as ``(level index, (n, 2) pixel coordinates)``."""
+    out = []
+    for i, path in enumerate(contours.get_paths()):
+        vertices = np.asarray(path.vertices, dtype=float)
+        if vertices.shape[0] < 2:
+            continue
+        pixels = ax.transData.transform(vertices)
+        codes = path.codes
+        starts = np.flatnonzero(codes == MplPath.MOVETO) if codes is not None else np.array([0])
+        bounds = [*starts.tolist(), len(pixels)]
+        for a, b in itertools.pairwise(bounds):
+            if b - a >= 2:
+                out.append((i, pixels[a:b]))
+    return out
+
+
+def label_positions(
+    ax: Axes,
+    contours: QuadContourSet,
+    texts: list[str],
+    *,
+    fontsize: float = LABEL_SIZE,
+    spacing: float = LABEL_SPACING_PX,
+) -> list[tuple[float, float]]:
+    """Where to label the isolines: data coordinates on the lines, a few per line piece.
+
+    Candidates are spread evenly along each piece (one per ``spacing`` pixels, at most
+    :data:`LABELS_PER_PIECE`), moved along the line to a straight stretch, and kept only
+    inside the axes and far enough from every label kept before that their boxes cannot
+    touch, whatever the rotation: a label of width w and height h fits in a square of
+    half-side (w + h) / 2 around its centre, so centres at least sqrt(2) times the two
+    half-sides apart never overlap. Longer pieces go first, so that the main lines get
+    their labels before the small closed ones.
+    """
+    fig = ax.get_figure()
+    assert fig is not None
+    px_per_pt = fig.dpi / 72.0
+    height = 1.2 * fontsize * px_per_pt
+    box = ax.get_window_extent()
+    inverse = ax.transData.inverted()
+    kept: list[tuple[float, float, float]] = []  # x, y, half-side
+    positions: list[tuple[float, float]] = []
+    pieces = _pieces(ax, contours)
+    lengths = []
+    for _, xy in pieces:
+        lengths.append(np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]))
+    for k in np.argsort([-s[-1] for s in lengths]):
+        level, xy = pieces[k]
+        along = lengths[k]
+        total = float(along[-1])
+        if total < LABEL_MIN_PIECE_PX:
+            continue
+        width = 0.62 * fontsize * px_per_pt * len(texts[level]) + 4.0
+        half = (width + height) / 2
+        count = int(min(LABELS_PER_PIECE, max(1, round(total / spacing))))
+        for j in range(count):
+            target = (j + 0.5) * total / count
+            # Try the target, then a label width either side, for a straight stretch.
+            for shift in (0.0, -width, width, -2 * width, 2 * width):
+                s0 = target + shift
+                if s0 - width / 2 < 0 or s0 + width / 2 > total:
+                    continue
+                p0, p1 = (
+                    np.array(
+                        [np.interp(s0 + d, along, xy[:, 0]), np.interp(s0 + d, along, xy[:, 1])]
+                    )
+                    for d in (-width / 2, width / 2)
+                )
+                if math.hypot(*(p1 - p0)) < 0.9 * width:
+                    continue  # the line bends under the label
+                x = float(np.interp(s0, along, xy[:, 0]))
+                y = float(np.interp(s0, along, xy[:, 1]))
+                if not (
+                    box.x0 + half <= x <= box.x1 - half and box.y0 + half <= y <= box.y1 - half
+                ):
+                    continue
+                if any(
+                    math.hypot(x - kx, y - ky) < math.sqrt(2) * (half + kh) for kx, ky, kh in kept
+                ):
+                    continue
+                kept.append((x, y, half))
+                lon, lat = inverse.transform((x, y))
+                positions.append((float(lon), float(lat)))
+                break
+    return positions
+
+
+def draw_isolines(
+    ax: Axes,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    colors: list[str],
+) -> list[Text]:
+    """Isolines of the levels the field crosses, labelled along the lines; the labels.
+
+    ``colors`` are the lines' colours per level (:func:`~era5_contours.science.levels.line_colors`).
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return []
+    inside = np.flatnonzero((levels > finite.min()) & (levels < finite.max()))
+    if inside.size == 0:
+        return []
+    contours = ax.contour(
+        lon,
+        lat,
+        np.ma.masked_invalid(values),
+        levels=levels[inside],
+        colors=[colors[i] for i in inside],
+        linewidths=LINE_WIDTH,
+        zorder=2,
+    )
+    texts = [number(float(v)) for v in levels[inside]]
+    ax.apply_aspect()  # the pixel positions below are those of the final axes box
+    positions = label_positions(ax, contours, texts)
+    if not positions:
+        return []
+    labels = contours.clabel(
+        levels[inside],
+        manual=positions,
+        inline=True,
+        inline_spacing=2,
+        fontsize=LABEL_SIZE,
+        fmt={float(v): t for v, t in zip(levels[inside], texts, strict=True)},
+        zorder=4,
+    )
+    for label in labels:
+        # A pale halo keeps the number legible on the darkest fills.
+        label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground=_HALO)])
+    return list(labels)
+
+
 def render_map_png(
     field: xr.DataArray,
     levels: np.ndarray,
@@ -174,6 +332,7 @@ def render_map_png(
     cmap: str,
     title: str | None = None,
     coastlines: bool = True,
+    isolines: bool = True,
     dpi: int = 110,
     figsize: tuple[float, float] | None = None,
 ) -> bytes:
@@ -192,6 +351,9 @@ def render_map_png(
         Defaults to :func:`map_title`.
     coastlines
         Draw Natural Earth coastlines and borders when the optional package is installed.
+    isolines
+        Draw the isolines of the levels, in the palette's line colour, labelled along
+        the lines (:func:`draw_isolines`).
     dpi, figsize
         Output resolution; the PNG is ``figsize * dpi`` pixels.
 
@@ -201,7 +363,14 @@ def render_map_png(
         The PNG file.
     """
     fig = map_figure(
-        field, levels, cmap=cmap, title=title, coastlines=coastlines, dpi=dpi, figsize=figsize
+        field,
+        levels,
+        cmap=cmap,
+        title=title,
+        coastlines=coastlines,
+        isolines=isolines,
+        dpi=dpi,
+        figsize=figsize,
     )
     return figure_png(fig)
 
@@ -220,6 +389,7 @@ def map_figure(
     cmap: str,
     title: str | None = None,
     coastlines: bool = True,
+    isolines: bool = True,
     dpi: int = 110,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
@@ -323,6 +493,12 @@ def map_figure(
     ax.set_ylim(ymin, ymax)
     # Equirectangular with the scale true at mid-latitude.
     ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
+    if isolines and has_data:
+        # On about one grid point per pixel: finer lines than pixels draw nothing more.
+        sy, sx = max(1, int(lat.size // pixels[1])), max(1, int(lon.size // pixels[0]))
+        draw_isolines(
+            ax, lon[::sx], lat[::sy], values[::sy, ::sx], levels, line_colors(levels, cmap)
+        )
     ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
     ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
     ax.set_xlabel("longitude")
@@ -346,6 +522,6 @@ def map_figure(
     )
     cbar = fig.colorbar(bar, ax=ax, extend=extend, shrink=0.9, fraction=0.05, pad=0.03)
     tick_values = [float(t) for t in ticks]
-    cbar.set_ticks(tick_values, labels=[f"{t:g}" for t in tick_values])
-    cbar.set_label(str(field.attrs.get("units", "")))
+    cbar.set_ticks(tick_values, labels=[number(t) for t in tick_values])
+    cbar.set_label(display_units(str(field.attrs.get("units", ""))))
     return fig
