@@ -28,6 +28,7 @@ from era5_common.errors import InputError
 
 from era5_contours.variables import ALIASES, in_window, sample_window
 
+from .datasets import SAMPLE_ATTR
 from .units import CANONICAL, canonical_conversion, to_canonical
 
 if TYPE_CHECKING:
@@ -311,6 +312,12 @@ def _normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
         # Lazy outer indexing: sorting reorders what is read, it does not read.
         ds = ds.sortby(["latitude", "longitude"])
     ds.attrs = {**ds.attrs, "source_file": file}
+    marker = ds.attrs.get(SAMPLE_ATTR)
+    if marker is not None:
+        # The sample's global mark goes with each variable, which is what the daily
+        # rules see of a file.
+        for v in keep.values():
+            ds[v] = ds[v].assign_attrs({SAMPLE_ATTR: str(marker)})
     return ds
 
 

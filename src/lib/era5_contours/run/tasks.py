@@ -26,6 +26,7 @@ import xarray as xr
 from era5_common import storage
 from era5_common.errors import IncompleteDayError, InputError
 
+from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_contours.inputs.reading import source_for
 from era5_contours.outputs import layout
 from era5_contours.outputs.features import feature_rows
@@ -170,7 +171,12 @@ def contour_outputs(
         tolerance=config.geojson_simplify_tolerance,
         levels=levels,
         cmap=scheme.cmap,
-        extra_properties={"complete": field_.complete, "samples": field_.samples},
+        extra_properties={
+            "complete": field_.complete,
+            "samples": field_.samples,
+            # Only on the synthetic sample's maps: real data keep their properties.
+            **({"synthetic": True} if data.attrs.get(SAMPLE_ATTR) else {}),
+        },
         **common,
     )
     rows = feature_rows(

@@ -26,6 +26,7 @@ from era5_common.errors import IncompleteDayError, InputError
 from era5_contours.inputs.datasets import (
     ERA5,
     ERA5_LAND,
+    SAMPLE_ATTR,
     Detection,
     Evidence,
     GrowthCounter,
@@ -220,6 +221,8 @@ class DailyAccumulator:
         self.evidence = Evidence(
             metadata=metadata_hint([attrs or {}]), spacing=grid_spacing(self.latitude)
         )
+        #: The synthetic sample's mark, when the files carry it (the field keeps it).
+        self.sample: str | None = (attrs or {}).get(SAMPLE_ATTR)
 
     def add(self, time: np.datetime64, values: np.ndarray) -> None:
         """The next sample (canonical units: K or m) at ``time``, in time order.
@@ -281,8 +284,12 @@ class DailyAccumulator:
         """
         dataset = self.dataset if dataset is None else dataset
         if self.variable == "t2m":
-            return self._t2m(dataset, min_samples)
-        return self._tp(dataset, min_samples)
+            made = self._t2m(dataset, min_samples)
+        else:
+            made = self._tp(dataset, min_samples)
+        if self.sample:
+            made.data.attrs[SAMPLE_ATTR] = str(self.sample)
+        return made
 
     def _t2m(self, dataset: str, min_samples: int | None) -> DailyField:
         day, samples = self.day, self.samples
