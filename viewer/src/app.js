@@ -47,7 +47,9 @@
 
   const map = L.map('map', { zoomSnap: 0.25, preferCanvas: false });
   map.setView([45, 5], 4);
-  L.control.scale({ imperial: false }).addTo(map);
+  // On a narrow screen the attribution takes two lines at the bottom: the scale goes up.
+  const narrow = window.matchMedia('(max-width: 600px)');
+  L.control.scale({ imperial: false, position: narrow.matches ? 'topright' : 'bottomleft' }).addTo(map);
   // Borders above the bands (like the PNG maps) but below tooltips, and not clickable;
   // isoline labels above the borders.
   const bordersPane = map.createPane('borders');
@@ -82,7 +84,6 @@
   legend.addTo(map);
   const legendEl = legend.getContainer();
   // On a narrow screen the legend starts folded to its title, so that it hides no data.
-  const narrow = window.matchMedia('(max-width: 600px)');
   let legendCollapsed = narrow.matches;
 
   variableSelect.addEventListener('change', () => {
@@ -324,10 +325,10 @@
     const rows = [
       ['variable', p.variable],
       ['day', p.day],
-      ['dataset', p.dataset],
+      ['dataset', p.synthetic === true ? `${p.dataset} layout, synthetic sample` : p.dataset],
       kind === 'band' ? ['lower', p.level_lower ?? 'open'] : ['level', p.level],
       kind === 'band' ? ['upper', p.level_upper ?? 'open'] : null,
-      ['units', p.units],
+      ['units', p.units && unitsText(p.units)],
     ].filter((r) => r && r[1] !== undefined && r[1] !== null);
     const dl = rows.map(([k, v]) => `<dt>${escapeHtml(k)}</dt><dd>${escapeHtml(String(v))}</dd>`).join('');
     const what = kind === 'band' ? 'Band' : 'Isoline';
