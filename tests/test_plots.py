@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.text import Annotation
 from realdata import ERA5_DIR
 
 from era5_contours.outputs import borders
@@ -401,9 +402,14 @@ def _pressure_field() -> xr.DataArray:
     )
 
 
-def _labels(fig: Figure) -> list:
+def _texts(fig: Figure) -> list:
     fig.canvas.draw()
     return [t for t in fig.axes[0].texts if t.get_visible() and t.get_text()]
+
+
+def _labels(fig: Figure) -> list:
+    """The isoline labels (the centres' marks are annotations)."""
+    return [t for t in _texts(fig) if not isinstance(t, Annotation)]
 
 
 def test_isobars_are_labelled_like_a_synoptic_chart():
@@ -419,13 +425,28 @@ def test_isobars_are_labelled_like_a_synoptic_chart():
     assert max(texts.count(t) for t in set(texts)) <= 6
     # Isobars are black, as on a synoptic chart, and their labels too.
     assert {to_hex(t.get_color()) for t in labels} == {"#000000"}
-    # No label touches another, and all lie inside the map.
+    # No label touches another or a low's or high's mark, and all lie inside the map.
     renderer = fig.canvas.get_renderer()
-    boxes = [t.get_window_extent(renderer) for t in labels]
+    boxes = [t.get_window_extent(renderer) for t in _texts(fig)]
     for a, b in itertools.combinations(boxes, 2):
         assert not a.overlaps(b)
     frame = fig.axes[0].get_window_extent(renderer)
     assert all(frame.contains(b.x0, b.y0) and frame.contains(b.x1, b.y1) for b in boxes)
+
+
+def test_lows_and_highs_are_marked_on_a_pressure_chart():
+    fig = map_figure(_pressure_field(), np.arange(960.0, 1049.0, 4.0), cmap="pressure")
+    marks = [t for t in _texts(fig) if isinstance(t, Annotation)]
+    found = sorted((t.get_text(), *np.round(t.xy)) for t in marks)
+    # The low west of Scotland and the high over the Alps, each a letter over its value.
+    assert found == [("1034", 12, 44), ("986", -12, 57), ("H", 12, 44), ("L", -12, 57)]
+    # A temperature map has no such marks.
+    t2m = _pressure_field() - 1000.0
+    assert not [
+        t
+        for t in _texts(map_figure(t2m, np.arange(-20.0, 40.0, 2.0), cmap="temperature"))
+        if isinstance(t, Annotation)
+    ]
 
 
 def test_labels_sit_on_their_isolines():

@@ -14,6 +14,7 @@ import io
 import itertools
 import logging
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -32,6 +33,7 @@ from matplotlib.ticker import FuncFormatter
 
 from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_contours.science.levels import band_colors, line_colors
+from era5_contours.science.palettes import palette
 
 from .borders import boundary_segments
 from .labels import SYNTHETIC_NOTE, display_units, number
@@ -188,6 +190,11 @@ LABEL_SPACING_PX = 260.0
 LABEL_MIN_PIECE_PX = 90.0
 #: At most this many labels on one line piece: "a few", not a dotted line of numbers.
 LABELS_PER_PIECE = 3
+#: Pixels kept clear between two labels' boxes (and the estimate of their size).
+LABEL_GAP_PX = 4.0
+
+#: A box in pixels: centre x, y and half-sides.
+Box = tuple[float, float, float, float]
 
 
 def _pieces(ax: Axes, contours: QuadContourSet) -> list[tuple[int, np.ndarray]]:
@@ -214,15 +221,15 @@ def label_positions(
     *,
     fontsize: float = LABEL_SIZE,
     spacing: float = LABEL_SPACING_PX,
+    avoid: Sequence[Box] = (),
 ) -> list[tuple[float, float]]:
     """Where to label the isolines: data coordinates on the lines, a few per line piece.
 
     Candidates are spread evenly along each piece (one per ``spacing`` pixels, at most
     :data:`LABELS_PER_PIECE`), moved along the line to a straight stretch, and kept only
-    inside the axes and far enough from every label kept before that their boxes cannot
-    touch, whatever the rotation: a label of width w and height h fits in a square of
-    half-side (w + h) / 2 around its centre, so centres at least sqrt(2) times the two
-    half-sides apart never overlap. Longer pieces go first, so that the main lines get
+    inside the axes and where the label's box, turned along the line, keeps
+    :data:`LABEL_GAP_PX` clear of the boxes of the labels kept before and of ``avoid``
+    (pixel boxes of other marks). Longer pieces go first, so that the main lines get
     their labels before the small closed ones.
     """
     fig = ax.get_figure()
@@ -231,7 +238,7 @@ def label_positions(
     height = 1.2 * fontsize * px_per_pt
     box = ax.get_window_extent()
     inverse = ax.transData.inverted()
-    kept: list[tuple[float, float, float]] = []  # x, y, half-side
+    kept: list[Box] = list(avoid)
     positions: list[tuple[float, float]] = []
     pieces = _pieces(ax, contours)
     lengths = []
@@ -244,7 +251,6 @@ def label_positions(
         if total < LABEL_MIN_PIECE_PX:
             continue
         width = 0.62 * fontsize * px_per_pt * len(texts[level]) + 4.0
-        half = (width + height) / 2
         count = int(min(LABELS_PER_PIECE, max(1, round(total / spacing))))
         for j in range(count):
             target = (j + 0.5) * total / count
@@ -263,15 +269,19 @@ def label_positions(
                     continue  # the line bends under the label
                 x = float(np.interp(s0, along, xy[:, 0]))
                 y = float(np.interp(s0, along, xy[:, 1]))
-                if not (
-                    box.x0 + half <= x <= box.x1 - half and box.y0 + half <= y <= box.y1 - half
-                ):
+                # The label turned along the line: its upright box's half-sides.
+                angle = math.atan2(p1[1] - p0[1], p1[0] - p0[0])
+                c, s = abs(math.cos(angle)), abs(math.sin(angle))
+                hx, hy = (width * c + height * s) / 2, (width * s + height * c) / 2
+                if not (box.x0 + hx <= x <= box.x1 - hx and box.y0 + hy <= y <= box.y1 - hy):
                     continue
+                gap = LABEL_GAP_PX
                 if any(
-                    math.hypot(x - kx, y - ky) < math.sqrt(2) * (half + kh) for kx, ky, kh in kept
+                    abs(x - kx) < hx + khx + gap and abs(y - ky) < hy + khy + gap
+                    for kx, ky, khx, khy in kept
                 ):
                     continue
-                kept.append((x, y, half))
+                kept.append((x, y, hx, hy))
                 lon, lat = inverse.transform((x, y))
                 positions.append((float(lon), float(lat)))
                 break
@@ -285,10 +295,13 @@ def draw_isolines(
     values: np.ndarray,
     levels: np.ndarray,
     colors: list[str],
+    *,
+    avoid: Sequence[Box] = (),
 ) -> list[Text]:
     """Isolines of the levels the field crosses, labelled along the lines; the labels.
 
-    ``colors`` are the lines' colours per level (:func:`~era5_contours.science.levels.line_colors`).
+    ``colors`` are the lines' colours per level (:func:`~era5_contours.science.levels.line_colors`);
+    labels keep clear of the ``avoid`` boxes (other marks, in pixels).
     """
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -307,7 +320,7 @@ def draw_isolines(
     )
     texts = [number(float(v)) for v in levels[inside]]
     ax.apply_aspect()  # the pixel positions below are those of the final axes box
-    positions = label_positions(ax, contours, texts)
+    positions = label_positions(ax, contours, texts, avoid=avoid)
     if not positions:
         return []
     labels = contours.clabel(
@@ -323,6 +336,96 @@ def draw_isolines(
         # A pale halo keeps the number legible on the darkest fills.
         label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground=_HALO)])
     return list(labels)
+
+
+#: Lows and highs are looked for on a grid of at most this many points along its longer
+#: side, within a square window of this share of the shorter side.
+_CENTRE_GRID = 160
+_CENTRE_WINDOW = 0.25
+
+
+def _window_extreme(values: np.ndarray, half: int, reduce: str) -> np.ndarray:
+    """The min or max of the ``(2 half + 1)`` square around each cell (NaN ignored)."""
+    fill = np.inf if reduce == "min" else -np.inf
+    out = np.where(np.isfinite(values), values, fill)
+    func = np.min if reduce == "min" else np.max
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (half, half)
+        padded = np.pad(out, pad, constant_values=fill)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=axis)
+        out = func(windows, axis=-1)
+    return out
+
+
+def field_centres(
+    lon: np.ndarray, lat: np.ndarray, values: np.ndarray, depth: float
+) -> list[tuple[str, float, float, float]]:
+    """Lows and highs of a field: ``("low" | "high", lon, lat, value)``.
+
+    A low is the lowest point of the square window around it (a quarter of the map's
+    shorter side), at least ``depth`` below the window's highest, and not on the map's
+    edge (a field that falls towards the edge has no centre inside the map); highs
+    likewise. Searched on a grid of about :data:`_CENTRE_GRID` points a side.
+    """
+    step = max(1, int(max(values.shape) // _CENTRE_GRID))
+    grid = values[::step, ::step]
+    x, y = lon[::step], lat[::step]
+    half = max(2, int(_CENTRE_WINDOW * min(grid.shape) / 2))
+    lowest = _window_extreme(grid, half, "min")
+    highest = _window_extreme(grid, half, "max")
+    inner = np.zeros(grid.shape, dtype=bool)
+    inner[half:-half, half:-half] = True
+    found: list[tuple[str, float, float, float]] = []
+    for kind, hits in (
+        ("low", (grid == lowest) & (highest - grid >= depth)),
+        ("high", (grid == highest) & (grid - lowest >= depth)),
+    ):
+        taken: list[tuple[int, int]] = []
+        for i, j in zip(*np.nonzero(hits & inner & np.isfinite(grid)), strict=True):
+            # One mark per centre, however many cells share its value.
+            if any(abs(i - a) <= half and abs(j - b) <= half for a, b in taken):
+                continue
+            taken.append((int(i), int(j)))
+            found.append((kind, float(x[j]), float(y[i]), float(grid[i, j])))
+    return found
+
+
+#: The size of a centre's letter (its value is written at the isolines' label size).
+CENTRE_SIZE = 12.0
+
+
+def draw_centres(
+    ax: Axes,
+    centres: list[tuple[str, float, float, float]],
+    marks: tuple[str, str],
+    color: str,
+) -> list[Text]:
+    """``L`` and ``H`` (``marks``) over their value at each of ``centres``."""
+    texts: list[Text] = []
+    halo = [patheffects.withStroke(linewidth=2.5, foreground=_HALO)]
+    for kind, x, y, value in centres:
+        letter = marks[0] if kind == "low" else marks[1]
+        for text, size, offset, va in (
+            (letter, CENTRE_SIZE, 0.0, "bottom"),
+            (number(round(value)), LABEL_SIZE, -1.0, "top"),
+        ):
+            texts.append(
+                ax.annotate(
+                    text,
+                    (x, y),
+                    xytext=(0.0, offset),
+                    textcoords="offset points",
+                    ha="center",
+                    va=va,
+                    color=color,
+                    fontsize=size,
+                    fontweight="bold",
+                    zorder=5,
+                    path_effects=halo,
+                )
+            )
+    return texts
 
 
 def render_map_png(
@@ -496,9 +599,24 @@ def map_figure(
     if isolines and has_data:
         # On about one grid point per pixel: finer lines than pixels draw nothing more.
         sy, sx = max(1, int(lat.size // pixels[1])), max(1, int(lon.size // pixels[0]))
-        draw_isolines(
-            ax, lon[::sx], lat[::sy], values[::sy, ::sx], levels, line_colors(levels, cmap)
-        )
+        x, y, grid = lon[::sx], lat[::sy], values[::sy, ::sx]
+        fixed = palette(cmap)
+        avoid: list[Box] = []
+        if fixed is not None and fixed.centres is not None and len(levels) > 1:
+            # Lows and highs deeper than one isoline spacing get their mark, and the
+            # isoline labels keep clear of it.
+            centres = field_centres(x, y, grid, float(np.min(np.diff(levels))))
+            draw_centres(ax, centres, fixed.centres, fixed.line)
+            ax.apply_aspect()
+            # A mark's box: the letter over its value, four digits wide.
+            pt = fig.dpi / 72.0
+            half_w, half_h = 0.5 * 2.6 * LABEL_SIZE * pt, 0.6 * (CENTRE_SIZE + LABEL_SIZE) * pt
+            for _, cx, cy, _ in centres:
+                px, py = ax.transData.transform((cx, cy))
+                avoid.append(
+                    (float(px), float(py) + 0.3 * (CENTRE_SIZE - LABEL_SIZE) * pt, half_w, half_h)
+                )
+        draw_isolines(ax, x, y, grid, levels, line_colors(levels, cmap), avoid=avoid)
     ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
     ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
     ax.set_xlabel("longitude")

@@ -19,7 +19,8 @@ them and the distances they keep; the recipes and reasons are there):
   from a cream "dry" through greens and blues to purple, lightness falling 8.6 per
   class: neighbours differ by >= 15.9 (6.7 deuteranopia).
 - ``pressure``: pale 4 hPa cells from 960 to 1048 hPa (blue lows, warm highs) for
-  mean sea level pressure, under black labelled isobars that carry the reading.
+  mean sea level pressure, under black labelled isobars that carry the reading, lows
+  and highs marked L and H (:attr:`Palette.centres`).
 - ``wind_speed``: 2 m/s cells up to 30 m/s (calm below 2 m/s), white through yellow and red to violet.
 """
 
@@ -45,12 +46,16 @@ class Palette:
         ``len(edges) + 1`` hex colours: below the first edge, each cell, above the last.
     line
         Colour of the isolines and their labels.
+    centres
+        Marks for the field's lows and highs (``("L", "H")`` on a synoptic chart), or
+        None for a field whose extremes are not its story.
     """
 
     name: str
     edges: tuple[float, ...]
     colors: tuple[str, ...]
     line: str
+    centres: tuple[str, str] | None = None
 
     def __post_init__(self) -> None:
         if len(self.colors) != len(self.edges) + 1:
@@ -116,8 +121,9 @@ PRESSURE = Palette(
         "#f3ebe1 #e7ddcf #eee1cf #e3d2bd #ecd6bd #e1c7ac #eacaac "
         "#e1bb9b #eabe9c #e1af8d"
     ),
-    # Synoptic charts draw isobars black.
+    # Synoptic charts draw isobars black, and mark the lows and highs.
     line="#000000",
+    centres=("L", "H"),
 )
 WIND_SPEED = Palette(
     name="wind_speed",
