@@ -190,6 +190,9 @@ LABEL_SPACING_PX = 260.0
 LABEL_MIN_PIECE_PX = 90.0
 #: At most this many labels on one line piece: "a few", not a dotted line of numbers.
 LABELS_PER_PIECE = 3
+#: At most this many labels on one map (the longest lines get theirs first): a global
+#: map reads no better with more, and each costs matplotlib's clabel a few milliseconds.
+MAX_LABELS = 60
 #: Pixels kept clear between two labels' boxes (and the estimate of their size).
 LABEL_GAP_PX = 4.0
 
@@ -222,8 +225,8 @@ def label_positions(
     fontsize: float = LABEL_SIZE,
     spacing: float = LABEL_SPACING_PX,
     avoid: Sequence[Box] = (),
-) -> list[tuple[float, float]]:
-    """Where to label the isolines: data coordinates on the lines, a few per line piece.
+) -> list[tuple[int, float, float]]:
+    """Where to label the isolines: (level index, data coordinates) on the lines.
 
     Candidates are spread evenly along each piece (one per ``spacing`` pixels, at most
     :data:`LABELS_PER_PIECE`), moved along the line to a straight stretch, and kept only
@@ -239,12 +242,14 @@ def label_positions(
     box = ax.get_window_extent()
     inverse = ax.transData.inverted()
     kept: list[Box] = list(avoid)
-    positions: list[tuple[float, float]] = []
+    positions: list[tuple[int, float, float]] = []
     pieces = _pieces(ax, contours)
     lengths = []
     for _, xy in pieces:
         lengths.append(np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]))
     for k in np.argsort([-s[-1] for s in lengths]):
+        if len(positions) >= MAX_LABELS:
+            break
         level, xy = pieces[k]
         along = lengths[k]
         total = float(along[-1])
@@ -283,7 +288,7 @@ def label_positions(
                     continue
                 kept.append((x, y, hx, hy))
                 lon, lat = inverse.transform((x, y))
-                positions.append((float(lon), float(lat)))
+                positions.append((level, float(lon), float(lat)))
                 break
     return positions
 
@@ -321,21 +326,27 @@ def draw_isolines(
     texts = [number(float(v)) for v in levels[inside]]
     ax.apply_aspect()  # the pixel positions below are those of the final axes box
     positions = label_positions(ax, contours, texts, avoid=avoid)
-    if not positions:
-        return []
-    labels = contours.clabel(
-        levels[inside],
-        manual=positions,
-        inline=True,
-        inline_spacing=2,
-        fontsize=LABEL_SIZE,
-        fmt={float(v): t for v, t in zip(levels[inside], texts, strict=True)},
-        zorder=4,
-    )
+    for i, level in enumerate(levels[inside]):
+        mine = [(x, y) for index, x, y in positions if index == i]
+        if not mine:
+            continue
+        # One level at a time: clabel looks for the line nearest each position among
+        # the levels it labels, and all of them at once cost seconds on a global map.
+        contours.clabel(
+            [level],
+            manual=mine,
+            inline=True,
+            inline_spacing=2,
+            fontsize=LABEL_SIZE,
+            fmt={float(level): texts[i]},
+            zorder=4,
+        )
+    # Every call's labels (clabel returns the set's whole list so far).
+    labels: list[Text] = list(contours.labelTexts)
     for label in labels:
         # A pale halo keeps the number legible on the darkest fills.
         label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground=_HALO)])
-    return list(labels)
+    return labels
 
 
 #: Lows and highs are looked for on a grid of at most this many points along its longer

@@ -193,7 +193,8 @@ def contour_outputs(
             render_map_png,  # matplotlib only where plots are wanted
         )
 
-        png = render_map_png(data, levels, cmap=scheme.cmap)
+        # --lines false leaves isolines out of the maps too (and their labels' time).
+        png = render_map_png(data, levels, cmap=scheme.cmap, isolines=config.lines)
     return rows, geojson, png
 
 
