@@ -25,6 +25,7 @@
   const LABEL_SPACING_PX = 280;
   const LABEL_MIN_PIECE_PX = 70;
   const LABELS_PER_PIECE = 3;
+  const MAX_LABELS = 80;
 
   const variableSelect = document.getElementById('variable');
   const daySelect = document.getElementById('day');
@@ -313,7 +314,9 @@
     // The value under the pointer's band, and where the pointer is.
     layer.on('mousemove', (e) => {
       const tooltip = layer.getTooltip();
-      if (tooltip && !popupOpen) tooltip.setContent(`${escapeHtml(title)}<br><span class="where">${latLonText(e.latlng)}</span>`);
+      if (tooltip && !popupOpen) {
+        tooltip.setContent(`${escapeHtml(title)}<br><span class="where">${latLonText(e.latlng)}</span>`);
+      }
     });
     layer.bindPopup(popupHtml(p, kindOf(feature)));
     const base = styleOf(feature);
@@ -412,7 +415,8 @@
 
   // Isoline labels for the current view: along each line piece every LABEL_SPACING_PX
   // pixels (a few per piece), turned along the line, kept only on straight stretches,
-  // inside the view and clear of every label placed before (longer pieces first).
+  // inside the view and clear of every label placed before (longer pieces first), at most
+  // MAX_LABELS: a global day has thousands of line pieces.
   function placeLabels() {
     labelLayer.clearLayers();
     if (!lineFeatures.length) {
@@ -438,6 +442,7 @@
     pieces.sort((a, b) => b.total - a.total);
     const kept = [];
     for (const piece of pieces) {
+      if (kept.length >= MAX_LABELS) break;
       const width = 7 * piece.text.length + 6;
       const half = (width + 14) / 2;
       const count = Math.min(LABELS_PER_PIECE, Math.max(1, Math.round(piece.total / LABEL_SPACING_PX)));
@@ -450,7 +455,9 @@
           const b = pointAt(piece, s + width / 2);
           if (a.distanceTo(b) < 0.9 * width) continue; // the line bends under the label
           const c = pointAt(piece, s);
-          if (c.x - half < view.min.x || c.x + half > view.max.x || c.y - half < view.min.y || c.y + half > view.max.y) continue;
+          const outside =
+            c.x - half < view.min.x || c.x + half > view.max.x || c.y - half < view.min.y || c.y + half > view.max.y;
+          if (outside) continue;
           if (kept.some((k) => k.point.distanceTo(c) < Math.SQRT2 * (k.half + half))) continue;
           let angle = (Math.atan2(b.y - a.y, b.x - a.x) * 180) / Math.PI;
           if (angle > 90) angle -= 180;
@@ -458,7 +465,9 @@
           kept.push({ point: c, half });
           const icon = L.divIcon({
             className: 'contour-label-icon',
-            html: `<span class="contour-label" style="color:${escapeHtml(piece.color)};transform:translate(-50%,-50%) rotate(${angle.toFixed(1)}deg)">${escapeHtml(piece.text)}</span>`,
+            html:
+              `<span class="contour-label" style="color:${escapeHtml(piece.color)};` +
+              `transform:translate(-50%,-50%) rotate(${angle.toFixed(1)}deg)">${escapeHtml(piece.text)}</span>`,
             iconSize: [0, 0],
           });
           L.marker(map.unproject(c), { icon, pane: 'labels', interactive: false, keyboard: false }).addTo(labelLayer);
