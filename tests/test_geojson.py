@@ -149,7 +149,9 @@ def test_compact_text():
         contour_bands(x, y, z, levels), [], levels=levels, cmap="viridis", variable="t2m",
         units="degC", day=DAY, dataset="era5",
     ).decode()  # fmt: skip
-    assert " " not in text.split('"title"')[0]  # compact separators
+    # Compact separators: no space outside the strings.
+    outside = re.sub(r'"(?:[^"\\]|\\.)*"', '""', text)
+    assert " " not in outside
     assert json.loads(text)["type"] == "FeatureCollection"
 
 

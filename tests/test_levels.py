@@ -160,7 +160,8 @@ def test_default_schemes():
     np.testing.assert_array_equal(
         default_scheme("tp").levels_for(), [0.1, 1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0]
     )
-    assert default_scheme("t2m").cmap == "turbo_stepped" and default_scheme("tp").cmap == "YlGnBu"
+    assert default_scheme("t2m").cmap == "temperature"
+    assert default_scheme("tp").cmap == "precipitation"
     with pytest.raises(ValueError):
         default_scheme("u10")
 
@@ -189,9 +190,10 @@ def _lab(hex_color: str) -> np.ndarray:
     return np.array([116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])])
 
 
-def test_default_t2m_palette_tells_neighbouring_bands_apart():
+def test_turbo_stepped_tells_neighbouring_bands_apart():
+    # The t2m colour map before the palettes, still there for --t2m_cmap turbo_stepped.
     scheme = default_scheme("t2m")
-    colors = band_colors(scheme.levels_for(), scheme.cmap)
+    colors = band_colors(scheme.levels_for(), "turbo_stepped")
     assert len(colors) == 52 and len(set(colors)) == 52
     delta = [np.linalg.norm(_lab(a) - _lab(b)) for a, b in itertools.pairwise(colors)]
     # CIE76 delta E: about 2 is a just noticeable difference; plain turbo gives ~3 here.

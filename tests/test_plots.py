@@ -14,8 +14,10 @@ import numpy as np
 import pytest
 import xarray as xr
 from matplotlib import colormaps
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.image import imread
+from matplotlib.text import Annotation
 from realdata import ERA5_DIR
 
 from era5_contours.outputs import borders
@@ -215,7 +217,7 @@ def test_title_from_attributes():
     lon = np.linspace(0.0, 1.0, 2)
     field = make_field(np.zeros((2, 2)), lon, lon, units="degC", long_name="2 m temperature")
     field = field.assign_coords(day=np.datetime64("2020-07-01"))
-    assert map_title(field) == "2 m temperature, 2020-07-01, degC"
+    assert map_title(field) == "2 m temperature, 2020-07-01, °C"
     field.attrs.update(complete=False, samples=19)
     assert map_title(field).endswith("(incomplete: 19 samples)")
     field.attrs.update(complete=True)
@@ -223,7 +225,10 @@ def test_title_from_attributes():
     dated = field.assign_coords(day=dt.date(2025, 9, 11))
     assert "2025-09-11" in map_title(dated)
     undated = field.drop_vars("day")
-    assert map_title(undated) == "2 m temperature, degC"
+    assert map_title(undated) == "2 m temperature, °C"
+    # The synthetic sample says so.
+    sample = field.assign_attrs(synthetic_sample="era5_tools.sample, seed 42")
+    assert map_title(sample).endswith(", °C (synthetic sample)")
 
 
 def test_title_is_drawn_by_default(three_regions):
@@ -361,7 +366,10 @@ def test_fine_grid_drawn_as_an_image_looks_like_the_filled_contours(monkeypatch)
     values[:40, :60] = np.nan
     field = make_field(values, lon, lat, units="degC")
     levels = np.arange(-30.0, 31.0, 4.0)
-    kwargs = dict(cmap="turbo_stepped", coastlines=False, dpi=60, figsize=(6.0, 4.5))
+    # The bands alone: isolines are drawn on a grid decimated to the pixels either way.
+    kwargs = dict(
+        cmap="turbo_stepped", coastlines=False, isolines=False, dpi=60, figsize=(6.0, 4.5)
+    )
     fig = map_figure(field, levels, **kwargs)
     assert fig.axes[0].images, "the fine grid should be drawn as an image"
     raster = decode(figure_png(fig))[..., :3]
@@ -377,3 +385,85 @@ def test_fine_grid_drawn_as_an_image_looks_like_the_filled_contours(monkeypatch)
     cols = slice(int(box.x0) + 2, int(box.x1) - 2)
     same = np.all(np.abs(raster[rows, cols] - contoured[rows, cols]) < 2 / 255, axis=-1)
     assert same.mean() > 0.97
+
+
+def _pressure_field() -> xr.DataArray:
+    """A synoptic-looking msl field (hPa): a deep low west of Scotland, a high over the Alps."""
+    lon = np.arange(-30.0, 30.01, 0.25)
+    lat = np.arange(35.0, 65.01, 0.25)
+    x, y = np.meshgrid(lon, lat)
+    low = 28.0 * np.exp(-(((x + 12.0) / 9.0) ** 2 + ((y - 57.0) / 6.0) ** 2))
+    high = 22.0 * np.exp(-(((x - 12.0) / 14.0) ** 2 + ((y - 44.0) / 8.0) ** 2))
+    return xr.DataArray(
+        1013.0 - low + high + 0.15 * (y - 50.0),
+        dims=("latitude", "longitude"),
+        coords={"latitude": lat, "longitude": lon},
+        attrs={"units": "hPa", "long_name": "mean sea level pressure"},
+    )
+
+
+def _texts(fig: Figure) -> list:
+    fig.canvas.draw()
+    return [t for t in fig.axes[0].texts if t.get_visible() and t.get_text()]
+
+
+def _labels(fig: Figure) -> list:
+    """The isoline labels (the centres' marks are annotations)."""
+    return [t for t in _texts(fig) if not isinstance(t, Annotation)]
+
+
+def test_isobars_are_labelled_like_a_synoptic_chart():
+    # msl does not exist yet: its 4 hPa scheme and palette through the same function.
+    field = _pressure_field()
+    levels = np.arange(960.0, 1049.0, 4.0)
+    fig = map_figure(field, levels, cmap="pressure", coastlines=False, dpi=110)
+    labels = _labels(fig)
+    texts = [t.get_text() for t in labels]
+    crossed = {f"{v:g}" for v in levels if field.min() < v < field.max()}
+    # Every isobar the field crosses is labelled with its value in hPa, a few times at most.
+    assert set(texts) <= crossed and len(set(texts)) >= len(crossed) - 1
+    assert max(texts.count(t) for t in set(texts)) <= 6
+    # Isobars are black, as on a synoptic chart, and their labels too.
+    assert {to_hex(t.get_color()) for t in labels} == {"#000000"}
+    # No label touches another or a low's or high's mark, and all lie inside the map.
+    renderer = fig.canvas.get_renderer()
+    boxes = [t.get_window_extent(renderer) for t in _texts(fig)]
+    for a, b in itertools.combinations(boxes, 2):
+        assert not a.overlaps(b)
+    frame = fig.axes[0].get_window_extent(renderer)
+    assert all(frame.contains(b.x0, b.y0) and frame.contains(b.x1, b.y1) for b in boxes)
+
+
+def test_lows_and_highs_are_marked_on_a_pressure_chart():
+    fig = map_figure(_pressure_field(), np.arange(960.0, 1049.0, 4.0), cmap="pressure")
+    marks = [t for t in _texts(fig) if isinstance(t, Annotation)]
+    found = sorted((t.get_text(), *np.round(t.xy)) for t in marks)
+    # The low west of Scotland and the high over the Alps, each a letter over its value.
+    assert found == [("1034", 12, 44), ("986", -12, 57), ("H", 12, 44), ("L", -12, 57)]
+    # A temperature map has no such marks.
+    t2m = _pressure_field() - 1000.0
+    assert not [
+        t
+        for t in _texts(map_figure(t2m, np.arange(-20.0, 40.0, 2.0), cmap="temperature"))
+        if isinstance(t, Annotation)
+    ]
+
+
+def test_labels_sit_on_their_isolines():
+    field = _pressure_field()
+    levels = np.arange(960.0, 1049.0, 4.0)
+    fig = map_figure(field, levels, cmap="pressure", coastlines=False, dpi=110)
+    for label in _labels(fig):
+        lon, lat = label.get_position()
+        # The nearest grid point: within half of the 4 hPa spacing of the label's value.
+        value = float(field.sel(longitude=lon, latitude=lat, method="nearest"))
+        assert abs(value - float(label.get_text())) < 1.5
+
+
+def test_isolines_can_be_left_out(three_regions):
+    levels = np.array([1.0, 5.0])
+    without = map_figure(three_regions, levels, cmap="viridis", coastlines=False, isolines=False)
+    assert _labels(without) == []
+    assert len(without.axes[0].collections) == 1  # the bands alone
+    with_lines = map_figure(three_regions, levels, cmap="viridis", coastlines=False)
+    assert len(with_lines.axes[0].collections) == 2  # the bands and the isolines

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_tools.sample import generate_sample, main, make_grid, terrain_height
 
 # A 9 x 9 grid keeps the calendar tests fast.
@@ -365,7 +366,10 @@ def test_layout_matches_real_cds_file(default_sample, era5_file, real_name, inde
         assert ours[var].dtype == real[var].dtype, var
         assert ours[var].dims == real[var].dims, var
         assert set(ours[var].attrs) == set(real[var].attrs), var
-    assert set(ours.attrs) == set(real.attrs)
+    # The real file's global attributes, and the sample's mark (the job carries it to
+    # the maps as "synthetic sample").
+    assert set(ours.attrs) == set(real.attrs) | {SAMPLE_ATTR}
+    assert "synthetic" in ours.attrs[SAMPLE_ATTR]
     for key in (
         "units",
         "long_name",
@@ -519,3 +523,32 @@ def test_cli_era5_land_defaults(tmp_path):
     (path,) = tmp_path.glob("*.nc")
     assert path.name == "era5land_sample_2024-07_t2m_tp.nc"
     assert _open(path).sizes["latitude"] == 11  # 0.1 degree
+
+
+def test_the_sample_says_it_is_a_sample_on_its_maps(tmp_path, era5_file):
+    """The files' mark reaches the daily field, the GeoJSON and the PNG title; real data don't."""
+    import json
+
+    from era5_contours.outputs.plots import map_title
+    from era5_contours.run.config import JobConfig
+    from era5_contours.run.tasks import contour_outputs
+    from era5_contours.science.daily import read_daily
+
+    day = date(2024, 7, 1)
+    files = generate_sample(tmp_path, day, day, bounds=(0.0, 40.0, 4.0, 43.0), resolution=0.25)
+    config = JobConfig.from_args(
+        {"input_path": str(tmp_path), "output_path": str(tmp_path / "out"),
+         "start_date": "2024-07-01", "end_date": "2024-07-01"}
+    )  # fmt: skip
+    field = read_daily(files, day, "t2m").field("era5")
+    assert field.data.attrs[SAMPLE_ATTR].startswith("era5_tools.sample")
+    assert map_title(field.data).endswith("(synthetic sample)")
+    _, geojson, png = contour_outputs(field, config, [str(f) for f in files])
+    features = json.loads(geojson)["features"]
+    assert features and all(f["properties"]["synthetic"] is True for f in features)
+    assert png is not None
+
+    real = read_daily([era5_file("era5_swfrance_2020-07-01_06_hourly_instant_t2m.nc")],
+                      date(2020, 7, 1), "t2m", dataset="era5")  # fmt: skip
+    assert real.sample is None
+    assert SAMPLE_ATTR not in real.field("era5").data.attrs

@@ -112,6 +112,28 @@ def test_server_serves_the_index(server, output_dir: Path):
     }
 
 
+def test_server_tells_the_page_no_base_map_by_default(server):
+    status, ctype, body = _get(server, "/api/config.json")
+    assert (status, ctype) == (200, "application/json")
+    assert json.loads(body) == {"basemap": None, "basemap_attribution": ""}
+
+
+def test_server_passes_a_base_map_on(output_dir: Path, static_dir: Path):
+    tiles = "https://tiles.example/{z}/{x}/{y}.png"
+    srv = viewer.make_server(
+        output_dir, static_dir, port=0, basemap=tiles, basemap_attribution="© someone"
+    )
+    thread = threading.Thread(target=srv.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        _, _, body = _get(srv, "/api/config.json")
+        assert json.loads(body) == {"basemap": tiles, "basemap_attribution": "© someone"}
+    finally:
+        srv.shutdown()
+        srv.server_close()
+        thread.join(timeout=5)
+
+
 def test_server_serves_geojson_with_its_media_type(server, output_dir: Path):
     status, ctype, body = _get(server, "/data/contours/t2m/2024-07-01.geojson")
     assert status == 200

@@ -10,8 +10,10 @@ with the reason when one is missing. Screenshots go to the test's ``tmp_path`` a
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import re
 import shutil
 import threading
 from datetime import date
@@ -21,8 +23,9 @@ import pytest
 
 from era5_contours.inputs import samples
 from era5_contours.inputs.datasets import detect_dataset
-from era5_contours.outputs import geojson
-from era5_contours.science import contours, daily, levels
+from era5_contours.run.config import JobConfig
+from era5_contours.run.tasks import contour_outputs
+from era5_contours.science import daily
 from era5_tools import sample, viewer
 
 pytestmark = pytest.mark.integration
@@ -59,30 +62,16 @@ def output_dir(tmp_path_factory) -> Path:
         root / "input", DAYS[0], DAYS[-1], bounds=(-6.0, 41.0, 10.0, 52.0), resolution=0.25
     )
     out = root / "output"
+    config = JobConfig.from_args(
+        {"input_path": str(root / "input"), "output_path": str(out), "plots": "false",
+         "start_date": DAYS[0].isoformat(), "end_date": DAYS[-1].isoformat()}
+    )  # fmt: skip
     for day in DAYS:
         for variable in VARIABLES:
             ds = samples.load_day(files, day, [variable])
             field = daily.daily_field(ds, variable, day, detect_dataset(ds).dataset)
-            scheme = levels.default_scheme(variable)
-            lv = scheme.levels_for(field.data.values)
-            lon, lat, values = (
-                field.data["longitude"].values,
-                field.data["latitude"].values,
-                field.data.values,
-            )
-            bands, lines = contours.contour_field(lon, lat, values, lv)
-            text = geojson.web_geojson(
-                bands,
-                lines,
-                latitude=lat,
-                longitude=lon,
-                levels=lv,
-                cmap=scheme.cmap,
-                variable=variable,
-                units=field.units,
-                day=day,
-                dataset=field.dataset,
-            )
+            # The job's own GeoJSON of the day (bands, labelled isolines, properties).
+            _, text, _ = contour_outputs(field, config, [str(f) for f in files])
             path = out / "contours" / variable / f"{day.isoformat()}.geojson"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(text)
@@ -200,9 +189,9 @@ def _assert_matches_file(driver, output_dir: Path, variable: str, day: str) -> N
     assert _legend(driver) == [
         {
             "index": p["band_index"],
-            "title": p["title"],
+            "title": p["label"],
             "fill": p["fill"],
-            "text": p["title"],
+            "text": p["label"],
             "visible": True,
         }
         for p in expected
@@ -276,7 +265,7 @@ def test_hover_and_click_show_the_title(driver, base_url, output_dir):
 
     _open(driver, base_url, "t2m", "2024-07-02")
     titles = {
-        f["properties"]["title"] for f in _collection(output_dir, "t2m", "2024-07-02")["features"]
+        f["properties"]["label"] for f in _collection(output_dir, "t2m", "2024-07-02")["features"]
     }
     band = max(
         driver.find_elements("css selector", ".leaflet-overlay-pane path.contour-band"),
@@ -286,9 +275,11 @@ def test_hover_and_click_show_the_title(driver, base_url, output_dir):
     tooltip = WebDriverWait(driver, 10).until(
         lambda d: d.find_elements("css selector", ".leaflet-tooltip.contour-tooltip")
     )[0]
-    # Whatever feature lies under the pointer, its tooltip is one of the file's titles.
-    title = tooltip.get_attribute("textContent")
-    assert title in titles
+    # Whatever feature lies under the pointer, its tooltip is one of the file's labels,
+    # then where the pointer is.
+    text = tooltip.get_attribute("textContent")
+    title = next(t for t in titles if text.startswith(t))
+    assert re.search(r"\d+\.\d\d°[NS] \d+\.\d\d°[EW]$", text)
     ActionChains(driver).click().perform()
     popup = WebDriverWait(driver, 10).until(
         lambda d: d.find_elements("css selector", ".leaflet-popup-content .contour-popup")
@@ -347,3 +338,149 @@ def test_screenshot(driver, base_url, output_dir, tmp_path):
         Path(target).mkdir(parents=True, exist_ok=True)
         for path in shots:
             shutil.copy2(path, Path(target) / path.name)
+
+
+# --- what a reader sees (issue: maps people read at a glance) ----------------------------
+
+
+def _click_largest_band(driver) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    band = max(
+        driver.find_elements("css selector", ".leaflet-overlay-pane path.contour-band"),
+        key=lambda e: e.size["width"] * e.size["height"],
+    )
+    ActionChains(driver).move_to_element(band).pause(0.2).move_by_offset(1, 1).pause(0.2)
+    ActionChains(driver).move_to_element(band).move_by_offset(1, 1).click().perform()
+
+
+def test_clicking_a_band_draws_no_outline_and_closes_the_tooltip(driver, base_url, output_dir):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open(driver, base_url, "t2m", "2024-07-01")
+    _click_largest_band(driver)
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_elements("css selector", ".leaflet-popup-content .contour-popup")
+    )
+    outlines = driver.execute_script(
+        "const els = [document.activeElement,"
+        " ...document.querySelectorAll('.leaflet-overlay-pane path')];"
+        "return els.filter(e => e).map(e => { const s = getComputedStyle(e);"
+        " return s.outlineStyle === 'none' || parseFloat(s.outlineWidth) === 0"
+        " ? null : `${e.tagName}.${e.getAttribute('class')}: ${s.outline}`; })"
+        ".filter(x => x);"
+    )
+    assert outlines == []
+    # The popup has the band; no tooltip is left under it.
+    assert (
+        driver.execute_script(
+            "return [...document.querySelectorAll('.leaflet-tooltip')]"
+            ".filter(t => getComputedStyle(t).opacity !== '0').length;"
+        )
+        == 0
+    )
+
+
+def test_the_legend_reads_like_a_legend(driver, base_url, output_dir):
+    _open(driver, base_url, "t2m", "2024-07-01")
+    title = driver.find_element("id", "legend-toggle").text
+    assert title.startswith("Daily mean 2 m temperature (°C), 2024-07-01")
+    assert "synthetic sample" in title
+    items = [item["text"] for item in _legend(driver)]
+    assert items and all(re.fullmatch(r"(−?\d+–−?\d+|[<>] −?\d+) °C", t) for t in items), items
+    _open(driver, base_url, "tp", "2024-07-01")
+    assert driver.find_element("id", "legend-toggle").text.startswith(
+        "Daily total precipitation (mm), 2024-07-01"
+    )
+    assert "< 0.1 mm" in [item["text"] for item in _legend(driver)]
+
+
+def test_a_missing_day_or_variable_is_noticed(driver, base_url, output_dir):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    driver.get(f"{base_url}?variable=t2m&day=2030-01-01")
+    _wait_loaded(driver, "t2m", "2024-07-01")
+    notice = WebDriverWait(driver, 10).until(lambda d: d.find_element("id", "notice"))
+    assert notice.is_displayed()
+    assert "2030-01-01" in notice.text and "showing t2m 2024-07-01" in notice.text
+    driver.get(f"{base_url}?variable=msl&day=2024-07-02")
+    _wait_loaded(driver, "t2m", "2024-07-02")
+    notice = driver.find_element("id", "notice")
+    assert notice.is_displayed() and "variable msl" in notice.text
+    # A day that exists shows no notice.
+    _open(driver, base_url, "tp", "2024-07-02")
+    assert not driver.find_element("id", "notice").is_displayed()
+
+
+def test_isolines_are_labelled_at_the_current_zoom(driver, base_url, output_dir):
+    state = _open(driver, base_url, "t2m", "2024-07-01")
+    lines = _kind(_collection(output_dir, "t2m", "2024-07-01"), "line")
+    assert lines and state["labelCount"] > 0
+    labels = driver.execute_script(
+        "return [...document.querySelectorAll('.contour-label')].map(e => {"
+        " const r = e.getBoundingClientRect();"
+        " return {text: e.textContent, box: [r.left, r.top, r.right, r.bottom]}; });"
+    )
+    assert len(labels) == driver.execute_script("return window.viewerState.labelCount;")
+    levels = {f"{p['level']:g}".replace("-", "−") for p in lines}
+    assert {label["text"] for label in labels} <= levels
+    for a, b in itertools.combinations([label["box"] for label in labels], 2):
+        assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    # Zooming in places them again for the new scale.
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    zoom = driver.execute_script("return document.getElementById('map').dataset.labelZoom;")
+    driver.find_element("css selector", ".leaflet-control-zoom-in").click()
+    WebDriverWait(driver, 10).until(
+        lambda d: d.find_element("id", "map").get_attribute("data-label-zoom") != zoom
+    )
+    assert int(driver.find_element("id", "map").get_attribute("data-labels")) >= 1
+
+
+def test_sample_data_are_credited_as_sample_data(driver, base_url, output_dir):
+    _open(driver, base_url, "t2m", "2024-07-01")
+    attribution = driver.find_element("css selector", ".leaflet-control-attribution").text
+    assert "Synthetic sample" in attribution and "Copernicus Climate" not in attribution
+    assert driver.execute_script("return window.viewerState.synthetic;") is True
+
+
+def test_borders_stop_at_the_data(driver, base_url, output_dir):
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    _open(driver, base_url, "t2m", "2024-07-01")
+    WebDriverWait(driver, 30).until(
+        lambda d: d.find_element("id", "map").get_attribute("data-borders") == "loaded"
+    )
+    data_box, border_box = driver.execute_script(
+        "const u = els => els.map(e => e.getBoundingClientRect()).reduce((a, b) =>"
+        " [Math.min(a[0], b.left), Math.min(a[1], b.top), Math.max(a[2], b.right),"
+        " Math.max(a[3], b.bottom)], [1e9, 1e9, -1e9, -1e9]);"
+        "return [u([...document.querySelectorAll('path.contour-band')]),"
+        " u([...document.querySelectorAll('path.border-line')])];"
+    )
+    tolerance = 3  # pixels: stroke widths
+    assert border_box[0] >= data_box[0] - tolerance and border_box[1] >= data_box[1] - tolerance
+    assert border_box[2] <= data_box[2] + tolerance and border_box[3] <= data_box[3] + tolerance
+
+
+def test_a_narrow_window_folds_the_legend(driver, base_url, output_dir, tmp_path):
+    driver.set_window_size(500, 800)
+    try:
+        _open(driver, base_url, "t2m", "2024-07-01")
+        legend = driver.find_element("id", "legend")
+        map_el = driver.find_element("id", "map")
+        assert "collapsed" in legend.get_attribute("class")
+        # Folded to its title: a sliver of the map, not half of it.
+        share = (legend.size["width"] * legend.size["height"]) / (
+            map_el.size["width"] * map_el.size["height"]
+        )
+        assert share < 0.08, share
+        assert not driver.find_element("css selector", "#legend .legend-item").is_displayed()
+        driver.find_element("id", "legend-toggle").click()
+        assert "collapsed" not in legend.get_attribute("class")
+        assert driver.find_element("css selector", "#legend .legend-item").is_displayed()
+        # Unfolded it still leaves most of the map visible.
+        assert legend.size["height"] <= 0.45 * map_el.size["height"]
+        assert driver.save_screenshot(str(tmp_path / "viewer_narrow.png"))
+    finally:
+        driver.set_window_size(1280, 800)

@@ -8,11 +8,16 @@ Routes:
 * ``/data/contours/...`` and ``/data/plots/...``: the job's GeoJSON and PNG files. The
   rest of the output folder (warehouse, sample data) is not served;
 * ``/api/borders.geojson?bbox=W,S,E,N``: Natural Earth coastlines and borders for the
-  box (the PNG maps' offline source), so the map has context without a tile server.
+  box (the PNG maps' offline source), so the map has context without a tile server;
+* ``/api/config.json``: the server's options for the page (``{"basemap": URL or null,
+  "basemap_attribution": TEXT}``).
 
 Command line::
 
     python -m era5_tools.viewer --output_path output/quickstart [--port 8000] [--host 127.0.0.1]
+        [--basemap URL_WITH_{z}/{x}/{y} [--basemap_attribution TEXT]]
+
+No base map by default: the page and its tests run offline.
 
 The viewer is built first (``npm ci`` and ``npm run build`` in ``viewer/``) when
 ``viewer/dist`` is missing or older than its sources and npm is available.
@@ -231,10 +236,19 @@ class ViewerServer(ThreadingHTTPServer):
     daemon_threads = True
 
     def __init__(
-        self, address: tuple[str, int], output_dir: Path, static_dir: Path, **kwargs: Any
+        self,
+        address: tuple[str, int],
+        output_dir: Path,
+        static_dir: Path,
+        *,
+        basemap: str | None = None,
+        basemap_attribution: str = "",
+        **kwargs: Any,
     ) -> None:
         self.output_dir = Path(output_dir).resolve()
         self.static_dir = Path(static_dir).resolve()
+        #: What ``/api/config.json`` tells the page: a tile URL for a base layer, or None.
+        self.page_config = {"basemap": basemap or None, "basemap_attribution": basemap_attribution}
         super().__init__(address, ViewerRequestHandler, **kwargs)
 
     @property
@@ -271,6 +285,8 @@ class ViewerRequestHandler(SimpleHTTPRequestHandler):
             self._send_json(build_index(self.server.output_dir), "application/json", send_body)
         elif route == "/api/borders.geojson":
             self._send_borders(query, send_body)
+        elif route == "/api/config.json":
+            self._send_json(self.server.page_config, "application/json", send_body)
         elif (route == "/data" or route.startswith("/data/")) and not _is_served_output(route):
             self.send_error(HTTPStatus.NOT_FOUND, "not served")
         elif send_body:
@@ -345,9 +361,21 @@ def make_server(
     static_dir: str | os.PathLike[str],
     host: str = "127.0.0.1",
     port: int = 8000,
+    *,
+    basemap: str | None = None,
+    basemap_attribution: str = "",
 ) -> ViewerServer:
-    """A bound (not yet serving) server; ``port=0`` picks a free port."""
-    return ViewerServer((host, port), Path(output_path), Path(static_dir))
+    """A bound (not yet serving) server; ``port=0`` picks a free port.
+
+    ``basemap`` is a tile URL (``{z}/{x}/{y}``) the page shows under the contours.
+    """
+    return ViewerServer(
+        (host, port),
+        Path(output_path),
+        Path(static_dir),
+        basemap=basemap,
+        basemap_attribution=basemap_attribution,
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -359,6 +387,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output_path", required=True, type=Path, help="the job's output folder")
     parser.add_argument("--port", type=int, default=8000, help="0 picks a free port")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument(
+        "--basemap",
+        help="tile URL with {z}/{x}/{y} for a base layer under the contours (off by default: "
+        "the page needs no network), e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+    )
+    parser.add_argument(
+        "--basemap_attribution", default="", help="the base layer's attribution text"
+    )
     parser.add_argument(
         "--viewer_dir",
         type=Path,
@@ -381,7 +417,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     try:
-        server = make_server(args.output_path, dist, args.host, args.port)
+        server = make_server(
+            args.output_path,
+            dist,
+            args.host,
+            args.port,
+            basemap=args.basemap,
+            basemap_attribution=args.basemap_attribution,
+        )
     except OSError as exc:
         print(f"error: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1

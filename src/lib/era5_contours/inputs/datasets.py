@@ -24,6 +24,11 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["DATASETS", "ERA5", "ERA5_LAND", "Detection", "Evidence", "normalise_name"]
 
+#: The global attribute of the files ``era5_tools.sample`` makes up: the quickstart's and
+#: the tests' synthetic data, not ECMWF's. Reading carries it onto the file's variables,
+#: the daily field keeps it, and the maps and GeoJSON then say "synthetic sample".
+SAMPLE_ATTR = "synthetic_sample"
+
 #: Tolerance (metres) for "did not decrease": the CDS's float32 and GRIB packing noise.
 _GROWTH_TOLERANCE_M = 1e-6
 #: Cells with less than this over the day (metres) say nothing about accumulation.
@@ -135,7 +140,7 @@ class Evidence:
 def metadata_hint(attrs: Sequence[Mapping[str, Any]]) -> str | None:
     """The product named in attribute dictionaries (file names excluded), if any."""
     # File names are the user's choice, not metadata: leave source_file(s) out.
-    skip = ("source_file", "source_files")
+    skip = ("source_file", "source_files", SAMPLE_ATTR)
     blob = " ".join(str(v) for a in attrs for k, v in a.items() if k not in skip).lower()
     if "era5-land" in blob or "era5_land" in blob or "era5land" in blob:
         return ERA5_LAND

@@ -27,6 +27,8 @@ import xarray as xr
 from era5_common.errors import InputError
 from era5_common.variables import FILE_NAMES as ALIASES
 
+from .datasets import SAMPLE_ATTR
+
 if TYPE_CHECKING:
     import netCDF4
 
@@ -315,6 +317,12 @@ def normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
         # Lazy outer indexing: sorting reorders what is read, it does not read.
         ds = ds.sortby(["latitude", "longitude"])
     ds.attrs = {**ds.attrs, "source_file": file}
+    marker = ds.attrs.get(SAMPLE_ATTR)
+    if marker is not None:
+        # The sample's global mark goes with each variable, which is what the daily
+        # rules see of a file.
+        for v in keep.values():
+            ds[v] = ds[v].assign_attrs({SAMPLE_ATTR: str(marker)})
     return ds
 
 

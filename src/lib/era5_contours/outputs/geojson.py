@@ -4,7 +4,9 @@ One feature per band (MultiPolygon) and per isoline level (MultiLineString), WGS
 lon/lat, exteriors counter-clockwise (right-hand rule), coordinates rounded to the
 precision the geometry was snapped to (or coarser, see :func:`geojson_bytes`). Properties carry the numeric facts (variable,
 units, day, levels, band_index) and the styling keys geojsoncontour emits (fill,
-fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet styles work.
+fill-opacity, stroke, stroke-width, stroke-opacity, title) so existing Leaflet styles work,
+plus what a reader is shown: ``label`` ("6–8 °C") and the variable's ``description``
+("daily mean 2 m temperature").
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import orjson
 import shapely
 from shapely import GeometryType
 
+from era5_common.variables import VARIABLES
 from era5_contours.science.contours import (
     Band,
     Isoline,
@@ -27,6 +30,8 @@ from era5_contours.science.contours import (
     simplify_coverage,
 )
 from era5_contours.science.levels import band_colors, line_colors
+
+from .labels import band_label, level_label
 
 
 def geometry_to_geojson(geom: shapely.Geometry, precision: int | None) -> dict[str, Any]:
@@ -97,7 +102,16 @@ def _properties(
     """The properties of each band's and each isoline's feature."""
     fills = band_colors(levels, cmap)
     strokes = line_colors(levels, cmap)
-    common = {"variable": variable, "units": units, "day": day.isoformat(), "dataset": dataset}
+    common: dict[str, Any] = {
+        "variable": variable,
+        "units": units,
+        "day": day.isoformat(),
+        "dataset": dataset,
+    }
+    known = VARIABLES.get(variable)
+    if known is not None:
+        # The day's statistic, for legends: "daily mean 2 m temperature".
+        common["description"] = known.description
     if extra_properties:
         common.update(extra_properties)
     band_props = []
@@ -116,6 +130,7 @@ def _properties(
                 "stroke-width": stroke_width,
                 "stroke-opacity": 1,
                 "title": band_title(band, units),
+                "label": band_label(band.lower, band.upper, units),
             }
         )
     line_props = [
@@ -128,6 +143,7 @@ def _properties(
             "stroke-width": stroke_width,
             "stroke-opacity": 1,
             "title": f"{_fmt(line.level)} {units}",
+            "label": level_label(line.level, units),
         }
         for line in lines
     ]

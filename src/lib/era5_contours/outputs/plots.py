@@ -1,6 +1,8 @@
-"""PNG maps of a daily field, coloured exactly like the GeoJSON bands.
+"""PNG maps of a daily field, coloured exactly like the GeoJSON bands, with labelled isolines.
 
-Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
+Isolines are labelled along the lines as on a synoptic chart (matplotlib's ``clabel``,
+inline, at positions chosen here: a few per line, straight stretches, never two labels
+on top of each other). Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
 global registry of figures, which leaks memory in long-running Spark executors and is not
 thread-safe.
 """
@@ -9,24 +11,32 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import itertools
 import logging
 import math
+from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
 import xarray as xr
+from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
 from matplotlib.colors import BoundaryNorm, ListedColormap
+from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
+from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
 
-from era5_contours.science.levels import band_colors
+from era5_contours.inputs.datasets import SAMPLE_ATTR
+from era5_contours.science.levels import band_colors, line_colors
+from era5_contours.science.palettes import palette
 
 from .borders import boundary_segments
+from .labels import SYNTHETIC_NOTE, display_units, number
 
 #: Which ends of a colour bar are open (matplotlib's ``extend``).
 Extend = Literal["neither", "min", "max", "both"]
@@ -35,6 +45,7 @@ logger = logging.getLogger(__name__)
 
 _BACKGROUND = "white"
 _COAST_COLOR = "#1a1a1a"
+_HALO = (1.0, 1.0, 1.0, 0.75)
 _MAX_TICK_LABELS = 15
 
 
@@ -61,8 +72,10 @@ def _is_false(value: object) -> bool:
 def map_title(field: xr.DataArray) -> str:
     """Title from ``long_name``, the ``day`` coordinate and ``units``.
 
-    For example ``"2 m temperature (daily mean), 2020-07-01, degC"``; a day whose
-    ``complete`` attribute is false adds ``"(incomplete: N samples)"``.
+    For example ``"2 m temperature, daily mean, 2020-07-01, °C"``; a day whose
+    ``complete`` attribute is false adds ``"(incomplete: N samples)"``, and a field read
+    from the synthetic sample (its :data:`~era5_contours.inputs.datasets.SAMPLE_ATTR`)
+    ends in ``"(synthetic sample)"``, so that no one takes it for ERA5.
     """
     name = field.attrs.get("long_name") or field.name or "field"
     parts = [str(name)]
@@ -71,13 +84,15 @@ def map_title(field: xr.DataArray) -> str:
         parts.append(day)
     units = field.attrs.get("units")
     if units:
-        parts.append(str(units))
+        parts.append(display_units(str(units)))
     title = ", ".join(parts)
     if _is_false(field.attrs.get("complete")):
         samples = field.attrs.get("samples")
         title += (
             f" (incomplete: {int(samples)} samples)" if samples is not None else " (incomplete)"
         )
+    if field.attrs.get(SAMPLE_ATTR):
+        title += f" ({SYNTHETIC_NOTE})"
     return title
 
 
@@ -167,6 +182,263 @@ def _degree_formatter(pos: str, neg: str) -> FuncFormatter:
     return FuncFormatter(fmt)
 
 
+#: Isolines: line width (points) and label size; the labels' spacing along a line and
+#: the shortest line piece that gets one, in pixels.
+LINE_WIDTH = 0.7
+LABEL_SIZE = 7.0
+LABEL_SPACING_PX = 260.0
+LABEL_MIN_PIECE_PX = 90.0
+#: At most this many labels on one line piece: "a few", not a dotted line of numbers.
+LABELS_PER_PIECE = 3
+#: At most this many labels on one map (the longest lines get theirs first): a global
+#: map reads no better with more, and each costs matplotlib's clabel a few milliseconds.
+MAX_LABELS = 60
+#: Pixels kept clear between two labels' boxes (and the estimate of their size).
+LABEL_GAP_PX = 4.0
+
+#: A box in pixels: centre x, y and half-sides.
+Box = tuple[float, float, float, float]
+
+
+def _pieces(ax: Axes, contours: QuadContourSet) -> list[tuple[int, np.ndarray]]:
+    """Each connected isoline piece as ``(level index, (n, 2) pixel coordinates)``."""
+    out = []
+    for i, path in enumerate(contours.get_paths()):
+        vertices = np.asarray(path.vertices, dtype=float)
+        if vertices.shape[0] < 2:
+            continue
+        pixels = ax.transData.transform(vertices)
+        codes = path.codes
+        starts = np.flatnonzero(codes == MplPath.MOVETO) if codes is not None else np.array([0])
+        bounds = [*starts.tolist(), len(pixels)]
+        for a, b in itertools.pairwise(bounds):
+            if b - a >= 2:
+                out.append((i, pixels[a:b]))
+    return out
+
+
+def label_positions(
+    ax: Axes,
+    contours: QuadContourSet,
+    texts: list[str],
+    *,
+    fontsize: float = LABEL_SIZE,
+    spacing: float = LABEL_SPACING_PX,
+    avoid: Sequence[Box] = (),
+) -> list[tuple[int, float, float]]:
+    """Where to label the isolines: (level index, data coordinates) on the lines.
+
+    Candidates are spread evenly along each piece (one per ``spacing`` pixels, at most
+    :data:`LABELS_PER_PIECE`), moved along the line to a straight stretch, and kept only
+    inside the axes and where the label's box, turned along the line, keeps
+    :data:`LABEL_GAP_PX` clear of the boxes of the labels kept before and of ``avoid``
+    (pixel boxes of other marks). Longer pieces go first, so that the main lines get
+    their labels before the small closed ones.
+    """
+    fig = ax.get_figure()
+    assert fig is not None
+    px_per_pt = fig.dpi / 72.0
+    height = 1.2 * fontsize * px_per_pt
+    box = ax.get_window_extent()
+    inverse = ax.transData.inverted()
+    kept: list[Box] = list(avoid)
+    positions: list[tuple[int, float, float]] = []
+    pieces = _pieces(ax, contours)
+    lengths = []
+    for _, xy in pieces:
+        lengths.append(np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]))
+    for k in np.argsort([-s[-1] for s in lengths]):
+        if len(positions) >= MAX_LABELS:
+            break
+        level, xy = pieces[k]
+        along = lengths[k]
+        total = float(along[-1])
+        if total < LABEL_MIN_PIECE_PX:
+            continue
+        width = 0.62 * fontsize * px_per_pt * len(texts[level]) + 4.0
+        count = int(min(LABELS_PER_PIECE, max(1, round(total / spacing))))
+        for j in range(count):
+            target = (j + 0.5) * total / count
+            # Try the target, then a label width either side, for a straight stretch.
+            for shift in (0.0, -width, width, -2 * width, 2 * width):
+                s0 = target + shift
+                if s0 - width / 2 < 0 or s0 + width / 2 > total:
+                    continue
+                p0, p1 = (
+                    np.array(
+                        [np.interp(s0 + d, along, xy[:, 0]), np.interp(s0 + d, along, xy[:, 1])]
+                    )
+                    for d in (-width / 2, width / 2)
+                )
+                if math.hypot(*(p1 - p0)) < 0.9 * width:
+                    continue  # the line bends under the label
+                x = float(np.interp(s0, along, xy[:, 0]))
+                y = float(np.interp(s0, along, xy[:, 1]))
+                # The label turned along the line: its upright box's half-sides.
+                angle = math.atan2(p1[1] - p0[1], p1[0] - p0[0])
+                c, s = abs(math.cos(angle)), abs(math.sin(angle))
+                hx, hy = (width * c + height * s) / 2, (width * s + height * c) / 2
+                if not (box.x0 + hx <= x <= box.x1 - hx and box.y0 + hy <= y <= box.y1 - hy):
+                    continue
+                gap = LABEL_GAP_PX
+                if any(
+                    abs(x - kx) < hx + khx + gap and abs(y - ky) < hy + khy + gap
+                    for kx, ky, khx, khy in kept
+                ):
+                    continue
+                kept.append((x, y, hx, hy))
+                lon, lat = inverse.transform((x, y))
+                positions.append((level, float(lon), float(lat)))
+                break
+    return positions
+
+
+def draw_isolines(
+    ax: Axes,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    colors: list[str],
+    *,
+    avoid: Sequence[Box] = (),
+) -> list[Text]:
+    """Isolines of the levels the field crosses, labelled along the lines; the labels.
+
+    ``colors`` are the lines' colours per level (:func:`~era5_contours.science.levels.line_colors`);
+    labels keep clear of the ``avoid`` boxes (other marks, in pixels).
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return []
+    inside = np.flatnonzero((levels > finite.min()) & (levels < finite.max()))
+    if inside.size == 0:
+        return []
+    contours = ax.contour(
+        lon,
+        lat,
+        np.ma.masked_invalid(values),
+        levels=levels[inside],
+        colors=[colors[i] for i in inside],
+        linewidths=LINE_WIDTH,
+        zorder=2,
+    )
+    texts = [number(float(v)) for v in levels[inside]]
+    ax.apply_aspect()  # the pixel positions below are those of the final axes box
+    positions = label_positions(ax, contours, texts, avoid=avoid)
+    for i, level in enumerate(levels[inside]):
+        mine = [(x, y) for index, x, y in positions if index == i]
+        if not mine:
+            continue
+        # One level at a time: clabel looks for the line nearest each position among
+        # the levels it labels, and all of them at once cost seconds on a global map.
+        contours.clabel(
+            [level],
+            manual=mine,
+            inline=True,
+            inline_spacing=2,
+            fontsize=LABEL_SIZE,
+            fmt={float(level): texts[i]},
+            zorder=4,
+        )
+    # Every call's labels (clabel returns the set's whole list so far).
+    labels: list[Text] = list(contours.labelTexts)
+    for label in labels:
+        # A pale halo keeps the number legible on the darkest fills.
+        label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground=_HALO)])
+    return labels
+
+
+#: Lows and highs are looked for on a grid of at most this many points along its longer
+#: side, within a square window of this share of the shorter side.
+_CENTRE_GRID = 160
+_CENTRE_WINDOW = 0.25
+
+
+def _window_extreme(values: np.ndarray, half: int, reduce: str) -> np.ndarray:
+    """The min or max of the ``(2 half + 1)`` square around each cell (NaN ignored)."""
+    fill = np.inf if reduce == "min" else -np.inf
+    out = np.where(np.isfinite(values), values, fill)
+    func = np.min if reduce == "min" else np.max
+    for axis in (0, 1):
+        pad = [(0, 0), (0, 0)]
+        pad[axis] = (half, half)
+        padded = np.pad(out, pad, constant_values=fill)
+        windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1, axis=axis)
+        out = func(windows, axis=-1)
+    return out
+
+
+def field_centres(
+    lon: np.ndarray, lat: np.ndarray, values: np.ndarray, depth: float
+) -> list[tuple[str, float, float, float]]:
+    """Lows and highs of a field: ``("low" | "high", lon, lat, value)``.
+
+    A low is the lowest point of the square window around it (a quarter of the map's
+    shorter side), at least ``depth`` below the window's highest, and not on the map's
+    edge (a field that falls towards the edge has no centre inside the map); highs
+    likewise. Searched on a grid of about :data:`_CENTRE_GRID` points a side.
+    """
+    step = max(1, int(max(values.shape) // _CENTRE_GRID))
+    grid = values[::step, ::step]
+    x, y = lon[::step], lat[::step]
+    half = max(2, int(_CENTRE_WINDOW * min(grid.shape) / 2))
+    lowest = _window_extreme(grid, half, "min")
+    highest = _window_extreme(grid, half, "max")
+    inner = np.zeros(grid.shape, dtype=bool)
+    inner[half:-half, half:-half] = True
+    found: list[tuple[str, float, float, float]] = []
+    for kind, hits in (
+        ("low", (grid == lowest) & (highest - grid >= depth)),
+        ("high", (grid == highest) & (grid - lowest >= depth)),
+    ):
+        taken: list[tuple[int, int]] = []
+        for i, j in zip(*np.nonzero(hits & inner & np.isfinite(grid)), strict=True):
+            # One mark per centre, however many cells share its value.
+            if any(abs(i - a) <= half and abs(j - b) <= half for a, b in taken):
+                continue
+            taken.append((int(i), int(j)))
+            found.append((kind, float(x[j]), float(y[i]), float(grid[i, j])))
+    return found
+
+
+#: The size of a centre's letter (its value is written at the isolines' label size).
+CENTRE_SIZE = 12.0
+
+
+def draw_centres(
+    ax: Axes,
+    centres: list[tuple[str, float, float, float]],
+    marks: tuple[str, str],
+    color: str,
+) -> list[Text]:
+    """``L`` and ``H`` (``marks``) over their value at each of ``centres``."""
+    texts: list[Text] = []
+    halo = [patheffects.withStroke(linewidth=2.5, foreground=_HALO)]
+    for kind, x, y, value in centres:
+        letter = marks[0] if kind == "low" else marks[1]
+        for text, size, offset, va in (
+            (letter, CENTRE_SIZE, 0.0, "bottom"),
+            (number(round(value)), LABEL_SIZE, -1.0, "top"),
+        ):
+            texts.append(
+                ax.annotate(
+                    text,
+                    (x, y),
+                    xytext=(0.0, offset),
+                    textcoords="offset points",
+                    ha="center",
+                    va=va,
+                    color=color,
+                    fontsize=size,
+                    fontweight="bold",
+                    zorder=5,
+                    path_effects=halo,
+                )
+            )
+    return texts
+
+
 def render_map_png(
     field: xr.DataArray,
     levels: np.ndarray,
@@ -174,6 +446,7 @@ def render_map_png(
     cmap: str,
     title: str | None = None,
     coastlines: bool = True,
+    isolines: bool = True,
     dpi: int = 110,
     figsize: tuple[float, float] | None = None,
 ) -> bytes:
@@ -192,6 +465,9 @@ def render_map_png(
         Defaults to :func:`map_title`.
     coastlines
         Draw Natural Earth coastlines and borders when the optional package is installed.
+    isolines
+        Draw the isolines of the levels, in the palette's line colour, labelled along
+        the lines (:func:`draw_isolines`).
     dpi, figsize
         Output resolution; the PNG is ``figsize * dpi`` pixels.
 
@@ -201,7 +477,14 @@ def render_map_png(
         The PNG file.
     """
     fig = map_figure(
-        field, levels, cmap=cmap, title=title, coastlines=coastlines, dpi=dpi, figsize=figsize
+        field,
+        levels,
+        cmap=cmap,
+        title=title,
+        coastlines=coastlines,
+        isolines=isolines,
+        dpi=dpi,
+        figsize=figsize,
     )
     return figure_png(fig)
 
@@ -220,6 +503,7 @@ def map_figure(
     cmap: str,
     title: str | None = None,
     coastlines: bool = True,
+    isolines: bool = True,
     dpi: int = 110,
     figsize: tuple[float, float] | None = None,
 ) -> Figure:
@@ -323,6 +607,27 @@ def map_figure(
     ax.set_ylim(ymin, ymax)
     # Equirectangular with the scale true at mid-latitude.
     ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
+    if isolines and has_data:
+        # On about one grid point per pixel: finer lines than pixels draw nothing more.
+        sy, sx = max(1, int(lat.size // pixels[1])), max(1, int(lon.size // pixels[0]))
+        x, y, grid = lon[::sx], lat[::sy], values[::sy, ::sx]
+        fixed = palette(cmap)
+        avoid: list[Box] = []
+        if fixed is not None and fixed.centres is not None and len(levels) > 1:
+            # Lows and highs deeper than one isoline spacing get their mark, and the
+            # isoline labels keep clear of it.
+            centres = field_centres(x, y, grid, float(np.min(np.diff(levels))))
+            draw_centres(ax, centres, fixed.centres, fixed.line)
+            ax.apply_aspect()
+            # A mark's box: the letter over its value, four digits wide.
+            pt = fig.dpi / 72.0
+            half_w, half_h = 0.5 * 2.6 * LABEL_SIZE * pt, 0.6 * (CENTRE_SIZE + LABEL_SIZE) * pt
+            for _, cx, cy, _ in centres:
+                px, py = ax.transData.transform((cx, cy))
+                avoid.append(
+                    (float(px), float(py) + 0.3 * (CENTRE_SIZE - LABEL_SIZE) * pt, half_w, half_h)
+                )
+        draw_isolines(ax, x, y, grid, levels, line_colors(levels, cmap), avoid=avoid)
     ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
     ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
     ax.set_xlabel("longitude")
@@ -346,6 +651,6 @@ def map_figure(
     )
     cbar = fig.colorbar(bar, ax=ax, extend=extend, shrink=0.9, fraction=0.05, pad=0.03)
     tick_values = [float(t) for t in ticks]
-    cbar.set_ticks(tick_values, labels=[f"{t:g}" for t in tick_values])
-    cbar.set_label(str(field.attrs.get("units", "")))
+    cbar.set_ticks(tick_values, labels=[number(t) for t in tick_values])
+    cbar.set_label(display_units(str(field.attrs.get("units", ""))))
     return fig

@@ -27,6 +27,7 @@ import xarray as xr
 from era5_common import storage
 from era5_common.errors import IncompleteDayError, InputError
 from era5_common.variables import TOTAL, variable
+from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_contours.inputs.netcdf import source_for
 from era5_contours.outputs import layout
 from era5_contours.outputs.features import feature_rows
@@ -146,7 +147,12 @@ def contour_outputs(
         tolerance=config.geojson_simplify_tolerance,
         levels=levels,
         cmap=scheme.cmap,
-        extra_properties={"complete": field_.complete, "samples": field_.samples},
+        extra_properties={
+            "complete": field_.complete,
+            "samples": field_.samples,
+            # Only on the synthetic sample's maps: real data keep their properties.
+            **({"synthetic": True} if data.attrs.get(SAMPLE_ATTR) else {}),
+        },
         **common,
     )
     rows = feature_rows(
@@ -163,7 +169,8 @@ def contour_outputs(
             render_map_png,  # matplotlib only where plots are wanted
         )
 
-        png = render_map_png(data, levels, cmap=scheme.cmap)
+        # --lines false leaves isolines out of the maps too (and their labels' time).
+        png = render_map_png(data, levels, cmap=scheme.cmap, isolines=config.lines)
     return rows, geojson, png
 
 

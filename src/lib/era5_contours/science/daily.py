@@ -49,6 +49,7 @@ from era5_common.variables import (
 from era5_contours.inputs.datasets import (
     ERA5,
     ERA5_LAND,
+    SAMPLE_ATTR,
     Detection,
     Evidence,
     GrowthCounter,
@@ -207,6 +208,10 @@ class DailyAccumulator:
         self.evidence = Evidence(
             metadata=metadata_hint([attrs or {}]), spacing=grid_spacing(self.latitude)
         )
+        #: The synthetic sample's mark, when the files carry it (the field keeps it).
+        self.sample: str | None = (attrs or {}).get(SAMPLE_ATTR)
+        #: The synthetic sample's mark, when the files carry it (the field keeps it).
+        self.sample: str | None = (attrs or {}).get(SAMPLE_ATTR)
 
     def add(self, time: np.datetime64, values: np.ndarray) -> None:
         """The next hourly value (canonical units) at ``time``, in time order.
@@ -280,6 +285,8 @@ class DailyAccumulator:
         data = data.assign_coords(day=np.datetime64(self.day, "D"))
         data.name = self.variable
         data.attrs = self._attrs(dataset, samples)
+        if self.sample:
+            data.attrs[SAMPLE_ATTR] = str(self.sample)
         return DailyField(self.variable, self.day, dataset, data, samples, HOURS_PER_DAY)
 
     def _daily(self, dataset: str, min_samples: int | None) -> tuple[int, np.ndarray]:

@@ -18,6 +18,8 @@ import numpy as np
 
 from era5_common.variables import variable
 
+from .palettes import palette
+
 if TYPE_CHECKING:
     from matplotlib.colors import Colormap
 
@@ -39,7 +41,9 @@ class LevelScheme:
     step, offset, vmin, vmax
         The interval scheme's parameters.
     cmap
-        Matplotlib colormap name used for the band and line colours.
+        The band and line colours: a value-fixed palette of
+        :mod:`~era5_contours.science.palettes` (``"temperature"``), else a matplotlib
+        colour map name, sampled evenly over the bands.
     """
 
     kind: str
@@ -144,14 +148,19 @@ def _colormap(cmap: str) -> Colormap:
 
 
 def band_colors(levels: np.ndarray, cmap: str) -> list[str]:
-    """Hex colours for bands 0..len(levels), sampled evenly from ``cmap``.
+    """Hex colours for bands 0..len(levels).
 
-    With ``cmap`` ending in ``_stepped`` (the t2m default ``turbo_stepped``), odd bands
-    are drawn darker (:data:`STEP_SHADE`), or lighter where the map is dark: over a fixed
+    A palette name (:data:`~era5_contours.science.palettes.PALETTES`) gives each band the
+    colour of its values, the same every day. Any other name is a matplotlib colour map,
+    sampled evenly over the bands. With a name ending in ``_stepped`` (``turbo_stepped``,
+    the t2m default before the palettes), odd bands are drawn darker (:data:`STEP_SHADE`), or lighter where the map is dark: over a fixed
     scale of 51 levels neighbouring 2 degC bands are only a 52nd of the colour map apart,
     too close to tell apart on a regional map, and alternating the lightness separates
     them.
     """
+    fixed = palette(cmap)
+    if fixed is not None:
+        return fixed.band_colors(levels)
     from matplotlib.colors import to_hex
 
     n_bands = len(levels) + 1
@@ -175,8 +184,13 @@ LINE_SHADE = 0.55
 def line_colors(levels: np.ndarray, cmap: str) -> list[str]:
     """Hex colours for the isolines at each level.
 
-    The colour between its two bands, darkened so the line stands out against both fills.
+    A palette's own line colour (one neutral colour reads against every fill, and its
+    labels with it); for a matplotlib colour map, the colour between the two bands,
+    darkened so the line stands out against both fills.
     """
+    fixed = palette(cmap)
+    if fixed is not None:
+        return [fixed.line] * len(levels)
     from matplotlib.colors import to_hex
 
     n_bands = len(levels) + 1
