@@ -104,8 +104,8 @@ def test_assume_units():
     assert c.assume_units == {"t2m": "degC", "tp": "kg m-2"}
     assert JobConfig.from_args(BASE).assume_units == {}
     for bad, message in (
-        ("t2m", "VARIABLE=UNITS"),
-        ("sst=K", "unknown variable"),
+        ("t2m", "QUANTITY=UNITS"),
+        ("sst=K", "unknown quantity"),
         ("t2m=m", "cannot express t2m"),
         ("tp=kelvins_maybe", "not recognised"),
     ):

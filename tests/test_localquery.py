@@ -153,6 +153,14 @@ def warehouse(tmp_path: Path):
     return populate(tmp_path / "warehouse")
 
 
+@pytest.fixture(scope="module")
+def with_t2m_max(tmp_path_factory):
+    """The populated warehouse, plus two bands of the daily maximum temperature."""
+    cat, features = populate(tmp_path_factory.mktemp("t2m_max") / "warehouse")
+    commit_features(features, {(DAY, "t2m_max"): [0, 1]})
+    return cat
+
+
 @pytest.fixture
 def query(duck):
     """query(catalog, file name, **params): rows of a db/queries file on the current tables."""
@@ -287,6 +295,25 @@ def test_area_above_threshold(shared, query):
     assert query(cat, "area_above_threshold.sql", variable="t2m", threshold=2.0) == []
 
 
+def test_heat_area_in_region(warehouse, query):
+    import shapely
+
+    cat, features = warehouse
+    commit_features(features, {(DAY, "t2m_max"): [0, 1]})
+    box = dict(west=15.0, south=0.0, east=30.0, north=5.0)
+    rows = query(cat, "heat_area_in_region.sql", threshold=1.0, day_from=DAY, day_to=DAY2, **box)
+    # Independently: band 1 of t2m_max (levels (1, 2], area 1001) is the square
+    # [10, 20] x [0, 10]; the box holds a quarter of it. Band 0 lies below the threshold.
+    band = shapely.from_wkt(square(10.0))
+    clip = shapely.box(box["west"], box["south"], box["east"], box["north"])
+    expected = 1001.0 * band.intersection(clip).area / band.area
+    assert [(r["day"], r["polygons"]) for r in rows] == [(DAY, 1)]
+    assert rows[0]["area_km2"] == pytest.approx(expected) == pytest.approx(250.25)
+    # A box the band does not reach, and a threshold above it, give no row.
+    assert query(cat, "heat_area_in_region.sql", threshold=1.0, day_from=DAY, day_to=DAY, west=40.0, south=0.0, east=50.0, north=5.0) == []  # fmt: skip
+    assert query(cat, "heat_area_in_region.sql", threshold=2.0, day_from=DAY, day_to=DAY, **box) == []  # fmt: skip
+
+
 # Values for any declared parameter, so a new portable query runs here at least once.
 SAMPLE_PARAMS = {
     "day": "2024-01-15",
@@ -296,6 +323,10 @@ SAMPLE_PARAMS = {
     "lon": "15",
     "lat": "5",
     "threshold": "1",
+    "west": "0",
+    "south": "0",
+    "east": "30",
+    "north": "10",
 }
 
 
@@ -304,8 +335,8 @@ SAMPLE_PARAMS = {
     [p for p in sorted(QUERIES.glob("*.sql")) if localquery.read_query_file(p).portable],
     ids=lambda p: p.name,
 )
-def test_every_portable_query_runs_with_string_parameters(shared, query, path):
-    cat, _ = shared
+def test_every_portable_query_runs_with_string_parameters(with_t2m_max, query, path):
+    cat = with_t2m_max
     declared = localquery.read_query_file(path).params
     unknown = [p for p in declared if p not in SAMPLE_PARAMS]
     assert not unknown, f"add sample values for {unknown} to SAMPLE_PARAMS"

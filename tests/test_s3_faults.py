@@ -20,7 +20,7 @@ from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_common import storage
 from era5_common.errors import InputError
-from era5_contours.inputs import reading, remote
+from era5_contours.inputs import netcdf, samples, remote
 from era5_tools.s3proxy import CountingProxy, Fault
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
@@ -96,8 +96,8 @@ def proxy(moto_endpoint, monkeypatch, tmp_path):
 
 
 def _same_day(sources, day):
-    got = reading.load_day(sources, day, ["t2m", "tp"])
-    want = reading.load_day([FRANCE_T2M, FRANCE_TP], day, ["t2m", "tp"])
+    got = samples.load_day(sources, day, ["t2m", "tp"])
+    want = samples.load_day([FRANCE_T2M, FRANCE_TP], day, ["t2m", "tp"])
     for v in ("t2m", "tp"):
         assert np.array_equal(got[v].values, want[v].values, equal_nan=True), (day, v)
 
@@ -113,8 +113,8 @@ def test_503s_500s_and_cut_connections_are_survived_with_values_unchanged(proxy)
     )
     # Planning (metadata and time axis), then three days, a folder per run as the job has.
     for f in (FRANCE_T2M, FRANCE_TP):
-        assert reading.file_time_range(reading.source_for(uri(f))) == reading.file_time_range(f)
-    sources = [reading.source_for(uri(f), "run-faults") for f in (FRANCE_T2M, FRANCE_TP)]
+        assert netcdf.file_time_range(netcdf.source_for(uri(f))) == netcdf.file_time_range(f)
+    sources = [netcdf.source_for(uri(f), "run-faults") for f in (FRANCE_T2M, FRANCE_TP)]
     for day in (date(2020, 7, 1), date(2020, 7, 15), date(2020, 7, 30)):
         _same_day(sources, day)
     played = proxy.faults()
@@ -186,12 +186,12 @@ def test_listing_and_head_survive_faults(proxy, moto_endpoint):
     ids=["503", "cut", "reset"],
 )
 def test_a_day_fails_only_after_its_retries_naming_the_fault_and_the_tries(proxy, fault, named):
-    source = reading.source_for(uri(FRANCE_T2M), "run-fails")
-    reading.file_time_range(source)  # planning reads fine
+    source = netcdf.source_for(uri(FRANCE_T2M), "run-fails")
+    netcdf.file_time_range(source)  # planning reads fine
     fault.key = key(FRANCE_T2M)
     proxy.inject(fault)
     with pytest.raises(InputError) as err:
-        reading.load_day([source], date(2020, 7, 2), ["t2m"])
+        samples.load_day([source], date(2020, 7, 2), ["t2m"])
     text = str(err.value)
     assert uri(FRANCE_T2M) in text and re.search(named, text), text
     assert re.search(r"gave up after 5 tries", text), text
@@ -249,7 +249,7 @@ def test_the_ncar_bucket_is_read_unsigned_with_no_credentials(
 
     listed = storage.list_files("s3://nsf-ncar-era5/e5.oper.an.sfc/202007/")
     assert listed == [f"s3://nsf-ncar-era5/{t2m_key}"]
-    source = reading.source_for(listed[0], "run-anonymous")
+    source = netcdf.source_for(listed[0], "run-anonymous")
     got = read_daily([source], date(2020, 7, 2), "t2m").field("era5", min_samples=1)
     want = read_daily([FRANCE_T2M], date(2020, 7, 2), "t2m").field("era5", min_samples=1)
     assert got.samples == want.samples == 24

@@ -87,11 +87,12 @@ def test_index_lists_day_files_per_variable_sorted(output_dir: Path):
     assert viewer.build_index(output_dir) == {
         "variables": ["t2m", "tp"],
         "days": {"t2m": ["2024-07-01", "2024-07-02"], "tp": ["2024-07-02"]},
+        "labels": {"t2m": "daily mean 2 m temperature", "tp": "daily total precipitation"},
     }
 
 
 def test_index_of_a_folder_without_contours_is_empty(tmp_path: Path):
-    assert viewer.build_index(tmp_path) == {"variables": [], "days": {}}
+    assert viewer.build_index(tmp_path) == {"variables": [], "days": {}, "labels": {}}
 
 
 def test_index_follows_new_files(output_dir: Path):
@@ -109,6 +110,7 @@ def test_server_serves_the_index(server, output_dir: Path):
     assert json.loads(body) == {
         "variables": ["t2m", "tp"],
         "days": {"t2m": ["2024-07-01", "2024-07-02"], "tp": ["2024-07-02"]},
+        "labels": {"t2m": "daily mean 2 m temperature", "tp": "daily total precipitation"},
     }
 
 

@@ -16,7 +16,8 @@
   const params = new URLSearchParams(window.location.search);
   const DATA_URL = withSlash(params.get('data') || 'data/');
   const BORDERS_URL = params.get('borders') === '0' ? null : 'api/borders.geojson';
-  const LABELS = { t2m: '2 m temperature', tp: 'Total precipitation' };
+  // What the selector calls each variable: the registry's descriptions, from the index.
+  let variableLabels = {};
   const DATA_ATTRIBUTION = 'Contains modified Copernicus Climate Change Service information';
   const SAMPLE_ATTRIBUTION = 'Synthetic sample data (era5_tools.sample), not Copernicus data';
   const UNITS = { degC: '°C', 'm s-1': 'm/s' };
@@ -158,12 +159,13 @@
         days[v] = list;
       }
     }
+    variableLabels = (raw && raw.labels) || {};
     return { variables, days };
   }
 
   function fillVariables(selected) {
     variableSelect.replaceChildren(
-      ...index.variables.map((v) => new Option(LABELS[v] ? `${LABELS[v]} (${v})` : v, v)),
+      ...index.variables.map((v) => new Option(variableLabels[v] ? `${variableLabels[v]} (${v})` : v, v)),
     );
     variableSelect.value = selected;
     variableSelect.disabled = false;
@@ -246,7 +248,7 @@
       fittedBounds = bounds;
     }
     const units = firstProperty(features, 'units') || '';
-    const description = firstProperty(features, 'description') || LABELS[variable] || variable;
+    const description = firstProperty(features, 'description') || variableLabels[variable] || variable;
     const legendItems = buildLegend(bands, variable, day, units, description, synthetic);
     const labelCount = placeLabels();
     const complete = firstProperty(features, 'complete');

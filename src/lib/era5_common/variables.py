@@ -42,6 +42,14 @@ FORMULAS = (VALUE, SUM, SPEED)
 #: (ERA5's hourly values), or the value at D+1 00 UTC (ERA5-Land, accumulated since 00 UTC).
 MEAN, MINIMUM, MAXIMUM, TOTAL = "mean", "minimum", "maximum", "total"
 STATISTICS = (MEAN, MINIMUM, MAXIMUM, TOTAL)
+#: What each statistic takes of day D, in words (the README's table).
+STATISTIC_RULES = {
+    MEAN: "mean of the 24 hourly values at 00..23 UTC",
+    MINIMUM: "minimum of the 24 hourly values at 00..23 UTC",
+    MAXIMUM: "maximum of the 24 hourly values at 00..23 UTC",
+    TOTAL: "ERA5: sum of the hourly amounts ending in (D 00, D+1 00]; ERA5-Land: the "
+    "amount accumulated since 00 UTC at D+1 00 UTC (never a sum of those)",
+}
 #: CF cell_methods of each statistic (hourly inputs).
 CELL_METHODS = {
     MEAN: "time: mean (interval: 1 hour)",

@@ -34,6 +34,52 @@ def _ingest_options() -> str:
     return markdown_table(INGEST_OPTIONS)
 
 
+def variables_table() -> str:
+    """The registry's variables: what each daily value is, from what, in what units."""
+    from era5_common.variables import SPEED, STATISTIC_RULES, SUM, VARIABLES
+
+    def made_of(name: str) -> str:
+        ways = []
+        for r in VARIABLES[name].recipes:
+            if r.formula == SPEED:
+                ways.append(f"speed √({'² + '.join(r.inputs)}²) each hour")
+            elif r.formula == SUM:
+                ways.append(" + ".join(f"`{q}`" for q in r.inputs))
+            else:
+                ways.append(f"`{r.inputs[0]}`")
+        return ", else ".join(ways)
+
+    lines = [
+        "| variable | daily value | units | made from (first held) | rule | default levels | palette |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for v in VARIABLES.values():
+        default = " (default)" if v.default else ""
+        lines.append(
+            f"| `{v.name}`{default} | {v.description} | {v.output_units} | {made_of(v.name)} "
+            f"| {STATISTIC_RULES[v.statistic]} | `{v.default_levels}` | `{v.default_cmap}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def quantities_table() -> str:
+    """The registry's quantities: the hourly fields as each source names them."""
+    from era5_common.variables import QUANTITIES
+
+    lines = [
+        "| quantity | kind | canonical units | names in files | CDS request | NSF NCAR file, variable | products |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for q in QUANTITIES.values():
+        names = ", ".join(f"`{n}`" for n in q.file_names)
+        ncar = f"`{q.ncar.product}` `{q.ncar.parameter}`, `{q.ncar.name}`" if q.ncar else "none"
+        lines.append(
+            f"| `{q.name}` | {q.kind} | {q.units} | {names} | `{q.cds}` | {ncar} | "
+            f"{', '.join(q.datasets)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
 def _anchor(title: str) -> str:
     """GitHub's anchor of a heading: lower case, punctuation dropped, spaces as hyphens."""
     text = re.sub(r"[^\w\- ]", "", title.strip().lower())
@@ -60,6 +106,8 @@ GENERATORS: dict[str, Callable[[str], str]] = {
     "options:extract_contours": lambda _text: _job_options(),
     "options:ingest_era5": lambda _text: _ingest_options(),
     "toc": table_of_contents,
+    "variables": lambda _text: variables_table(),
+    "quantities": lambda _text: quantities_table(),
 }
 
 

@@ -2,14 +2,15 @@
 
 ``python -m era5_tools.readme_images`` writes into ``docs/images/``:
 
-- ``t2m_france_2020-07-01.png`` and ``tp_france_2020-07-01.png``: the PNG maps of the
-  real France July 2020 ERA5 files kept in ``tests/data/era5`` (Copernicus data), as the
-  job draws them (the same daily rules, levels, palettes and labelled isolines);
-- ``isobars_synthetic.png``: the labelled isobars of a made-up pressure field, through
-  the same plotting function, for the mean sea level pressure the job does not read yet;
-- ``viewer_france_2020-07-01.png``: the map viewer at full width (1280x800) over the same
-  day's GeoJSON, taken in headless Chromium (skipped, saying why, without Chromium,
-  chromedriver, selenium or npm).
+- ``{variable}_france_2020-07-01.png``: the PNG map of each variable of the registry that
+  the real France July 2020 ERA5 files kept in ``tests/data/era5`` (Copernicus data) can
+  make, as the job draws it (the same daily rules, levels, palettes and labelled
+  isolines): ``t2m``, ``t2m_max``, ``t2m_min``, ``tp``;
+- ``{variable}_sample_2024-07-01.png``: each other variable (sea-level pressure's isobars,
+  wind speed) from the synthetic sample over Western Europe (``era5_tools.sample``);
+- ``viewer_france_2020-07-01.png``: the map viewer at full width (1280x800) over the
+  France day's GeoJSON, taken in headless Chromium (skipped, saying why, without
+  Chromium, chromedriver, selenium or npm).
 
 Every file is written anew each time: the pictures follow the code.
 """
@@ -26,24 +27,21 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-import xarray as xr
-
 from era5_common.logs import configure_logging
-from era5_contours.outputs.plots import render_map_png
+from era5_common.variables import DEFAULTS, VARIABLES, recipe_for
+from era5_contours.inputs.netcdf import file_time_range
 from era5_contours.run.config import JobConfig
 from era5_contours.run.tasks import contour_outputs
 from era5_contours.science.daily import read_daily
-from era5_contours.science.levels import LevelScheme
 from era5_tools import repository_root
+from era5_tools.sample import generate_sample
 
 logger = logging.getLogger(__name__)
 
 DAY = date(2020, 7, 1)
-FILES = {
-    "t2m": "era5_france_2020-07_hourly_instant_t2m.nc",
-    "tp": "era5_france_2020-07_hourly_accum_tp.nc",
-}
+#: The real files: ERA5 over France, July 2020 (tests/data/era5, with their provenance).
+FRANCE = ("era5_france_2020-07_hourly_instant_*.nc", "era5_france_2020-07_hourly_accum_*.nc")
+SAMPLE_DAY = date(2024, 7, 1)
 CHROMIUM = Path("/usr/bin/chromium")
 #: The e2e tests' flags: headless, no sandbox (root in a container), no network of its own.
 CHROME_FLAGS = (
@@ -60,48 +58,52 @@ CHROME_FLAGS = (
 )
 
 
-def pressure_field() -> xr.DataArray:
-    """A made-up mean sea level pressure (hPa): a low west of Scotland, a high over the Alps."""
-    lon = np.arange(-30.0, 30.01, 0.25)
-    lat = np.arange(35.0, 65.01, 0.25)
-    x, y = np.meshgrid(lon, lat)
-    low = 28.0 * np.exp(-(((x + 12.0) / 9.0) ** 2 + ((y - 57.0) / 6.0) ** 2))
-    high = 22.0 * np.exp(-(((x - 12.0) / 14.0) ** 2 + ((y - 44.0) / 8.0) ** 2))
-    return xr.DataArray(
-        1013.0 - low + high + 0.15 * (y - 50.0),
-        dims=("latitude", "longitude"),
-        coords={"latitude": lat, "longitude": lon},
-        attrs={"units": "hPa", "long_name": "mean sea level pressure (synthetic field)"},
-    )
-
-
-def write_maps(data_dir: Path, out_dir: Path, geojson_dir: Path | None = None) -> list[Path]:
-    """The PNG maps (and, into ``geojson_dir``, the day's GeoJSON for the viewer)."""
-    config = JobConfig.from_args(
+def _config(data_dir: Path, out_dir: Path, day: date) -> JobConfig:
+    return JobConfig.from_args(
         {
             "input_path": str(data_dir),
             "output_path": str(out_dir),
-            "start_date": DAY.isoformat(),
-            "end_date": DAY.isoformat(),
+            "start_date": day.isoformat(),
+            "end_date": day.isoformat(),
         }
     )
+
+
+def _map(
+    sources: Sequence[Path], name: str, day: date, config: JobConfig, out: Path
+) -> tuple[Path, bytes]:
+    """One variable's PNG (written to ``out``) and GeoJSON, as the job makes them."""
+    field = read_daily([str(s) for s in sources], day, name).field()
+    _, geojson, png = contour_outputs(field, config, [str(s) for s in sources])
+    assert png is not None
+    out.write_bytes(png)
+    return out, geojson
+
+
+def write_maps(data_dir: Path, out_dir: Path, geojson_dir: Path | None = None) -> list[Path]:
+    """Every variable's PNG map (and, into ``geojson_dir``, the France day's GeoJSON)."""
+    france = sorted(f for pattern in FRANCE for f in data_dir.glob(pattern))
+    held = {q for f in france for q in file_time_range(f)["variables"]}
+    config = _config(data_dir, out_dir, DAY)
     written = []
-    for variable, name in FILES.items():
-        source = str(data_dir / name)
-        field = read_daily([source], DAY, variable).field("era5")
-        _, geojson, png = contour_outputs(field, config, [source])
-        assert png is not None
-        path = out_dir / f"{variable}_france_{DAY.isoformat()}.png"
-        path.write_bytes(png)
+    rest = []
+    for name in VARIABLES:
+        if recipe_for(name, held) is None:
+            rest.append(name)
+            continue
+        path, geojson = _map(france, name, DAY, config, out_dir / f"{name}_france_{DAY}.png")
         written.append(path)
         if geojson_dir is not None:
-            target = geojson_dir / "contours" / variable / f"{DAY.isoformat()}.geojson"
+            target = geojson_dir / "contours" / name / f"{DAY.isoformat()}.geojson"
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(geojson)
-    scheme = LevelScheme.interval(4.0, 0.0, 960.0, 1048.0, cmap="pressure")
-    path = out_dir / "isobars_synthetic.png"
-    path.write_bytes(render_map_png(pressure_field(), scheme.levels_for(), cmap=scheme.cmap))
-    written.append(path)
+    if rest:
+        with tempfile.TemporaryDirectory() as tmp:
+            files = generate_sample(tmp, SAMPLE_DAY, SAMPLE_DAY, variables=rest)
+            config = _config(Path(tmp), out_dir, SAMPLE_DAY)
+            for name in rest:
+                target = out_dir / f"{name}_sample_{SAMPLE_DAY}.png"
+                written.append(_map(files, name, SAMPLE_DAY, config, target)[0])
     return written
 
 
@@ -135,7 +137,7 @@ def viewer_screenshot(output_dir: Path, target: Path) -> str | None:
         options.add_argument(f"--user-data-dir={profile}")
         driver = webdriver.Chrome(options=options, service=Service(executable_path=chromedriver))
         try:
-            driver.get(f"{server.url}?variable=t2m&day={DAY.isoformat()}")
+            driver.get(f"{server.url}?variable={DEFAULTS[0]}&day={DAY.isoformat()}")
             WebDriverWait(driver, 60).until(
                 lambda d: d.find_element("id", "map").get_attribute("data-borders")
             )

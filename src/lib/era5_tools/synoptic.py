@@ -59,10 +59,10 @@ def _day_systems(day: date, bounds: Sequence[float], seed: int) -> _Systems:
     west, south, east, north = bounds
     margin = 15.0
     area = (east - west + 2 * margin) * (north - south + 2 * margin)
-    n = max(1, rng.poisson(area / 900.0))
+    n = max(1, rng.poisson(area / 600.0))
     lat0 = rng.uniform(max(south - margin, -80.0), min(north + margin, 80.0), n)
-    lows = rng.random(n) < 0.5
-    depth = np.where(lows, -rng.uniform(800.0, 2800.0, n), rng.uniform(600.0, 2000.0, n))
+    lows = rng.random(n) < 0.55
+    depth = np.where(lows, -rng.uniform(800.0, 2800.0, n), rng.uniform(400.0, 1400.0, n))
     # Westerlies in mid-latitudes, easterlies in the tropics.
     westerly = np.where(np.abs(lat0) > 25.0, 0.35, -0.2)
     return _Systems(
@@ -89,7 +89,7 @@ def pressure(
     abs_lat = np.abs(lat)[None, :, None]
     # Subtropical highs near 35 degrees, subpolar lows near 62.
     base = (
-        101_500.0
+        101_000.0
         + 700.0 * np.exp(-(((abs_lat - 35.0) / 12.0) ** 2))
         - 1100.0 * np.exp(-(((abs_lat - 62.0) / 10.0) ** 2))
     )

@@ -46,6 +46,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from era5_common import storage
 from era5_common.logs import configure_logging
+from era5_common.variables import VARIABLES
 from era5_contours.outputs import layout
 from era5_tools import repository_root
 
@@ -82,9 +83,10 @@ def build_index(output_path: str | os.PathLike[str]) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``{"variables": [...], "days": {variable: [YYYY-MM-DD, ...]}}``, both sorted;
-        variables without any day file are left out. Temporary files, other names and
-        impossible dates are ignored.
+        ``{"variables": [...], "days": {variable: [YYYY-MM-DD, ...]}, "labels": {variable:
+        description}}``, sorted; variables without any day file are left out, and the
+        labels are the registry's descriptions ("daily mean 2 m temperature").
+        Temporary files, other names and impossible dates are ignored.
     """
     root = Path(output_path) / layout.CONTOURS
     days: dict[str, list[str]] = {}
@@ -102,7 +104,8 @@ def build_index(output_path: str | os.PathLike[str]) -> dict[str, Any]:
                 found.append(match.group(1))
             if found:
                 days[folder.name] = sorted(found)
-    return {"variables": sorted(days), "days": days}
+    labels = {v: VARIABLES[v].description for v in days if v in VARIABLES}
+    return {"variables": sorted(days), "days": days, "labels": labels}
 
 
 def _newest_mtime(paths: Sequence[Path]) -> float:

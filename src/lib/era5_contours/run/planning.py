@@ -113,7 +113,14 @@ def plan_days(
 def _no_recipe_text(name: str, missing: dict[str, str]) -> str:
     """Why no recipe of ``name`` can be made: the closest one's missing inputs."""
     recipes = variable(name).recipes
-    best = min(recipes, key=lambda r: sum(q in missing for q in r.inputs))
+    # The closest: the most inputs there, then the fewest missing.
+    best = min(
+        recipes,
+        key=lambda r: (
+            -sum(q not in missing for q in r.inputs),
+            sum(q in missing for q in r.inputs),
+        ),
+    )
     lacking = [q for q in best.inputs if q in missing]
     text = "; ".join(missing[q] for q in lacking)
     if len(best.inputs) > 1:

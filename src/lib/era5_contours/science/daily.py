@@ -374,8 +374,7 @@ def _stream(samples: Mapping[str, DaySamples]) -> Iterator[tuple[np.datetime64, 
     is absent from it.
     """
     merged = heapq.merge(
-        *(((s.time, q, s.values) for s in stream) for q, stream in samples.items()),
-        key=lambda item: item[0],
+        *(_tagged(q, stream) for q, stream in samples.items()), key=lambda item: item[0]
     )
     current: np.datetime64 | None = None
     fields: dict[str, Any] = {}
@@ -387,6 +386,13 @@ def _stream(samples: Mapping[str, DaySamples]) -> Iterator[tuple[np.datetime64, 
         fields[q] = values
     if current is not None:
         yield current, fields
+
+
+def _tagged(name: str, stream: DaySamples) -> Iterator[tuple[np.datetime64, str, np.ndarray]]:
+    # A function, so that each stream keeps its own name (a nested generator expression
+    # would see the last one).
+    for sample in stream:
+        yield sample.time, name, sample.values
 
 
 def read_day(
@@ -459,12 +465,20 @@ def _name(source: Source) -> str:
 
 def _missing_input(name: str, held: set[str], day: date) -> InputError:
     """Why no recipe of ``name`` can be made: the inputs missing from the closest one."""
-    best = min(variable(name).recipes, key=lambda r: sum(q not in held for q in r.inputs))
+    recipes = variable(name).recipes
+    # The closest: the most inputs there, then the fewest missing.
+    best = min(
+        recipes,
+        key=lambda r: (-sum(q in held for q in r.inputs), sum(q not in held for q in r.inputs)),
+    )
     missing = [q for q in best.inputs if q not in held]
     if len(best.inputs) == 1:
         text = f"no file holds {missing[0]}"
     else:
         text = f"{name} needs {' and '.join(best.inputs)}: no file holds {' or '.join(missing)}"
+    others = [" and ".join(r.inputs) for r in recipes if r is not best]
+    if others:
+        text += f"; nor {' or '.join(others)}"
     return InputError(text, day=day, variable=name)
 
 
