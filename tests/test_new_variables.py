@@ -304,3 +304,34 @@ def test_the_ingest_fetches_the_new_variables_from_the_fake_cds(tmp_path, monkey
             )
             np.testing.assert_array_equal(g[name].values, w_cut.values)
     assert os.path.getsize(got) > 0
+
+
+# --------------------------------------------------------------------------- maps
+
+
+@pytest.mark.parametrize("name", ["t2m_max", "t2m_min", "msl", "si10"])
+def test_each_new_map_reads_well_on_a_sample_day(sample, name):
+    """Its default levels cut the day into several bands, and its isolines carry labels."""
+    from matplotlib.colors import to_hex
+    from matplotlib.text import Annotation
+
+    from era5_contours.outputs.plots import map_figure
+    from era5_contours.science.levels import band_colors, default_scheme
+
+    field = read_daily(sample, DAY, name).field("era5").data
+    scheme = default_scheme(name)
+    levels = scheme.levels_for(field.values)
+    inside = levels[(levels > float(field.min())) & (levels < float(field.max()))]
+    assert len(inside) >= 3, (name, float(field.min()), float(field.max()))
+    fills = band_colors(levels, scheme.cmap)
+    shown = {fills[int(np.searchsorted(levels, v, side="left"))] for v in field.values.ravel()}
+    assert len(shown) >= 4  # a reader tells several bands apart, not one wash of colour
+    fig = map_figure(field, levels, cmap=scheme.cmap, coastlines=False)
+    fig.canvas.draw()
+    labels = [t for t in fig.axes[0].texts if t.get_text() and not isinstance(t, Annotation)]
+    values = {float(t.get_text().replace("\u2212", "-")) for t in labels}
+    assert values and values <= set(inside.tolist())
+    if name == "msl":
+        # Isobars: every 4 hPa at multiples of 4, drawn and labelled in black.
+        assert all(v % 4 == 0 for v in values)
+        assert {to_hex(t.get_color()) for t in labels} == {"#000000"}
