@@ -18,7 +18,7 @@ from shapely import LinearRing, Point
 
 from era5_contours.inputs.samples import load_day
 from era5_contours.science.contours import close_longitude, contour_bands, contour_lines
-from era5_contours.science.daily import daily_mean_t2m
+from era5_contours.science.daily import daily_field
 
 X7 = np.arange(7.0)
 Y7 = np.arange(7.0)
@@ -354,7 +354,7 @@ def test_band_areas_match_geojsoncontour_synthetic():
 def test_band_areas_match_geojsoncontour_real_day(era5_file):
     day = date(2020, 7, 15)
     ds = load_day([era5_file("era5_france_2020-07_hourly_instant_t2m.nc")], day, ["t2m"])
-    field = daily_mean_t2m(ds, day).data
+    field = daily_field(ds, "t2m", day, "era5").data
     z = field.values
     levels = np.arange(np.ceil(np.nanmin(z)) + 1.0, np.nanmax(z), 2.0)
     _compare_with_geojsoncontour(field["longitude"].values, field["latitude"].values, z, levels)

@@ -237,10 +237,15 @@ def test_library_zip_is_reproducible_sorted_and_importable(tmp_path):
 #: What Glue runs: the job's own modules, and nothing of the tools around it.
 RUNTIME_MODULES = {
     "__init__",
-    "variables",
-    *(f"inputs/{m}" for m in ("__init__", "netcdf", "remote", "samples", "units", "datasets")),
-    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours")),
-    *(f"outputs/{m}" for m in ("__init__", "features", "geojson", "plots", "borders", "layout")),
+    *(
+        f"inputs/{m}"
+        for m in ("__init__", "netcdf", "remote", "samples", "windows", "units", "datasets")
+    ),
+    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours", "palettes")),
+    *(
+        f"outputs/{m}"
+        for m in ("__init__", "features", "geojson", "plots", "borders", "labels", "layout")
+    ),
     *(
         f"tables/{m}"
         for m in ("__init__", "schema", "catalog", "datafiles", "filters", "rows", "months")
@@ -273,6 +278,7 @@ KERNEL_MODULES = {
     "glue_args",
     "logs",
     "env",
+    "variables",
 }
 
 

@@ -18,13 +18,14 @@ injected is counted (:meth:`CountingProxy.faults`), and whether each request was
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import os
 import socket
 import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,8 @@ from xml.sax.saxutils import escape
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
+
+    from era5_contours.run.config import JobConfig
 
 _HOP_BY_HOP = {
     "connection",
@@ -263,120 +266,9 @@ class CountingProxy:
 
     def start(self) -> str:
         """Serve on a free port of 127.0.0.1 in a daemon thread; the proxy's URL."""
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-            def _forward(self) -> None:
-                body = self._request_body()
-                fault = proxy._fault_for(self.command, self.path, self.headers)
-                if fault is not None and fault.kind in _ERRORS:
-                    self._answer_error(fault.kind)
-                    return
-                if fault is not None and fault.kind == "stall":
-                    # Say nothing: the client's read timeout fires; then hang up.
-                    proxy._stopping.wait(fault.stall_seconds)
-                    self._hang_up(reset=fault.reset)
-                    return
-                # One upstream connection per request: moto's server closes them anyway.
-                conn = http.client.HTTPConnection(*proxy._upstream, timeout=120)
-                conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-                for name, value in self.headers.items():
-                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                        conn.putheader(name, value)
-                if body or self.command in ("PUT", "POST"):
-                    conn.putheader("Content-Length", str(len(body)))
-                conn.endheaders(body)
-                try:
-                    response = conn.getresponse()
-                    data = response.read()
-                finally:
-                    conn.close()
-                if fault is not None and fault.kind == "cut" and data:
-                    self._cut(response, data, fault.cut_bytes(len(data)), fault.reset)
-                    return
-                if (
-                    self.command == "GET"
-                    and response.status in (200, 206)
-                    and self.path.startswith(f"/{proxy.bucket}/")
-                    and len(self.path.split("?", 1)[0]) > len(proxy.bucket) + 2
-                ):
-                    proxy._add(len(data))
-                self.send_response(response.status, response.reason)
-                for name, value in response.getheaders():
-                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                        self.send_header(name, value)
-                # A HEAD response has no body but the length of the GET's.
-                length = response.getheader("Content-Length") if self.command == "HEAD" else None
-                self.send_header("Content-Length", length or str(len(data)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(data)
-
-            def _answer_error(self, kind: str) -> None:
-                code, message = _ERRORS[kind]
-                body = (
-                    '<?xml version="1.0" encoding="UTF-8"?>\n'
-                    f"<Error><Code>{code}</Code><Message>{message}</Message>"
-                    f"<Resource>{escape(self.path)}</Resource><RequestId>fault</RequestId></Error>"
-                ).encode()
-                self.send_response(int(kind))
-                self.send_header("Content-Type", "application/xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
-
-            def _cut(
-                self, response: http.client.HTTPResponse, data: bytes, keep: int, reset: bool
-            ) -> None:
-                """Headers promising all of ``data``, ``keep`` bytes of it, then a closed socket."""
-                self.send_response(response.status, response.reason)
-                for name, value in response.getheaders():
-                    if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
-                        self.send_header(name, value)
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data[:keep])
-                self._hang_up(reset=reset)
-
-            def _hang_up(self, reset: bool = False) -> None:
-                self.close_connection = True
-                try:
-                    self.wfile.flush()
-                    if reset:
-                        # Linger 0: closing sends RST, as a dropped connection does.
-                        self.connection.setsockopt(
-                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
-                        )
-                        self.connection.close()
-                    else:
-                        self.connection.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass  # the client left first
-
-            def _request_body(self) -> bytes:
-                if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-                    out = bytearray()
-                    while True:
-                        size = int(self.rfile.readline().split(b";")[0], 16)
-                        if size == 0:
-                            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                                pass
-                            return bytes(out)
-                        out += self.rfile.read(size)
-                        self.rfile.readline()
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
-
-            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
-
+        handler = type("Handler", (_Handler,), {"proxy": self})
         self._stopping.clear()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self.endpoint
@@ -420,6 +312,166 @@ def executor_conf() -> dict[str, str]:
     return {f"spark.executorEnv.{k}": v for k, v in CREDENTIALS.items()}
 
 
+class _Handler(BaseHTTPRequestHandler):
+    """Forwards each request to the upstream S3 endpoint, counting and faulting as told."""
+
+    proxy: CountingProxy
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _forward(self) -> None:
+        body = self._request_body()
+        fault = self.proxy._fault_for(self.command, self.path, self.headers)
+        if fault is not None and fault.kind in _ERRORS:
+            self._answer_error(fault.kind)
+            return
+        if fault is not None and fault.kind == "stall":
+            # Say nothing: the client's read timeout fires; then hang up.
+            self.proxy._stopping.wait(fault.stall_seconds)
+            self._hang_up(reset=fault.reset)
+            return
+        # One upstream connection per request: moto's server closes them anyway.
+        conn = http.client.HTTPConnection(*self.proxy._upstream, timeout=120)
+        conn.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
+        for name, value in self.headers.items():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                conn.putheader(name, value)
+        if body or self.command in ("PUT", "POST"):
+            conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        try:
+            response = conn.getresponse()
+            data = response.read()
+        finally:
+            conn.close()
+        if fault is not None and fault.kind == "cut" and data:
+            self._cut(response, data, fault.cut_bytes(len(data)), fault.reset)
+            return
+        if (
+            self.command == "GET"
+            and response.status in (200, 206)
+            and self.path.startswith(f"/{self.proxy.bucket}/")
+            and len(self.path.split("?", 1)[0]) > len(self.proxy.bucket) + 2
+        ):
+            self.proxy._add(len(data))
+        self.send_response(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        # A HEAD response has no body but the length of the GET's.
+        length = response.getheader("Content-Length") if self.command == "HEAD" else None
+        self.send_header("Content-Length", length or str(len(data)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
+
+    def _answer_error(self, kind: str) -> None:
+        code, message = _ERRORS[kind]
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f"<Error><Code>{code}</Code><Message>{message}</Message>"
+            f"<Resource>{escape(self.path)}</Resource><RequestId>fault</RequestId></Error>"
+        ).encode()
+        self.send_response(int(kind))
+        self.send_header("Content-Type", "application/xml")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _cut(self, response: http.client.HTTPResponse, data: bytes, keep: int, reset: bool) -> None:
+        """Headers promising all of ``data``, ``keep`` bytes of it, then a closed socket."""
+        self.send_response(response.status, response.reason)
+        for name, value in response.getheaders():
+            if name.lower() not in _HOP_BY_HOP and name.lower() != "content-length":
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data[:keep])
+        self._hang_up(reset=reset)
+
+    def _hang_up(self, reset: bool = False) -> None:
+        self.close_connection = True
+        try:
+            self.wfile.flush()
+            if reset:
+                # Linger 0: closing sends RST, as a dropped connection does.
+                self.connection.setsockopt(
+                    socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                )
+                self.connection.close()
+            else:
+                self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # the client left first
+
+    def _request_body(self) -> bytes:
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            out = bytearray()
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(length) if length else b""
+
+    do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
+
+
+@contextlib.contextmanager
+def _test_credentials() -> Iterator[None]:
+    """moto's test credentials in the environment (and no profile), restored afterwards."""
+    saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
+    os.environ.update(CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _upload_inputs(
+    moto: str,
+    inputs: Sequence[Path],
+    start: date,
+    end: date,
+    output: Path,
+    run_id: str,
+    proxy: CountingProxy,
+    options: dict[str, str] | None,
+) -> JobConfig:
+    """The inputs uploaded to the input bucket, and the job's config to read them there."""
+    import boto3
+
+    from era5_contours.run.config import JobConfig
+
+    s3 = boto3.client("s3", endpoint_url=moto)
+    s3.create_bucket(Bucket=INPUT_BUCKET)
+    for path in inputs:
+        s3.upload_file(str(path), INPUT_BUCKET, f"hourly/{Path(path).name}")
+    return JobConfig.from_args(
+        {
+            "input_path": f"s3://{INPUT_BUCKET}/hourly/",
+            "output_path": str(output),
+            "start_date": start.isoformat(),
+            "end_date": end.isoformat(),
+            "run_id": run_id,
+            "aws_endpoint_url": proxy.endpoint,
+            **(options or {}),
+        }
+    )
+
+
 def measure_job_reads(
     spark: SparkSession,
     inputs: Sequence[Path],
@@ -448,58 +500,34 @@ def measure_job_reads(
         (the job's :class:`~era5_contours.run.pipeline.RunReport`), ``faults`` (those
         played, by kind).
     """
-    import boto3
     from moto.server import ThreadedMotoServer
 
     from era5_contours.run import pipeline
-    from era5_contours.run.config import JobConfig
 
-    saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    moto = f"http://{host}:{port}"
-    proxy = CountingProxy(moto, INPUT_BUCKET, faults)
-    proxy.start()
-    # The driver logs the plan as soon as the executors' inspection of the inputs is
-    # collected: from that line on, what the input bucket serves is the days' reading.
-    marker = _PlanMarker(proxy)
-    pipeline_log = logging.getLogger(pipeline.__name__)
-    level = pipeline_log.level
-
-    try:
-        os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
-        s3 = boto3.client("s3", endpoint_url=moto)
-        s3.create_bucket(Bucket=INPUT_BUCKET)
-        for path in inputs:
-            s3.upload_file(str(path), INPUT_BUCKET, f"hourly/{Path(path).name}")
-        config = JobConfig.from_args(
-            {
-                "input_path": f"s3://{INPUT_BUCKET}/hourly/",
-                "output_path": str(output),
-                "start_date": start.isoformat(),
-                "end_date": end.isoformat(),
-                "run_id": run_id,
-                "aws_endpoint_url": proxy.endpoint,
-                **(options or {}),
-            }
-        )
-        pipeline_log.addHandler(marker)
-        pipeline_log.setLevel(min(level or logging.INFO, logging.INFO))
-        proxy.mark("planning")
-        report = pipeline.run_contour_job(spark, config)
-    finally:
-        pipeline_log.removeHandler(marker)
-        pipeline_log.setLevel(level)
-        proxy.stop()
-        server.stop()
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    with _test_credentials():
+        server.start()
+        host, port = server.get_host_and_port()
+        moto = f"http://{host}:{port}"
+        proxy = CountingProxy(moto, INPUT_BUCKET, faults)
+        proxy.start()
+        # The driver logs the plan as soon as the executors' inspection of the inputs is
+        # collected: from that line on, what the input bucket serves is the days' reading.
+        marker = _PlanMarker(proxy)
+        pipeline_log = logging.getLogger(pipeline.__name__)
+        level = pipeline_log.level
+        try:
+            os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
+            config = _upload_inputs(moto, inputs, start, end, output, run_id, proxy, options)
+            pipeline_log.addHandler(marker)
+            pipeline_log.setLevel(min(level or logging.INFO, logging.INFO))
+            proxy.mark("planning")
+            report = pipeline.run_contour_job(spark, config)
+        finally:
+            pipeline_log.removeHandler(marker)
+            pipeline_log.setLevel(level)
+            proxy.stop()
+            server.stop()
     counts = proxy.counts()
     empty = {"bytes": 0, "gets": 0}
     return {

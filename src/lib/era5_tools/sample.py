@@ -703,35 +703,35 @@ def generate_sample(
         raise ValueError(f"dataset must be {ERA5} or {ERA5_LAND}, got {dataset!r}")
     land = dataset == ERA5_LAND
     quantities = cds_quantities(variables, dataset)
-    if resolution is None:
-        resolution = LAND_RESOLUTION if land else DEFAULT_RESOLUTION
+    resolution = resolution or (LAND_RESOLUTION if land else DEFAULT_RESOLUTION)
     prefix = prefix or (LAND_PREFIX if land else DEFAULT_PREFIX)
-    start, end = _as_date(start), _as_date(end)
     bounds = tuple(float(b) for b in bounds)
     lat, lon = make_grid(bounds, resolution)
     world = _World(lat, lon, bounds, seed, terrain_height(lat, lon, bounds, seed))
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sea = None
-    if land:
-        from era5_contours.outputs.borders import land_mask
-
-        sea = ~land_mask(lat, lon)
+    sea = _sea(lat, lon) if land else None
     written = []
-    for month, chunk in month_chunks(sample_hours(start, end)):
+    for month, chunk in month_chunks(sample_hours(_as_date(start), _as_date(end))):
         fields = _month_fields(world, quantities, chunk, land)
         if sea is not None:
             for values in fields.values():
                 values[:, sea] = np.nan
-        product = "ERA5-Land" if land else "ERA5"
         for path, names in _files(out, prefix, month, quantities, land):
             params = [(_Param.of(QUANTITIES[q]), fields[q]) for q in names]
-            ds = _dataset(params, chunk, lat, lon, resolution, seed, product)
-            write_netcdf_atomic(ds, path)
+            product = "ERA5-Land" if land else "ERA5"
+            write_netcdf_atomic(_dataset(params, chunk, lat, lon, resolution, seed, product), path)
             logger.info("wrote %s (%d steps)", path, chunk.size)
             written.append(path)
-        del fields
     return written
+
+
+def _sea(lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
+    """Cells off the Natural Earth land the maps draw (ERA5-Land is NaN there)."""
+    from era5_contours.outputs.borders import land_mask
+
+    sea: np.ndarray = ~land_mask(lat, lon)
+    return sea
 
 
 @dataclass(frozen=True)

@@ -523,7 +523,6 @@ def map_figure(
     values = np.asarray(field.values, dtype=float)
     has_data = bool(np.isfinite(values).any())
     colors = band_colors(levels, cmap)
-
     xmin, xmax, ymin, ymax = lon[0], lon[-1], lat[0], lat[-1]
     mid_lat = 0.5 * (ymin + ymax)
     if figsize is None:
@@ -537,9 +536,37 @@ def map_figure(
     fig.set_facecolor("white")
     ax = fig.add_subplot()
     ax.set_facecolor(_BACKGROUND)
-
     pixels = _map_pixels(fig, ax)
-    if has_data and lon.size >= pixels[0] and lat.size >= pixels[1]:
+    if has_data:
+        _draw_bands(ax, lon, lat, values, levels, colors, pixels)
+    if coastlines:
+        _draw_borders(ax, (xmin, ymin, xmax, ymax), pixels)
+    ax.set_xlim(xmin, xmax)
+    ax.set_ylim(ymin, ymax)
+    # Equirectangular with the scale true at mid-latitude.
+    ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
+    if isolines and has_data:
+        _draw_isolines(fig, ax, lon, lat, values, levels, cmap, pixels)
+    ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
+    ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
+    ax.set_xlabel("longitude")
+    ax.set_ylabel("latitude")
+    ax.set_title(map_title(field) if title is None else title, fontsize="medium")
+    _draw_colorbar(fig, ax, levels, values, colors, str(field.attrs.get("units", "")))
+    return fig
+
+
+def _draw_bands(
+    ax: Axes,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    colors: list[str],
+    pixels: tuple[float, float],
+) -> None:
+    """The filled bands: cells coloured by band, or contourf on coarser grids than pixels."""
+    if lon.size >= pixels[0] and lat.size >= pixels[1]:
         # More grid cells than pixels: colour the cells by band, one cell per block of
         # cells a pixel covers, instead of building and filling polygons smaller than a
         # pixel (a global 0.1 degree field has 6.5 million cells for ~500x300 pixels).
@@ -554,86 +581,102 @@ def map_figure(
             interpolation="nearest",
             aspect="auto",
         )
-    elif has_data:
-        data = np.ma.masked_invalid(values)
-        if len(levels) == 1:
-            # contourf needs two levels: close both open bands just outside the data.
-            lo = min(float(data.min()), levels[0]) - 1.0
-            hi = max(float(data.max()), levels[0]) + 1.0
-            ax.contourf(
-                lon,
-                lat,
-                data,
-                levels=[lo, levels[0], hi],
-                cmap=ListedColormap(colors),
-                norm=BoundaryNorm([lo, levels[0], hi], ncolors=2),
-            )
-        else:
-            # BoundaryNorm with extend='both' sends the open bands to the first and last of
-            # the len(levels)+1 colours, so every band keeps its GeoJSON colour exactly.
-            ax.contourf(
-                lon,
-                lat,
-                data,
-                levels=levels,
-                extend="both",
-                cmap=ListedColormap(colors),
-                norm=BoundaryNorm(levels, ncolors=len(colors), extend="both"),
-            )
+        return
+    data = np.ma.masked_invalid(values)
+    if len(levels) == 1:
+        # contourf needs two levels: close both open bands just outside the data.
+        lo = min(float(data.min()), levels[0]) - 1.0
+        hi = max(float(data.max()), levels[0]) + 1.0
+        ax.contourf(
+            lon,
+            lat,
+            data,
+            levels=[lo, levels[0], hi],
+            cmap=ListedColormap(colors),
+            norm=BoundaryNorm([lo, levels[0], hi], ncolors=2),
+        )
+        return
+    # BoundaryNorm with extend='both' sends the open bands to the first and last of the
+    # len(levels)+1 colours, so every band keeps its GeoJSON colour exactly.
+    ax.contourf(
+        lon,
+        lat,
+        data,
+        levels=levels,
+        extend="both",
+        cmap=ListedColormap(colors),
+        norm=BoundaryNorm(levels, ncolors=len(colors), extend="both"),
+    )
 
-    if coastlines:
-        # Borders simplified to half a pixel: invisible, and far fewer vertices to draw.
-        tolerance = 0.5 * (xmax - xmin) / max(pixels[0], 1.0)
-        segments = boundary_segments(xmin, ymin, xmax, ymax, tolerance=tolerance)
-        if segments:
-            # One path of all the polylines: thousands of Path objects in a LineCollection
-            # cost ~0.4 s per global map to build and draw.
-            vertices = np.concatenate(segments)
-            codes = np.full(len(vertices), MplPath.LINETO, dtype=MplPath.code_type)
-            codes[np.cumsum([0, *(len(seg) for seg in segments[:-1])])] = MplPath.MOVETO
-            # add_artist, not add_patch: the latter walks every segment for the data
-            # limits (seconds on a global map), which the fixed limits below make moot.
-            ax.add_artist(
-                PathPatch(
-                    MplPath(vertices, codes),
-                    fill=False,
-                    edgecolor=_COAST_COLOR,
-                    linewidth=0.8,
-                    zorder=3,
-                )
+
+def _draw_borders(
+    ax: Axes, bounds: tuple[float, float, float, float], pixels: tuple[float, float]
+) -> None:
+    xmin, ymin, xmax, ymax = bounds
+    # Borders simplified to half a pixel: invisible, and far fewer vertices to draw.
+    tolerance = 0.5 * (xmax - xmin) / max(pixels[0], 1.0)
+    segments = boundary_segments(xmin, ymin, xmax, ymax, tolerance=tolerance)
+    if not segments:
+        return
+    # One path of all the polylines: thousands of Path objects in a LineCollection cost
+    # ~0.4 s per global map to build and draw.
+    vertices = np.concatenate(segments)
+    codes = np.full(len(vertices), MplPath.LINETO, dtype=MplPath.code_type)
+    codes[np.cumsum([0, *(len(seg) for seg in segments[:-1])])] = MplPath.MOVETO
+    # add_artist, not add_patch: the latter walks every segment for the data limits
+    # (seconds on a global map), which the fixed limits make moot.
+    ax.add_artist(
+        PathPatch(
+            MplPath(vertices, codes),
+            fill=False,
+            edgecolor=_COAST_COLOR,
+            linewidth=0.8,
+            zorder=3,
+        )
+    )
+
+
+def _draw_isolines(
+    fig: Figure,
+    ax: Axes,
+    lon: np.ndarray,
+    lat: np.ndarray,
+    values: np.ndarray,
+    levels: np.ndarray,
+    cmap: str,
+    pixels: tuple[float, float],
+) -> None:
+    """Labelled isolines, and the lows' and highs' marks where the palette asks for them."""
+    # On about one grid point per pixel: finer lines than pixels draw nothing more.
+    sy, sx = max(1, int(lat.size // pixels[1])), max(1, int(lon.size // pixels[0]))
+    x, y, grid = lon[::sx], lat[::sy], values[::sy, ::sx]
+    fixed = palette(cmap)
+    avoid: list[Box] = []
+    if fixed is not None and fixed.centres is not None and len(levels) > 1:
+        # Lows and highs deeper than one isoline spacing get their mark, and the isoline
+        # labels keep clear of it.
+        centres = field_centres(x, y, grid, float(np.min(np.diff(levels))))
+        draw_centres(ax, centres, fixed.centres, fixed.line)
+        ax.apply_aspect()
+        # A mark's box: the letter over its value, four digits wide.
+        pt = fig.dpi / 72.0
+        half_w, half_h = 0.5 * 2.6 * LABEL_SIZE * pt, 0.6 * (CENTRE_SIZE + LABEL_SIZE) * pt
+        for _, cx, cy, _ in centres:
+            px, py = ax.transData.transform((cx, cy))
+            avoid.append(
+                (float(px), float(py) + 0.3 * (CENTRE_SIZE - LABEL_SIZE) * pt, half_w, half_h)
             )
+    draw_isolines(ax, x, y, grid, levels, line_colors(levels, cmap), avoid=avoid)
 
-    ax.set_xlim(xmin, xmax)
-    ax.set_ylim(ymin, ymax)
-    # Equirectangular with the scale true at mid-latitude.
-    ax.set_aspect(1.0 / max(math.cos(math.radians(mid_lat)), 0.05))
-    if isolines and has_data:
-        # On about one grid point per pixel: finer lines than pixels draw nothing more.
-        sy, sx = max(1, int(lat.size // pixels[1])), max(1, int(lon.size // pixels[0]))
-        x, y, grid = lon[::sx], lat[::sy], values[::sy, ::sx]
-        fixed = palette(cmap)
-        avoid: list[Box] = []
-        if fixed is not None and fixed.centres is not None and len(levels) > 1:
-            # Lows and highs deeper than one isoline spacing get their mark, and the
-            # isoline labels keep clear of it.
-            centres = field_centres(x, y, grid, float(np.min(np.diff(levels))))
-            draw_centres(ax, centres, fixed.centres, fixed.line)
-            ax.apply_aspect()
-            # A mark's box: the letter over its value, four digits wide.
-            pt = fig.dpi / 72.0
-            half_w, half_h = 0.5 * 2.6 * LABEL_SIZE * pt, 0.6 * (CENTRE_SIZE + LABEL_SIZE) * pt
-            for _, cx, cy, _ in centres:
-                px, py = ax.transData.transform((cx, cy))
-                avoid.append(
-                    (float(px), float(py) + 0.3 * (CENTRE_SIZE - LABEL_SIZE) * pt, half_w, half_h)
-                )
-        draw_isolines(ax, x, y, grid, levels, line_colors(levels, cmap), avoid=avoid)
-    ax.xaxis.set_major_formatter(_degree_formatter("E", "W"))
-    ax.yaxis.set_major_formatter(_degree_formatter("N", "S"))
-    ax.set_xlabel("longitude")
-    ax.set_ylabel("latitude")
-    ax.set_title(map_title(field) if title is None else title, fontsize="medium")
 
+def _draw_colorbar(
+    fig: Figure,
+    ax: Axes,
+    levels: np.ndarray,
+    values: np.ndarray,
+    colors: list[str],
+    units: str,
+) -> None:
     if len(levels) == 1:
         # Both bands, drawn as two equal halves around the single tick.
         bounds = np.array([levels[0] - 1.0, levels[0], levels[0] + 1.0])
@@ -652,5 +695,4 @@ def map_figure(
     cbar = fig.colorbar(bar, ax=ax, extend=extend, shrink=0.9, fraction=0.05, pad=0.03)
     tick_values = [float(t) for t in ticks]
     cbar.set_ticks(tick_values, labels=[number(t) for t in tick_values])
-    cbar.set_label(display_units(str(field.attrs.get("units", ""))))
-    return fig
+    cbar.set_label(display_units(units))

@@ -14,7 +14,7 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict, TypeVar
@@ -287,26 +287,23 @@ def deploy(
     ValueError, FileNotFoundError
         Settings, template or artifacts are wrong; nothing was sent.
     """
-    root = root or repository_root()
+    # Long on purpose: one change set's life (create, wait, execute, clean up) reads top
+    # to bottom, and its clean-up must see every exit, which the finally below does.
     say = report or (lambda line: None)
     s3, cfn = clients["s3"], clients["cloudformation"]
     name = settings.stack_name
-
     # Everything local first: a missing wheel or a bad parameter stops before any call.
-    parameters, items, body, url = _local_part(settings, root, max_template_body)
+    parameters, items, body, url = _local_part(
+        settings, root or repository_root(), max_template_body
+    )
 
     check_bucket(s3, settings.bucket)
     # A stack that cannot take a change set stops the run before anything is uploaded.
     stack = find_stack(cfn, name)
     kind = change_set_type(stack)
     outcome = Outcome(name, "")
-    for item in items:
-        # A dry run needs the template object when it is too big to send; nothing else.
-        dry = dry_run and (url is None or item is not items[-1])
-        action = upload(s3, settings.bucket, item, dry)
-        uri = f"s3://{settings.bucket}/{item.key}"
-        outcome.uploads.append((action, uri))
-        say(f"{action:<13} {uri} ({len(item.body):,} bytes)")
+    # A dry run needs the template object when it is too big to send; nothing else.
+    _upload_all(s3, settings.bucket, items, outcome, say, dry_run, template_last=url is not None)
 
     if kind == "UPDATE":  # a new stack's parameters are all new: its change set says more
         current = stack.get("Parameters") if stack is not None else None
@@ -353,6 +350,25 @@ def deploy(
     finally:
         if not executed:
             _clean_up(cfn, name, change_set_id, created_stack=kind == "CREATE" and stack is None)
+
+
+def _upload_all(
+    s3: S3Client,
+    bucket: str,
+    items: Sequence[Artifact],
+    outcome: Outcome,
+    say: Callable[[str], None],
+    dry_run: bool,
+    *,
+    template_last: bool,
+) -> None:
+    """Upload every artifact (a dry run: none, but a template too big to send, the last)."""
+    for item in items:
+        dry = dry_run and not (template_last and item is items[-1])
+        action = upload(s3, bucket, item, dry)
+        uri = f"s3://{bucket}/{item.key}"
+        outcome.uploads.append((action, uri))
+        say(f"{action:<13} {uri} ({len(item.body):,} bytes)")
 
 
 def _local_part(
