@@ -241,7 +241,7 @@ def test_glue_options_of_its_own_pass_by(awsglue, stack_jobs):
         ("--simplify", "--simplify_tolerance"),
         ("--tp-levels", "--tp_levels"),
         ("--Run_Id", "--run_id"),
-        ("--t2m", "--t2m_levels or --t2m_cmap"),
+        ("--msl", "--msl_levels or --msl_cmap"),
         ("--min_samples=20", "--min_samples_per_day"),
     ],
 )

@@ -15,10 +15,10 @@ from datetime import date
 
 import pytest
 
+from era5_common.area import Area
 from era5_ingest import credentials as creds
 from era5_ingest.cds_requests import (
     COLLECTIONS,
-    Area,
     Month,
     halve,
     months_between,

@@ -134,10 +134,14 @@ def test_bytes_equal_path(era5_file, name):
 
 def test_file_time_range(era5_file):
     info = file_time_range(era5_file(KERALA))
+    with xr.open_dataset(era5_file(KERALA)) as raw:
+        lat, lon = raw["latitude"].values, raw["longitude"].values
     assert info == {
         "variables": ["t2m", "tp", "u10", "v10"],
         "start": datetime(2025, 9, 11, 0),
         "end": datetime(2025, 9, 11, 18),
+        "latitude": (float(lat.min()), float(lat.max())),
+        "longitude": (float(lon.min()), float(lon.max())),
     }
 
 

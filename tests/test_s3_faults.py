@@ -20,7 +20,7 @@ from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_common import storage
 from era5_common.errors import InputError
-from era5_contours.inputs import netcdf, samples, remote
+from era5_contours.inputs import netcdf, remote, samples
 from era5_tools.s3proxy import CountingProxy, Fault
 
 moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from era5_common.area import Area
 from era5_common.products import ERA5, ERA5_LAND, normalise_name
 from era5_common.variables import ACCUMULATION, QUANTITIES
 
@@ -94,44 +95,6 @@ def months_between(first: Month, last: Month) -> list[Month]:
     while out[-1] < last:
         out.append(out[-1].next())
     return out
-
-
-@dataclass(frozen=True)
-class Area:
-    """The CDS ``area``: north, west, south, east in degrees."""
-
-    north: float
-    west: float
-    south: float
-    east: float
-
-    def __post_init__(self) -> None:
-        if not all(math.isfinite(v) for v in self.as_list()):
-            raise ValueError(f"area values must be finite numbers: {self.as_list()}")
-        if not -90.0 <= self.south < self.north <= 90.0:
-            raise ValueError(
-                f"area needs -90 <= SOUTH < NORTH <= 90, got north={self.north} south={self.south}"
-            )
-        if not -180.0 <= self.west < self.east <= 360.0:
-            raise ValueError(
-                f"area needs -180 <= WEST < EAST <= 360, got west={self.west} east={self.east}"
-            )
-
-    @classmethod
-    def parse(cls, text: str) -> Area:
-        """``"52,-6,40,10"`` (NORTH,WEST,SOUTH,EAST, the CDS order)."""
-        parts = [p.strip() for p in str(text).split(",")]
-        if len(parts) != 4:
-            raise ValueError(f"area must be NORTH,WEST,SOUTH,EAST, got {text!r}")
-        try:
-            north, west, south, east = (float(p) for p in parts)
-        except ValueError:
-            raise ValueError(f"area must be four numbers NORTH,WEST,SOUTH,EAST: {text!r}") from None
-        return cls(north, west, south, east)
-
-    def as_list(self) -> list[float]:
-        """``[north, west, south, east]`` as the CDS takes it."""
-        return [self.north, self.west, self.south, self.east]
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from era5_common.area import Area
 from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
 from era5_common.variables import DEFAULTS, VARIABLES, cds_quantities
@@ -13,7 +14,6 @@ from era5_common.variables import DEFAULTS, VARIABLES, cds_quantities
 from .cds import PollPolicy, RetryPolicy
 from .cds_requests import (
     DEFAULT_ITEM_LIMIT,
-    Area,
     Month,
     months_between,
 )

@@ -820,9 +820,9 @@ def _block_fields(
     out = {}
     for q in quantities:
         spec = QUANTITIES[q]
-        out[q] = made.get(spec.sample_model)
-        if out[q] is None:  # a quantity without a model of its own
-            out[q] = synoptic.smooth(block, lat, lon, spec.typical, seed)
+        values = made.get(spec.sample_model)
+        # A quantity without a model of its own: a smooth field within its typical range.
+        out[q] = synoptic.smooth(block, lat, lon, spec.typical, seed) if values is None else values
     return out
 
 

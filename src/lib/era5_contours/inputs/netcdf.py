@@ -16,7 +16,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
-from collections.abc import Collection, Hashable, Iterable, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 _TIME_NAMES = ("valid_time", "time")
+#: The NSF NCAR copy's forecast axes (``e5.oper.fc.sfc.*``): a value is valid at
+#: ``forecast_initial_time + forecast_hour``.
+FORECAST_INIT, FORECAST_HOUR = "forecast_initial_time", "forecast_hour"
+#: What that copy's forecasts are: runs from 06 and 18 UTC, hours 1..12 of each, so that
+#: together they hold every hour once (ECMWF's runs go on to 18 hours; the copy cuts them).
+FORECAST_INIT_HOURS = (6, 18)
+FORECAST_HOURS = tuple(range(1, 13))
 _LAT_NAMES = ("latitude", "lat")
 _LON_NAMES = ("longitude", "lon")
 #: 1e-4 degrees (~11 m) absorbs float32 noise (13.100000381469727) and ERA5-Land's
@@ -180,14 +187,9 @@ def _h5_chunk_cache(fileobj: RangeFile) -> dict[str, int]:
         for name, var in h5.items():
             if name not in ALIASES or not isinstance(var, h5py.Dataset) or var.ndim < 3:
                 continue
-            chunks = var.chunks
-            if not chunks or chunks[0] <= 1:
-                continue
-            slab = int(
-                np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)])
-            )
-            size = max(size, slab * int(np.prod(chunks)) * var.dtype.itemsize)
-            slots = max(slots, 2 * slab + 1)
+            found = _slab(var.shape, var.chunks, var.dtype.itemsize)
+            if found is not None:
+                size, slots = max(size, found[0]), max(slots, found[1])
     fileobj.seek(0)
     if not size:
         return {}
@@ -218,7 +220,7 @@ def _unused(names: Iterable[str]) -> list[str]:
     file holds no known variable, so that the error lists what it holds.
     """
     names = list(names)
-    wanted = {*ALIASES, *_TIME_NAMES, *_LAT_NAMES, *_LON_NAMES}
+    wanted = {*ALIASES, *_TIME_NAMES, *_LAT_NAMES, *_LON_NAMES, FORECAST_INIT, FORECAST_HOUR}
     if not any(n in ALIASES for n in names):
         return []
     return [n for n in names if n not in wanted]
@@ -226,6 +228,10 @@ def _unused(names: Iterable[str]) -> list[str]:
 
 def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dataset:
     """Open an ERA5 / ERA5-Land file lazily in the normalised layout.
+
+    A file of forecasts (NSF NCAR's ``e5.oper.fc.sfc.*``) comes with one ``time`` axis of
+    its values' valid times; making that axis reads its data (the streaming reader,
+    :mod:`~era5_contours.inputs.samples`, reads forecasts without it).
 
     Parameters
     ----------
@@ -238,6 +244,24 @@ def open_dataset(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dat
         Dims ``(time, latitude, longitude)`` with the known variables renamed to their
         quantity's name (``2t`` and ``VAR_2T`` to ``t2m``); attrs ``source_file`` and, per
         variable, the original attributes.
+
+    Raises
+    ------
+    InputError
+        When the file cannot be read or lacks a time/latitude/longitude axis.
+    """
+    ds = open_normalised(source)
+    if FORECAST_HOUR not in ds.dims:
+        return ds
+    flat = ds.stack(time=(FORECAST_INIT, FORECAST_HOUR))
+    valid = flat["valid_time"].values
+    flat = flat.drop_vars(["time", FORECAST_INIT, FORECAST_HOUR, "valid_time"])
+    stacked: xr.Dataset = flat.assign_coords(time=valid).transpose("time", "latitude", "longitude")
+    return stacked
+
+
+def open_normalised(source: NamedSource | str | os.PathLike[str] | bytes) -> xr.Dataset:
+    """A file opened lazily in the normalised layout, forecasts on their own two axes.
 
     Raises
     ------
@@ -281,9 +305,15 @@ def normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
             file=file,
         )
     names = set(ds.dims) | set(ds.coords)
-    tname = _find(_TIME_NAMES, names, "time", file)
+    forecast = any(FORECAST_HOUR in ds[v].dims for v in keep)
     latname = _find(_LAT_NAMES, names, "latitude", file)
     lonname = _find(_LON_NAMES, names, "longitude", file)
+    if forecast:
+        ds = _forecasts(ds[list(keep)].rename(keep), file)
+        ds = ds.rename({latname: "latitude", lonname: "longitude"})
+        ds = ds.transpose(FORECAST_INIT, FORECAST_HOUR, "latitude", "longitude")
+        return _finish(ds, keep, file, sort)
+    tname = _find(_TIME_NAMES, names, "time", file)
 
     ds = ds[list(keep)].rename(keep)
     if "expver" in ds.dims:
@@ -305,7 +335,69 @@ def normalise(ds: xr.Dataset, file: str, *, sort: bool = True) -> xr.Dataset:
         if ds.sizes[d] != 1:
             raise InputError(f"unsupported extra dimension {d} of size {ds.sizes[d]}", file=file)
     ds = ds.squeeze(extra_dims, drop=True).transpose("time", "latitude", "longitude")
+    return _finish(ds, keep, file, sort)
 
+
+def _forecasts(ds: xr.Dataset, file: str) -> xr.Dataset:
+    """A file of forecasts (NSF NCAR's layout), checked, with its values' valid times.
+
+    ``valid_time`` is a 2-D coordinate: ``forecast_initial_time + forecast_hour``.
+
+    Raises
+    ------
+    InputError
+        Naming the file, when its forecast axes are not what the layout says: a value
+        would otherwise be taken for another hour and a daily total would be wrong.
+    """
+    for v in ds.data_vars:
+        if FORECAST_INIT not in ds[v].dims or FORECAST_HOUR not in ds[v].dims:
+            raise InputError(
+                f"{v} has the dimensions {ds[v].dims}, not the forecasts' "
+                f"({FORECAST_INIT}, {FORECAST_HOUR}, ...) of the file's other variables",
+                file=file,
+            )
+    ds = ds.reset_coords(drop=True)
+    extra = [d for d in ds.dims if d not in (FORECAST_INIT, FORECAST_HOUR) and ds.sizes[d] == 1]
+    ds = ds.squeeze(extra, drop=True)
+    inits = np.asarray(ds[FORECAST_INIT].values)
+    hours = np.asarray(ds[FORECAST_HOUR].values)
+    if np.issubdtype(hours.dtype, np.timedelta64):
+        hours = hours / np.timedelta64(1, "h")
+    if not np.issubdtype(inits.dtype, np.datetime64):
+        raise InputError(f"{FORECAST_INIT} is not a time (its units?): {inits[:3]}", file=file)
+    if hours.tolist() != list(FORECAST_HOURS):
+        raise InputError(
+            f"{FORECAST_HOUR} is {_short(hours)}, not 1..12: the valid times of this file's "
+            "values cannot be told",
+            file=file,
+        )
+    inits = inits.astype("datetime64[ns]")
+    at = ((inits - inits.astype("datetime64[D]")) / np.timedelta64(1, "h")).astype(int)
+    steps = np.diff(inits) / np.timedelta64(1, "h")
+    if not set(at.tolist()) <= set(FORECAST_INIT_HOURS) or (steps != 12).any():
+        raise InputError(
+            f"{FORECAST_INIT} holds {_short(inits)}: not forecasts from 06 and 18 UTC 12 hours "
+            "apart, so their hours 1..12 would not hold each hour once",
+            file=file,
+        )
+    valid = inits[:, None] + (hours.astype(int) * np.timedelta64(1, "h"))[None, :]
+    checked: xr.Dataset = ds.assign_coords(
+        {
+            FORECAST_INIT: inits,
+            FORECAST_HOUR: hours.astype(int),
+            "valid_time": ((FORECAST_INIT, FORECAST_HOUR), valid),
+        }
+    )
+    return checked
+
+
+def _short(values: np.ndarray) -> str:
+    text = ", ".join(map(str, values[:3]))
+    return f"[{text}{', ...' if values.size > 3 else ''}] ({values.size} values)"
+
+
+def _finish(ds: xr.Dataset, keep: Mapping[str, str], file: str, sort: bool) -> xr.Dataset:
+    """Grid coordinates rounded and wrapped to [-180, 180), the sample's mark carried."""
     lon = ds["longitude"].values.astype(float)
     lat = ds["latitude"].values.astype(float)
     lon = np.round(np.where(lon >= 180.0, lon - 360.0, lon), COORD_DECIMALS)
@@ -337,6 +429,16 @@ class TimeRange(TypedDict):
     variables: list[str]
     start: datetime | None
     end: datetime | None
+    #: The grid's extent: latitude and longitude (in [-180, 180)) low and high.
+    latitude: tuple[float, float]
+    longitude: tuple[float, float]
+
+
+def valid_times(ds: xr.Dataset) -> np.ndarray:
+    """The valid times of a normalised file's values, in file order (forecasts flattened)."""
+    if "valid_time" in ds.coords and FORECAST_HOUR in ds.dims:
+        return np.asarray(ds["valid_time"].values).ravel()
+    return np.asarray(ds["time"].values)
 
 
 def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> TimeRange:
@@ -344,13 +446,16 @@ def file_time_range(source: NamedSource | str | os.PathLike[str] | bytes) -> Tim
 
     Only coordinates are read.
     """
-    ds = open_dataset(source)
+    ds = open_normalised(source)
     try:
-        times = ds["time"].values
+        times = valid_times(ds)
+        lat, lon = ds["latitude"].values, ds["longitude"].values
         return {
             "variables": sorted(map(str, ds.data_vars)),
             "start": times.min().astype("datetime64[s]").item() if times.size else None,
             "end": times.max().astype("datetime64[s]").item() if times.size else None,
+            "latitude": (float(lat.min()), float(lat.max())),
+            "longitude": (float(lon.min()), float(lon.max())),
         }
     finally:
         ds.close()
@@ -370,12 +475,27 @@ def cache_one_time_slab(nc: netCDF4.Dataset, variable: str) -> None:
         if ALIASES.get(name) != variable or var.ndim < 3:
             continue
         chunks = var.chunking()
-        if not isinstance(chunks, list) or chunks[0] <= 1:
-            return
-        slab = int(np.prod([-(-n // c) for n, c in zip(var.shape[1:], chunks[1:], strict=True)]))
-        size = slab * int(np.prod(chunks)) * var.dtype.itemsize
-        var.set_var_chunk_cache(size=size + (1 << 20), nelems=max(2 * slab + 1, 521))
+        found = _slab(var.shape, chunks if isinstance(chunks, list) else None, var.dtype.itemsize)
+        if found is not None:
+            var.set_var_chunk_cache(size=found[0] + (1 << 20), nelems=max(found[1], 521))
         return
+
+
+def _slab(
+    shape: Sequence[int], chunks: Sequence[int] | None, itemsize: int
+) -> tuple[int, int] | None:
+    """Bytes and cache slots of the chunks one time step spans, if a chunk holds several.
+
+    The time axes are all but the last two (latitude, longitude): one for the CDS's files,
+    two for NSF NCAR's forecasts, whose chunk is one forecast's 12 hours.
+    """
+    if not chunks:
+        return None
+    time_chunks, grid_chunks = chunks[:-2], chunks[-2:]
+    if int(np.prod(time_chunks)) <= 1:
+        return None
+    slab = int(np.prod([-(-n // c) for n, c in zip(shape[-2:], grid_chunks, strict=True)]))
+    return slab * int(np.prod(chunks)) * itemsize, 2 * slab + 1
 
 
 def axes_text(lat: np.ndarray, lon: np.ndarray) -> str:

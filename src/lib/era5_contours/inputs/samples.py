@@ -22,9 +22,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xarray as xr
 
+from era5_common.area import Area
 from era5_common.errors import InputError
 
+from .grids import Selection, reorder, select
 from .netcdf import (
+    FORECAST_HOUR,
+    FORECAST_INIT,
     NamedSource,
     as_named,
     axes_text,
@@ -33,6 +37,7 @@ from .netcdf import (
     open_handle,
     open_raw,
     source_names,
+    valid_times,
 )
 from .units import CANONICAL, canonical_conversion
 from .windows import Window, in_window, sample_window
@@ -61,16 +66,25 @@ class _StreamPart:
     """One file's samples of the window, open, with what reading them needs."""
 
     source: str
-    nc: object  # netCDF4.Dataset, closed by DaySamples.close
+    nc: object  # netCDF4.Dataset or h5netcdf.File, closed by DaySamples.close
     data: xr.DataArray  # normalised but not sorted: sorting happens in numpy per read
-    index: np.ndarray  # positions in the file's time axis, in window
+    index: np.ndarray  # positions in the file's (flattened) time axis, in window
     times: np.ndarray  # their times (datetime64[ns])
-    lat: np.ndarray  # sorted grid
-    lon: np.ndarray
-    lat_order: np.ndarray
-    lon_order: np.ndarray
+    #: Forecast hours per run, where the file holds forecasts (NSF NCAR's layout).
+    hours_per_run: int | None
+    grid: Selection
     scale: float
     offset: float
+
+    @property
+    def lat(self) -> np.ndarray:
+        """The grid read, latitude ascending."""
+        return self.grid.latitude
+
+    @property
+    def lon(self) -> np.ndarray:
+        """The grid read, longitude ascending (in the area's frame, with an area)."""
+        return self.grid.longitude
 
 
 #: Hours read per netCDF call: the reader holds this many fields (times the copies of a
@@ -118,6 +132,7 @@ class DaySamples:
         day: date | None = None,
         assume_units: Mapping[str, str] | None = None,
         hours_per_read: int = HOURS_PER_READ,
+        area: Area | None = None,
     ) -> None:
         if hours_per_read < 1:
             raise ValueError(f"hours_per_read must be at least 1, got {hours_per_read}")
@@ -125,6 +140,7 @@ class DaySamples:
         self.window = window
         self.day = day
         self.hours_per_read = hours_per_read
+        self.area = area
         self._assume = (assume_units or {}).get(variable)
         self._parts: list[_StreamPart] = []
         self.source_names = source_names(sources)
@@ -170,8 +186,9 @@ class DaySamples:
             nc.close()
             raise InputError(f"unexpected layout ({exc})", file=src.name) from exc
         v = self.variable
+        times = valid_times(ds)
         index = (
-            np.flatnonzero(in_window(ds["time"].values, *self.window))
+            np.flatnonzero(in_window(times, *self.window))
             if v in ds.data_vars
             else np.empty(0, dtype=int)
         )
@@ -179,24 +196,27 @@ class DaySamples:
             nc.close()
             return None
         data = ds[v]
-        scale, offset, _ = canonical_conversion(
-            data.attrs, v, file=src.name, day=self.day, assume=self._assume
-        )
+        try:
+            scale, offset, _ = canonical_conversion(
+                data.attrs, v, file=src.name, day=self.day, assume=self._assume
+            )
+            grid = select(data["latitude"].values, data["longitude"].values, self.area)
+        except ValueError as exc:
+            nc.close()
+            raise InputError(str(exc), file=src.name, day=self.day, variable=v) from exc
+        except BaseException:
+            nc.close()
+            raise
         cache_one_time_slab(nc, v)
-        lat = data["latitude"].values
-        lon = data["longitude"].values
-        lat_order = np.argsort(lat, kind="stable")
-        lon_order = np.argsort(lon, kind="stable")
+        forecast = FORECAST_HOUR in data.dims
         return _StreamPart(
             source=src.name,
             nc=nc,
             data=data.assign_attrs(source_file=src.name),
             index=index,
-            times=ds["time"].values[index].astype("datetime64[ns]"),
-            lat=lat[lat_order],
-            lon=lon[lon_order],
-            lat_order=lat_order,
-            lon_order=lon_order,
+            times=times[index].astype("datetime64[ns]"),
+            hours_per_run=data.sizes[FORECAST_HOUR] if forecast else None,
+            grid=grid,
             scale=scale,
             offset=offset,
         )
@@ -219,14 +239,20 @@ class DaySamples:
         """Every distinct time of the window the files hold (some may be all NaN)."""
         return np.unique(np.concatenate([p.times for p in self._parts]))
 
-    def _read(self, part: _StreamPart, positions: np.ndarray) -> np.ndarray:
-        """Samples at ``positions`` of ``part.index``: one netCDF read per contiguous run."""
+    def _read(self, part: _StreamPart, positions: np.ndarray) -> list[np.ndarray]:
+        """Samples at ``positions`` of ``part.index``: one read per contiguous run.
+
+        Only the rows and columns of the part's grid are read (hyperslabs: HDF5 reads
+        the chunks that hold them); a forecast file's run is cut where a forecast ends.
+        """
         out: list[np.ndarray] = []
         file_index = part.index[positions]
         runs = np.split(file_index, np.flatnonzero(np.diff(file_index) != 1) + 1)
         for run in runs:
             try:
-                block = part.data.isel(time=slice(int(run[0]), int(run[-1]) + 1)).values
+                blocks = [self._block(part, piece) for piece in _pieces(run, part.hours_per_run)]
+            except InputError:
+                raise
             except Exception as exc:  # truncated files fail here, at the first real read
                 raise InputError(
                     f"cannot read data ({type(exc).__name__}: {exc})",
@@ -234,14 +260,24 @@ class DaySamples:
                     day=self.day,
                     variable=self.variable,
                 ) from exc
-            block = _reorder(_reorder(block, part.lat_order, 1), part.lon_order, 2)
+            block = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+            block = reorder(reorder(block, part.grid.lat_order, 1), part.grid.lon_order, 2)
             if not np.issubdtype(block.dtype, np.floating):
                 block = block.astype(np.float64)
             if part.scale != 1.0 or part.offset != 0.0:
                 block = block * block.dtype.type(part.scale)  # a new array: never the file's
                 block += block.dtype.type(part.offset)
             out.extend(block)
-        return out  # type: ignore[return-value]
+        return out
+
+    def _block(self, part: _StreamPart, piece: dict[str, Any]) -> np.ndarray:
+        """The values of one time piece, over the part's rows and columns: (time, lat, lon)."""
+        rows = part.grid.rows
+        columns = [
+            np.asarray(part.data.isel({**piece, "latitude": rows, "longitude": cols}).values)
+            for cols in part.grid.columns
+        ]
+        return np.concatenate(columns, axis=2) if len(columns) > 1 else columns[0]
 
     def __iter__(self) -> Iterator[Sample]:
         """The samples in time order, each hour once, hours NaN everywhere left out.
@@ -329,23 +365,21 @@ class DaySamples:
             )
 
 
-def _reorder(block: np.ndarray, order: np.ndarray, axis: int) -> np.ndarray:
-    """``block`` taken in ``order`` along ``axis``: a view for the usual layouts.
+def _pieces(run: np.ndarray, hours_per_run: int | None) -> list[dict[str, Any]]:
+    """``isel`` arguments of a run of consecutive positions, a piece per forecast run.
 
-    Descending latitude is a reversal and 0..360 longitude a rotation; a general
-    permutation (never seen in CDS files) falls back to a copy.
+    Each piece reads ``(time, lat, lon)``: a slice of the time axis, or of one forecast's
+    hours (its valid times are consecutive, and the next forecast's follow on).
     """
-    n = order.size
-    if n < 2 or np.array_equal(order, np.arange(n)):
-        return block
-    index: list[slice] = [slice(None)] * block.ndim
-    if np.array_equal(order, np.arange(n - 1, -1, -1)):
-        index[axis] = slice(None, None, -1)
-        return block[tuple(index)]
-    k = int(order[0])
-    if np.array_equal(order, (np.arange(n) + k) % n):
-        return np.roll(block, -k, axis=axis)
-    return np.take(block, order, axis=axis)
+    first, last = int(run[0]), int(run[-1])
+    if hours_per_run is None:
+        return [{"time": slice(first, last + 1)}]
+    pieces = []
+    for forecast in range(first // hours_per_run, last // hours_per_run + 1):
+        lo = max(first, forecast * hours_per_run) - forecast * hours_per_run
+        hi = min(last, (forecast + 1) * hours_per_run - 1) - forecast * hours_per_run
+        pieces.append({FORECAST_INIT: forecast, FORECAST_HOUR: slice(lo, hi + 1)})
+    return pieces
 
 
 def day_samples(

@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from era5_common.area import Area
 from era5_common.errors import IncompleteDayError, InputError
 from era5_common.variables import (
     MAXIMUM,
@@ -63,6 +64,8 @@ from era5_contours.inputs.units import CANONICAL, output_conversion, to_canonica
 from era5_contours.inputs.windows import in_window, sample_window
 
 HOURS_PER_DAY = 24
+#: The daily field's attribute naming the ``--area`` it was cut to (maps' titles say it).
+AREA_ATTR = "area"
 
 #: One hourly value of a variable from its recipe's inputs (canonical units).
 FORMULAS: dict[str, Callable[..., np.ndarray]] = {
@@ -210,8 +213,8 @@ class DailyAccumulator:
         )
         #: The synthetic sample's mark, when the files carry it (the field keeps it).
         self.sample: str | None = (attrs or {}).get(SAMPLE_ATTR)
-        #: The synthetic sample's mark, when the files carry it (the field keeps it).
-        self.sample: str | None = (attrs or {}).get(SAMPLE_ATTR)
+        #: The area the samples were cut to (``--area``), which the field names.
+        self.area: Area | None = None
 
     def add(self, time: np.datetime64, values: np.ndarray) -> None:
         """The next hourly value (canonical units) at ``time``, in time order.
@@ -219,7 +222,7 @@ class DailyAccumulator:
         Values outside the window and values NaN everywhere (missing hours) are ignored,
         as the rules ignore them.
         """
-        t = np.datetime64(time, "ns")
+        t = np.array([time], dtype="datetime64[ns]")[0]
         if not in_window(np.array([t]), *self._window)[0]:
             return
         if self.last_time is not None and t <= self.last_time:
@@ -287,6 +290,8 @@ class DailyAccumulator:
         data.attrs = self._attrs(dataset, samples)
         if self.sample:
             data.attrs[SAMPLE_ATTR] = str(self.sample)
+        if self.area is not None:
+            data.attrs[AREA_ATTR] = self.area.text()
         return DailyField(self.variable, self.day, dataset, data, samples, HOURS_PER_DAY)
 
     def _daily(self, dataset: str, min_samples: int | None) -> tuple[int, np.ndarray]:
@@ -404,6 +409,7 @@ def read_day(
     dataset: str = "auto",
     assume_units: Mapping[str, str] | None = None,
     hours_per_read: int = HOURS_PER_READ,
+    area: Area | None = None,
 ) -> dict[str, DayRead]:
     """Stream a day's samples into the rules of ``variables``; never raises for bad input.
 
@@ -419,6 +425,8 @@ def read_day(
     dataset
         ``"era5"``, ``"era5-land"`` or ``"auto"`` (keep what both products' rules and the
         product detection need).
+    area
+        Read only its cells (``--area``); their longitudes in its frame, west to east.
 
     Returns
     -------
@@ -443,7 +451,7 @@ def read_day(
         try:
             accs = _read_group(
                 files, quantities, {n: chosen[n] for n in names}, day, dataset,
-                assume_units, hours_per_read,
+                _Reading(assume_units, hours_per_read, area),
             )  # fmt: skip
         except InputError as exc:
             accs = {}
@@ -482,14 +490,22 @@ def _missing_input(name: str, held: set[str], day: date) -> InputError:
     return InputError(text, day=day, variable=name)
 
 
+@dataclass(frozen=True)
+class _Reading:
+    """How a day's files are read: assumed units, hours per read, the area."""
+
+    assume_units: Mapping[str, str] | None
+    hours_per_read: int
+    area: Area | None
+
+
 def _read_group(
     files: Mapping[str, Sequence[Source]],
     quantities: Sequence[str],
     recipes: Mapping[str, Recipe],
     day: date,
     dataset: str,
-    assume_units: Mapping[str, str] | None,
-    hours_per_read: int,
+    reading: _Reading,
 ) -> dict[str, DailyAccumulator]:
     streams: dict[str, DaySamples] = {}
     try:
@@ -499,8 +515,9 @@ def _read_group(
                 q,
                 sample_window(q, day),
                 day=day,
-                assume_units=assume_units,
-                hours_per_read=hours_per_read,
+                assume_units=reading.assume_units,
+                hours_per_read=reading.hours_per_read,
+                area=reading.area,
             )
         _same_grid(streams, recipes, day)
         accs = {}
@@ -517,6 +534,7 @@ def _read_group(
                 attrs=attrs,
                 source_files=sources,
             )
+            accs[name].area = reading.area
         for when, fields in _stream(streams):
             for name, recipe in recipes.items():
                 if all(q in fields for q in recipe.inputs):
@@ -557,6 +575,7 @@ def read_daily(
     dataset: str = "auto",
     assume_units: Mapping[str, str] | None = None,
     hours_per_read: int = HOURS_PER_READ,
+    area: Area | None = None,
 ) -> DailyAccumulator:
     """Stream the samples of one variable's rule for ``day`` from ``sources`` into it.
 
@@ -573,7 +592,7 @@ def read_daily(
     held = _quantities_held(sources, variable(name).quantities, day)
     read = read_day(
         {q: sources for q in held}, day, [name],
-        dataset=dataset, assume_units=assume_units, hours_per_read=hours_per_read,
+        dataset=dataset, assume_units=assume_units, hours_per_read=hours_per_read, area=area,
     )[name]  # fmt: skip
     if read.error is not None:
         raise read.error
