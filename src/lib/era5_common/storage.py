@@ -436,6 +436,36 @@ def head_object(uri: str) -> dict[str, Any]:
     return dict(_retrying(uri, lambda: client.head_object(Bucket=bucket, Key=key)))
 
 
+def exists(path: str) -> bool:
+    """Whether a file or object is there (one HEAD on S3, surviving transient faults)."""
+    if not is_s3(path):
+        return Path(_strip_file_scheme(path)).is_file()
+    from botocore.exceptions import ClientError
+
+    try:
+        head_object(path)
+    except ClientError as exc:
+        code = str(exc.response.get("Error", {}).get("Code", ""))
+        if code in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+def exists_folder(path: str) -> bool:
+    """Whether a folder (or S3 prefix) holds anything (one short listing on S3)."""
+    if not is_s3(path):
+        return Path(_strip_file_scheme(path)).is_dir()
+    bucket, key = split_s3(path)
+    client = read_client(bucket)
+    prefix = key.rstrip("/") + "/"
+    page = _retrying(
+        f"listing s3://{bucket}/{prefix}",
+        functools.partial(client.list_objects_v2, Bucket=bucket, Prefix=prefix, MaxKeys=1),
+    )
+    return bool(page.get("KeyCount") or page.get("Contents"))
+
+
 def _list_objects(bucket: str, prefix: str) -> Iterator[ObjectTypeDef]:
     """Every object under ``prefix``, one page at a time, each page retried alone."""
     client = read_client(bucket)

@@ -25,6 +25,7 @@ import os
 import socket
 import struct
 import threading
+import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date
@@ -440,6 +441,27 @@ def _test_credentials() -> Iterator[None]:
                 os.environ[k] = v
 
 
+@dataclass(frozen=True)
+class Placement:
+    """Where the inputs go on the S3 server, and how the job reads them.
+
+    ``keys`` maps each input to its object key (default ``hourly/<name>``); ``public``
+    uploads them readable by anyone (moto answers an unsigned request by the object's
+    ACL); ``signed=False`` runs the driver without credentials (the executors get what
+    their SparkSession was given).
+    """
+
+    bucket: str = "era5-input"
+    keys: dict[str, str] | None = None
+    input_path: str = "s3://era5-input/hourly/"
+    public: bool = False
+    signed: bool = True
+
+    def key(self, path: Path) -> str:
+        """The object key of an input."""
+        return (self.keys or {}).get(str(path), f"hourly/{Path(path).name}")
+
+
 def _upload_inputs(
     moto: str,
     inputs: Sequence[Path],
@@ -449,19 +471,21 @@ def _upload_inputs(
     run_id: str,
     proxy: CountingProxy,
     options: dict[str, str] | None,
+    placement: Placement,
 ) -> JobConfig:
-    """The inputs uploaded to the input bucket, and the job's config to read them there."""
+    """The inputs uploaded to their bucket, and the job's config to read them there."""
     import boto3
 
     from era5_contours.run.config import JobConfig
 
-    s3 = boto3.client("s3", endpoint_url=moto)
-    s3.create_bucket(Bucket=INPUT_BUCKET)
+    s3 = boto3.client("s3", endpoint_url=moto, **_client_credentials())
+    s3.create_bucket(Bucket=placement.bucket)
+    extra = {"ACL": "public-read"} if placement.public else None
     for path in inputs:
-        s3.upload_file(str(path), INPUT_BUCKET, f"hourly/{Path(path).name}")
+        s3.upload_file(str(path), placement.bucket, placement.key(path), ExtraArgs=extra)
     return JobConfig.from_args(
         {
-            "input_path": f"s3://{INPUT_BUCKET}/hourly/",
+            "input_path": placement.input_path,
             "output_path": str(output),
             "start_date": start.isoformat(),
             "end_date": end.isoformat(),
@@ -482,6 +506,7 @@ def measure_job_reads(
     run_id: str = "s3-reads",
     options: dict[str, str] | None = None,
     faults: Sequence[Fault] = (),
+    placement: Placement | None = None,
 ) -> dict[str, Any]:
     """Run the job on S3 copies of ``inputs`` and count the bytes it fetched per phase.
 
@@ -491,7 +516,7 @@ def measure_job_reads(
     each file's coordinates) and ``days`` (everything from the driver's planning on).
     The SparkSession must have been created with :func:`executor_conf`; ``options`` adds
     job options (``{"plots": "false"}``); ``faults`` are played by the proxy from the
-    start (:class:`Fault`).
+    start (:class:`Fault`); ``placement`` puts the inputs elsewhere (:class:`Placement`).
 
     Returns
     -------
@@ -509,7 +534,10 @@ def measure_job_reads(
         server.start()
         host, port = server.get_host_and_port()
         moto = f"http://{host}:{port}"
-        proxy = CountingProxy(moto, INPUT_BUCKET, faults)
+        # moto keeps its state per process, not per server: start from an empty one.
+        urllib.request.urlopen(urllib.request.Request(f"{moto}/moto-api/reset", method="POST"))
+        place = placement or Placement(INPUT_BUCKET)
+        proxy = CountingProxy(moto, place.bucket, faults)
         proxy.start()
         # The driver logs the plan as soon as the executors' inspection of the inputs is
         # collected: from that line on, what the input bucket serves is the days' reading.
@@ -518,7 +546,10 @@ def measure_job_reads(
         level = pipeline_log.level
         try:
             os.environ["AWS_ENDPOINT_URL"] = proxy.endpoint
-            config = _upload_inputs(moto, inputs, start, end, output, run_id, proxy, options)
+            config = _upload_inputs(moto, inputs, start, end, output, run_id, proxy, options, place)
+            if not place.signed:
+                for name in CREDENTIALS:
+                    os.environ.pop(name, None)
             pipeline_log.addHandler(marker)
             pipeline_log.setLevel(min(level or logging.INFO, logging.INFO))
             proxy.mark("planning")
@@ -536,4 +567,14 @@ def measure_job_reads(
         "days": counts.get("days", empty),
         "report": report,
         "faults": proxy.faults(),
+        "signing": proxy.signing(),
+    }
+
+
+def _client_credentials() -> dict[str, str]:
+    """moto's test credentials as boto3 client arguments (for uploads of a test)."""
+    return {
+        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
     }

@@ -94,8 +94,11 @@ def commit_run(
     files: Mapping[str, Sequence[DataFile]],
     replace: list[tuple[date, str]],
     intent: CommitIntent,
+    properties: Mapping[str, str] | None = None,
 ) -> int:
     """Commit both tables in order, then publish the maps; the lease must be held.
+
+    ``properties`` go into both snapshots' summaries beside the run's id (the ``--area``).
 
     Parameters
     ----------
@@ -120,7 +123,7 @@ def commit_run(
         A commit failed; the tables are as they were before the run.
     """
     lease.set_pending([intent])
-    props = {"run-id": intent.run_id, "run-attempt": intent.attempt}
+    props = {**(properties or {}), "run-id": intent.run_id, "run-attempt": intent.attempt}
     done: list[Table] = []
     for table in tables:
         name = table_name(table)

@@ -75,7 +75,8 @@ def map_title(field: xr.DataArray) -> str:
     For example ``"2 m temperature, daily mean, 2020-07-01, °C"``; a day whose
     ``complete`` attribute is false adds ``"(incomplete: N samples)"``, and a field read
     from the synthetic sample (its :data:`~era5_contours.inputs.datasets.SAMPLE_ATTR`)
-    ends in ``"(synthetic sample)"``, so that no one takes it for ERA5.
+    ends in ``"(synthetic sample)"``, so that no one takes it for ERA5. A field cut to an
+    ``--area`` (its ``area`` attribute) says so: ``"area 52,-6,40,10"``.
     """
     name = field.attrs.get("long_name") or field.name or "field"
     parts = [str(name)]
@@ -85,6 +86,8 @@ def map_title(field: xr.DataArray) -> str:
     units = field.attrs.get("units")
     if units:
         parts.append(display_units(str(units)))
+    if field.attrs.get("area"):
+        parts.append(f"area {field.attrs['area']}")
     title = ", ".join(parts)
     if _is_false(field.attrs.get("complete")):
         samples = field.attrs.get("samples")

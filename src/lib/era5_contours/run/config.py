@@ -14,10 +14,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from typing import Any, TypeVar
 
+from era5_common import storage
+from era5_common.area import Area
 from era5_common.options import Option, defaults, parse_bool, required, resolve
 from era5_common.products import normalise_name
 from era5_common.storage import join
 from era5_common.variables import DEFAULTS, QUANTITIES, VARIABLES
+from era5_contours.inputs.ncar import BUCKET as NCAR_BUCKET
 from era5_contours.inputs.units import parse_assumed
 from era5_contours.outputs import layout
 from era5_contours.science.levels import LevelScheme, default_scheme
@@ -48,6 +51,19 @@ JOB_OPTIONS: tuple[Option, ...] = (
         "comma list among " + ", ".join(f"`{n}`" for n in VARIABLES) + " (the variables table)",
     ),
     Option("dataset", "auto", "`era5`, `era5-land`, or `auto`: recognised per day from the files"),
+    Option(
+        "area",
+        "",
+        "`NORTH,WEST,SOUTH,EAST` in degrees (the ingest's order): map only these cells, read "
+        "as the parts of the files that hold them; across the antimeridian EAST goes past 180 "
+        "(`10,170,-10,190`); none: the files' whole grid",
+    ),
+    Option(
+        "input_anonymous",
+        "auto",
+        "`true`: read S3 inputs unsigned (a public bucket, no credentials); `false`: signed; "
+        f"`auto`: unsigned for `s3://{NCAR_BUCKET}` (the NSF NCAR copy) only",
+    ),
     Option(
         "min_samples_per_day",
         "",
@@ -191,6 +207,21 @@ def _dataset(text: str) -> str:
         raise ValueError(f"--dataset: {exc} (or auto)") from None
 
 
+def _area(text: str) -> Area | None:
+    if not text.strip():
+        return None
+    try:
+        return Area.parse(text)
+    except ValueError as exc:
+        raise ValueError(f"--area: {exc}") from None
+
+
+def _anonymous(text: str) -> bool | None:
+    if text.strip().lower() == "auto":
+        return None
+    return parse_bool(text, "--input_anonymous", empty=None)
+
+
 def _schemes(raw: Mapping[str, str]) -> dict[str, LevelScheme]:
     """Each variable's levels and colours: ``--{v}_levels`` or its default, ``--{v}_cmap``."""
     schemes = {}
@@ -215,6 +246,10 @@ class JobConfig:
     end_date: date
     variables: tuple[str, ...] = DEFAULTS
     dataset: str = _default("dataset", str)
+    #: The cells to map (``--area``); None: the files' whole grid.
+    area: Area | None = None
+    #: S3 inputs unsigned (True), signed (False), or by the bucket (None: the NCAR copy's).
+    input_anonymous: bool | None = None
     min_samples_per_day: int | None = None
     catalog_type: str = _default("catalog_type", str)
     warehouse_path: str = ""
@@ -269,6 +304,8 @@ class JobConfig:
             end_date=end,
             variables=_variables(raw["variables"]),
             dataset=_dataset(raw["dataset"]),
+            area=_area(raw["area"]),
+            input_anonymous=_anonymous(raw["input_anonymous"]),
             min_samples_per_day=_bounded(raw, "min_samples_per_day", int, 1, 24, empty=True),
             catalog_type=catalog_type,
             warehouse_path=raw["warehouse_path"].rstrip("/") or join(output, "warehouse"),
@@ -302,3 +339,9 @@ class JobConfig:
     def png_path(self, variable: str, day: date) -> str:
         """Where the PNG map of a (day, variable) is published."""
         return layout.png_path(self.output_path, variable, day)
+
+    def use_storage(self) -> None:
+        """Point this process's S3 clients where the run says (driver and every task)."""
+        storage.use_endpoint(self.aws_endpoint_url)
+        if storage.is_s3(self.input_path) and self.input_anonymous is not None:
+            storage.use_anonymous(storage.split_s3(self.input_path)[0], self.input_anonymous)

@@ -30,7 +30,8 @@ import uuid
 from collections import deque
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import date, datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from era5_common import storage
@@ -44,7 +45,7 @@ from era5_contours.commit.protocol import (
     make_intent,
     table_name,
 )
-from era5_contours.inputs import remote
+from era5_contours.inputs import ncar, remote
 from era5_contours.outputs import layout
 from era5_contours.tables import catalog
 from era5_contours.tables.months import (
@@ -59,7 +60,7 @@ from era5_contours.tables.schema import CONTOUR_FEATURES, DAILY_SUMMARY
 
 from .config import JobConfig
 from .outcome import FAILED, INCOMPLETE, OK, VariableOutcome
-from .planning import DayTask, inspect_file, plan_days
+from .planning import DayTask, FileInfo, inspect_file, plan_days
 from .report import RunReport, report_dict
 from .tasks import DayProcessor, RunContext, crashed_day, process_day, rewrite_month
 
@@ -141,14 +142,59 @@ def _run_days(
     ]
 
 
-def _list_inputs(config: JobConfig) -> list[str]:
+@dataclass(frozen=True)
+class _Input:
+    """An input file, and the days that need it where the run knows them."""
+
+    path: str
+    serves: tuple[date, ...] = ()
+    #: Why it cannot be read though a day needs it (a file missing from the NCAR copy).
+    missing: str | None = None
+
+
+def _list_inputs(config: JobConfig) -> list[_Input]:
+    """The input files: listed, or named by the NSF NCAR copy's scheme (no listing)."""
     try:
+        if ncar.is_copy(config.input_path):
+            return _copy_files(config)
         files = storage.list_files(config.input_path)
+    except RunError:
+        raise
     except Exception as exc:
         raise RunError(f"cannot list the input {config.input_path}: {_first_line(exc)}") from exc
     if not files:
         raise RunError(f"no .nc files under the input {config.input_path}")
-    return files
+    return [_Input(f) for f in files]
+
+
+def _copy_files(config: JobConfig) -> list[_Input]:
+    """The NCAR copy's files the days need, each looked up (one HEAD) rather than listed."""
+    expected, unmade = ncar.expected_files(config.input_path, config.days(), config.variables)
+    for name, why in unmade.items():
+        logger.error("%s: %s", name, why)
+    if not expected:
+        raise RunError(f"the NSF NCAR copy holds none of {', '.join(config.variables)}")
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        found = list(pool.map(lambda e: storage.exists(e.path), expected))
+    out = []
+    for file, present in zip(expected, found, strict=True):
+        if present:
+            out.append(_Input(file.path, file.days))
+            continue
+        days = f"{file.days[0]}..{file.days[-1]}" if len(file.days) > 1 else str(file.days[0])
+        logger.error(
+            "%s is not in the copy: %s of days %s cannot be made", file.path, file.quantity, days
+        )
+        out.append(_Input(file.path, file.days, missing="not in the NSF NCAR copy"))
+    if not any(i.missing is None for i in out):
+        raise RunError(f"none of the {len(out)} files the days need is in {config.input_path}")
+    logger.info(
+        "NSF NCAR copy: %d files named for %d days, %d missing",
+        len(out),
+        len(config.days()),
+        sum(i.missing is not None for i in out),
+    )
+    return out
 
 
 def _prepare_staging(config: JobConfig, attempt: str) -> str:
@@ -218,7 +264,7 @@ def run_contour_job(
     processor = day_processor or process_day
     report = RunReport(run_id=config.run_id, allow_failed_days=config.allow_failed_days)
     sc = spark.sparkContext
-    storage.use_endpoint(config.aws_endpoint_url)
+    config.use_storage()
 
     files = _list_inputs(config)
     attempt = f"{config.run_id}-{uuid.uuid4().hex[:8]}"
@@ -295,15 +341,25 @@ def _commit(
     )
     try:
         return commit_run(
-            lease, [features, summary], files_by_table, replaced_pairs(months), intent
+            lease,
+            [features, summary],
+            files_by_table,
+            replaced_pairs(months),
+            intent,
+            properties=_snapshot_properties(ctx.config),
         )
     except (CommitError, LeaseLost) as exc:
         raise RunError(str(exc)) from exc
 
 
+def _snapshot_properties(config: JobConfig) -> dict[str, str]:
+    """What the run's snapshots say of it beyond its id: the area it mapped, if one."""
+    return {"area": config.area.text()} if config.area is not None else {}
+
+
 def _process_days(
     sc: SparkContext,
-    files: Sequence[str],
+    files: Sequence[_Input],
     ctx: RunContext,
     processor: DayProcessor,
     report: RunReport,
@@ -312,15 +368,21 @@ def _process_days(
     """Plan the days from the inputs' time ranges and run them on the executors."""
     config = ctx.config
     t0 = time.time()
+    readable = [f for f in files if f.missing is None]
     infos = (
-        sc.parallelize(files, min(len(files), 4 * sc.defaultParallelism))
-        .map(lambda path: inspect_file(path, config.aws_endpoint_url))
+        sc.parallelize(readable, min(len(readable), 4 * sc.defaultParallelism))
+        .map(lambda f: _inspect(f, config))
         .collect()
     )
+    infos += [FileInfo(f.path, error=f.missing, serves=f.serves) for f in files if f.missing]
     report.seconds["inspect"] = time.time() - t0
     for info in infos:
         if info.error:
             logger.error("unreadable input %s: %s", info.path, info.error)
+    if config.area is not None and not any(i.in_area and not i.error for i in infos):
+        raise RunError(
+            f"the area {config.area.text()} holds no cell of any input's grid: nothing to map"
+        )
 
     tasks = plan_days(config.days(), config.variables, infos)
     report.days = len(tasks)
@@ -376,6 +438,12 @@ def _process_days(
             remote.drop_run_folders(sc, ctx.attempt)
     report.seconds["process"] = time.time() - t0
     return outcomes
+
+
+def _inspect(file: _Input, config: JobConfig) -> FileInfo:
+    """An input's coordinates, on an executor."""
+    config.use_storage()
+    return inspect_file(file.path, config.area, file.serves)
 
 
 def _take_lease(config: JobConfig, attempt: str, tables: dict[str, Table]) -> CommitLease:

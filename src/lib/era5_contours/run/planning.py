@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import NamedTuple
 
-from era5_common import storage
+from era5_common.area import Area
 from era5_common.variables import Recipe, variable
 from era5_contours.inputs.netcdf import file_time_range, source_for
 from era5_contours.inputs.windows import sample_window, window_overlaps
@@ -31,6 +31,11 @@ class FileInfo:
     start: datetime | None = None
     end: datetime | None = None
     error: str | None = None
+    #: Whether the run's area (``--area``) holds any cell of the file's grid.
+    in_area: bool = True
+    #: The days that need this file, where the run knows it (the NSF NCAR copy's scheme);
+    #: empty: any day may.
+    serves: tuple[date, ...] = ()
 
 
 class _Span(NamedTuple):
@@ -57,16 +62,37 @@ class DayTask:
     unreadable: tuple[str, ...] = ()
 
 
-def inspect_file(path: str, endpoint_url: str = "") -> FileInfo:
-    """Read a file's variables and time range (coordinates only); never raises."""
+def inspect_file(path: str, area: Area | None = None, serves: tuple[date, ...] = ()) -> FileInfo:
+    """Read a file's variables, time range and grid (coordinates only); never raises.
+
+    The caller has pointed the process's S3 clients where the run says
+    (:meth:`JobConfig.use_storage`).
+    """
     steady_worker()
-    storage.use_endpoint(endpoint_url)
     try:
-        # An S3 input is read by range requests: its metadata and time coordinate only.
+        # An S3 input is read by range requests: its metadata and coordinates only.
         info = file_time_range(source_for(path))
     except Exception as exc:  # noqa: BLE001 - an unreadable input is reported by the days that need it
-        return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}")
-    return FileInfo(path, tuple(info["variables"]), info["start"], info["end"])
+        return FileInfo(path=path, error=f"{type(exc).__name__}: {exc}", serves=serves)
+    return FileInfo(
+        path,
+        tuple(info["variables"]),
+        info["start"],
+        info["end"],
+        in_area=area is None or _holds(info["latitude"], info["longitude"], area),
+        serves=serves,
+    )
+
+
+def _holds(lat: tuple[float, float], lon: tuple[float, float], area: Area) -> bool:
+    """Whether a grid of this extent (longitudes in [-180, 180)) has a cell in ``area``."""
+    if lat[1] < area.south or lat[0] > area.north:
+        return False
+    if lon[1] - lon[0] >= 359.0:
+        return True
+    # The extent's longitudes in the area's frame: inside where one is at most east.
+    low, high = (float(area.longitudes(x)) for x in lon)
+    return low <= area.east or high <= area.east or high < low
 
 
 def plan_days(
@@ -78,9 +104,9 @@ def plan_days(
     readable = [
         _Span(i, i.start, i.end)
         for i in infos
-        if i.error is None and i.start is not None and i.end is not None
+        if i.error is None and i.start is not None and i.end is not None and i.in_area
     ]
-    unreadable = tuple(f"{i.path} ({i.error})" for i in infos if i.error is not None)
+    failed = [i for i in infos if i.error is not None]
     quantities = list(dict.fromkeys(q for v in variables for q in variable(v).quantities))
     tasks = []
     for day in days:
@@ -104,6 +130,9 @@ def plan_days(
                 recipes[v] = chosen
             else:
                 problems[v] = _no_recipe_text(v, missing)
+        unreadable = tuple(
+            f"{i.path} ({i.error})" for i in failed if not i.serves or day in i.serves
+        )
         tasks.append(
             DayTask(day=day, files=files, problems=problems, recipes=recipes, unreadable=unreadable)
         )

@@ -152,6 +152,7 @@ def contour_outputs(
             "samples": field_.samples,
             # Only on the synthetic sample's maps: real data keep their properties.
             **({"synthetic": True} if data.attrs.get(SAMPLE_ATTR) else {}),
+            **({"area": config.area.text()} if config.area is not None else {}),
         },
         **common,
     )
@@ -215,6 +216,7 @@ def read_inputs(task: DayTask, ctx: RunContext) -> dict[str, DayRead]:
             recipes=task.recipes,
             dataset=ctx.config.dataset,
             assume_units=ctx.config.assume_units,
+            area=ctx.config.area,
         )
     except Exception as exc:  # noqa: BLE001 - a failure here is this day's, not the run's
         error = InputError(f"{type(exc).__name__}: {exc}", day=task.day)
@@ -320,7 +322,7 @@ def _discard_staged_file(path: str) -> None:
 def process_day(task: DayTask, ctx: RunContext) -> list[VariableOutcome]:
     """Everything for one day, on an executor: one outcome per variable, never raises."""
     steady_worker()
-    storage.use_endpoint(ctx.config.aws_endpoint_url)
+    ctx.config.use_storage()
     worker = f"{os.uname().nodename}:{os.getpid()}"
     started = time.time()
     inputs = read_inputs(task, ctx)
