@@ -478,7 +478,13 @@ def _upload_inputs(
 
     from era5_contours.run.config import JobConfig
 
-    s3 = boto3.client("s3", endpoint_url=moto, **_client_credentials())
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=moto,
+        aws_access_key_id=CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=CREDENTIALS["AWS_DEFAULT_REGION"],
+    )
     s3.create_bucket(Bucket=placement.bucket)
     extra = {"ACL": "public-read"} if placement.public else None
     for path in inputs:
@@ -568,13 +574,4 @@ def measure_job_reads(
         "report": report,
         "faults": proxy.faults(),
         "signing": proxy.signing(),
-    }
-
-
-def _client_credentials() -> dict[str, str]:
-    """moto's test credentials as boto3 client arguments (for uploads of a test)."""
-    return {
-        "aws_access_key_id": CREDENTIALS["AWS_ACCESS_KEY_ID"],
-        "aws_secret_access_key": CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-        "region_name": CREDENTIALS["AWS_DEFAULT_REGION"],
     }

@@ -368,22 +368,8 @@ def _process_days(
     """Plan the days from the inputs' time ranges and run them on the executors."""
     config = ctx.config
     t0 = time.time()
-    readable = [f for f in files if f.missing is None]
-    infos = (
-        sc.parallelize(readable, min(len(readable), 4 * sc.defaultParallelism))
-        .map(lambda f: _inspect(f, config))
-        .collect()
-    )
-    infos += [FileInfo(f.path, error=f.missing, serves=f.serves) for f in files if f.missing]
+    infos = _inspect_inputs(sc, files, config)
     report.seconds["inspect"] = time.time() - t0
-    for info in infos:
-        if info.error:
-            logger.error("unreadable input %s: %s", info.path, info.error)
-    if config.area is not None and not any(i.in_area and not i.error for i in infos):
-        raise RunError(
-            f"the area {config.area.text()} holds no cell of any input's grid: nothing to map"
-        )
-
     tasks = plan_days(config.days(), config.variables, infos)
     report.days = len(tasks)
     logger.info(
@@ -438,6 +424,31 @@ def _process_days(
             remote.drop_run_folders(sc, ctx.attempt)
     report.seconds["process"] = time.time() - t0
     return outcomes
+
+
+def _inspect_inputs(sc: SparkContext, files: Sequence[_Input], config: JobConfig) -> list[FileInfo]:
+    """Every input's variables, times and grid, read by the executors (coordinates only).
+
+    Raises
+    ------
+    RunError
+        When the run's area holds no cell of any input's grid.
+    """
+    readable = [f for f in files if f.missing is None]
+    infos: list[FileInfo] = (
+        sc.parallelize(readable, min(len(readable), 4 * sc.defaultParallelism))
+        .map(lambda f: _inspect(f, config))
+        .collect()
+    )
+    infos += [FileInfo(f.path, error=f.missing, serves=f.serves) for f in files if f.missing]
+    for info in infos:
+        if info.error:
+            logger.error("unreadable input %s: %s", info.path, info.error)
+    if config.area is not None and not any(i.in_area and not i.error for i in infos):
+        raise RunError(
+            f"the area {config.area.text()} holds no cell of any input's grid: nothing to map"
+        )
+    return infos
 
 
 def _inspect(file: _Input, config: JobConfig) -> FileInfo:
