@@ -29,29 +29,38 @@ CREDENTIALS = {
 
 
 @contextlib.contextmanager
-def moto_server() -> Iterator[str]:
-    """A moto server on 127.0.0.1 and the environment pointing boto3 at it; its endpoint."""
-    import os
-
+def threaded_moto() -> Iterator[str]:
+    """A moto server on a free port of 127.0.0.1, empty at start and at end; its endpoint."""
     from moto.server import ThreadedMotoServer
 
-    from era5_common import storage
-
-    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()
     endpoint = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    storage.use_endpoint(endpoint)
     reset_moto(endpoint)
     try:
         yield endpoint
     finally:
         reset_moto(endpoint)
         server.stop()
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server on 127.0.0.1 and the environment pointing boto3 at it; its endpoint."""
+    import os
+
+    from era5_common import storage
+
+    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
+    os.environ.update(CREDENTIALS)
+    os.environ.pop("AWS_PROFILE", None)
+    try:
+        with threaded_moto() as endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            storage.use_endpoint(endpoint)
+            yield endpoint
+    finally:
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import warnings
@@ -28,7 +27,7 @@ import boto3
 import pytest
 from cfn_support import Resolver
 from deploy_support import ROOT, fake_external_libs, template
-from moto_support import change_sets_see_parameters, fail_change_sets
+from moto_support import change_sets_see_parameters, fail_change_sets, threaded_moto
 
 from era5_tools import deploy as d
 
@@ -37,15 +36,10 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def moto_url():
-    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    pytest.importorskip("moto.server", reason="moto[server] not installed")
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
+    with threaded_moto() as endpoint:
+        yield endpoint
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import xarray as xr
 from fake_cds import KEY, Archive, FakeCDS
 from independent import field_stats
 from ingest_support import JOB, job_args, sample_archive
-from moto_support import reset_moto
+from moto_support import threaded_moto
 
 from era5_ingest.manifest import Manifest
 
@@ -48,7 +48,7 @@ DAYS = [a + timedelta(days=i) for a, b in RANGES for i in range((b - a).days + 1
 
 @pytest.fixture(scope="module")
 def aws():
-    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    pytest.importorskip("moto.server", reason="moto[server] not installed")
     keys = [
         *CREDENTIALS,
         "AWS_ENDPOINT_URL",
@@ -63,17 +63,11 @@ def aws():
         os.environ.pop(k, None)
     # No rc file either: the key can only come from the secret.
     os.environ["CDSAPI_RC"] = "/nonexistent/.cdsapirc"
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
-    os.environ["AWS_ENDPOINT_URL"] = endpoint
-    reset_moto(endpoint)
     try:
-        yield endpoint
+        with threaded_moto() as endpoint:
+            os.environ["AWS_ENDPOINT_URL"] = endpoint
+            yield endpoint
     finally:
-        reset_moto(endpoint)
-        server.stop()
         for k, v in saved.items():
             if v is None:
                 os.environ.pop(k, None)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from moto_support import reset_moto
+from moto_support import threaded_moto
 from pyiceberg.partitioning import PartitionField, PartitionSpec
 from pyiceberg.schema import Schema
 from pyiceberg.table import Transaction
@@ -577,7 +577,7 @@ def test_cli_refuses_a_folder_without_catalog(tmp_path):
 @pytest.mark.integration
 def test_glue_catalog_against_a_moto_server(monkeypatch):
     pytest.importorskip("boto3", reason="boto3 not installed")
-    server_module = pytest.importorskip("moto.server", reason="moto[server] not installed")
+    pytest.importorskip("moto.server", reason="moto[server] not installed")
     import boto3
 
     for key, value in {
@@ -587,12 +587,7 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
         "AWS_EC2_METADATA_DISABLED": "true",
     }.items():
         monkeypatch.setenv(key, value)
-    server = server_module.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        endpoint = f"http://{host}:{port}"
-        reset_moto(endpoint)
+    with threaded_moto() as endpoint:
         boto3.client("s3", endpoint_url=endpoint).create_bucket(Bucket="era5-test")
         cat = catalog.load_catalog(
             "glue",
@@ -618,5 +613,3 @@ def test_glue_catalog_against_a_moto_server(monkeypatch):
         reloaded = catalog.ensure_table(cat, "climate", CONTOUR_FEATURES)
         rows = reloaded.scan().to_arrow().to_pylist()
         assert [(r["band_index"], r["run_id"]) for r in rows] == [(2, "r2")]
-    finally:
-        server.stop()

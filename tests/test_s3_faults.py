@@ -16,6 +16,7 @@ from datetime import date
 
 import numpy as np
 import pytest
+from moto_support import threaded_moto
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_common import storage
@@ -23,7 +24,7 @@ from era5_common.errors import InputError
 from era5_contours.inputs import netcdf, remote, samples
 from era5_tools.s3proxy import CountingProxy, Fault
 
-moto_server = pytest.importorskip("moto.server", reason="moto[server] not installed")
+pytest.importorskip("moto.server", reason="moto[server] not installed")
 
 pytestmark = [pytest.mark.realdata]
 
@@ -53,25 +54,21 @@ def key(path):
 @pytest.fixture(scope="module")
 def moto_endpoint():
     require(FRANCE_T2M, FRANCE_TP)
-    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    endpoint = f"http://{host}:{port}"
     import boto3
 
-    admin = boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name="us-east-1",
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
-    )
-    for bucket in (BUCKET, "nsf-ncar-era5", "era5-private"):
-        admin.create_bucket(Bucket=bucket)
-    for f in (FRANCE_T2M, FRANCE_TP):
-        admin.upload_file(str(f), BUCKET, key(f))
-    yield endpoint, admin
-    server.stop()
+    with threaded_moto() as endpoint:
+        admin = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+        for bucket in (BUCKET, "nsf-ncar-era5", "era5-private"):
+            admin.create_bucket(Bucket=bucket)
+        for f in (FRANCE_T2M, FRANCE_TP):
+            admin.upload_file(str(f), BUCKET, key(f))
+        yield endpoint, admin
 
 
 @pytest.fixture

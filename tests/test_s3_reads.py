@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from independent import era5_daily, field_stats
+from moto_support import threaded_moto
 from realdata import ERA5_DIR, FRANCE_T2M, FRANCE_TP, require
 
 from era5_common import storage
@@ -220,20 +221,15 @@ def test_the_processes_of_a_machine_fetch_each_page_once(tmp_path):
     require(FRANCE_T2M, FRANCE_TP)
     import json
 
-    from moto.server import ThreadedMotoServer
+    import boto3
 
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": f"http://{host}:{port}"}
-    env["TMPDIR"] = str(tmp_path)
-    env.pop("AWS_PROFILE", None)
-    try:
-        import boto3
-
+    with threaded_moto() as endpoint:
+        env = {**os.environ, **CREDENTIALS, "AWS_ENDPOINT_URL": endpoint}
+        env["TMPDIR"] = str(tmp_path)
+        env.pop("AWS_PROFILE", None)
         client = boto3.client(
             "s3",
-            endpoint_url=env["AWS_ENDPOINT_URL"],
+            endpoint_url=endpoint,
             region_name="us-east-1",
             aws_access_key_id="testing",
             aws_secret_access_key="testing",
@@ -252,8 +248,6 @@ def test_the_processes_of_a_machine_fetch_each_page_once(tmp_path):
             for d in days
         ]
         results = [json.loads(p.communicate(timeout=120)[0]) for p in procs]
-    finally:
-        server.stop()
     assert all(p.returncode == 0 for p in procs)
     size = FRANCE_T2M.stat().st_size + FRANCE_TP.stat().st_size
     total = sum(r["fetched"]["bytes"] for r in results)
