@@ -13,9 +13,11 @@ script measure side by side:
   runs it: its VmHWM holds both variables' accumulators;
 - ``in-memory``: the previous reading path, ``reading.load_day`` + ``detect_dataset`` +
   ``daily_field`` (the whole day in memory), for its peak memory;
-- ``floor``: what no implementation avoids: reading the day's samples with netCDF4
-  (one ``var[i]`` per hour, decoded) plus contourpy's bare generation of the same bands
-  and lines (``filled`` and ``lines`` calls, no geometry objects).
+- ``floor``: what no implementation avoids: reading the samples the daily rule needs
+  with netCDF4 (one ``var[i]`` per hour, decoded: every hour of the window, but ERA5-Land's
+  total, which is its D+1 00 UTC sample alone) plus contourpy's bare generation of the
+  same bands and lines (``filled`` and ``lines`` calls, no geometry objects). The bytes
+  decoded are printed beside those of the whole window.
 
 Peak memory is each child's own VmHWM (the kernel's RSS high-water mark), read from
 /proc at the end, so it counts everything: Python, numpy, netCDF/HDF5, GEOS, Agg.
@@ -49,6 +51,8 @@ CASES = {
     "era5-0.25": ("era5", (-180.0, -90.0, 179.75, 90.0), 0.25),
 }
 VARIABLES = ("t2m", "tp")
+#: Issue 25's goals for a whole day (process_day) over its floor, per case.
+GOALS = {"era5-land-0.1": 2, "era5-0.25": 3}
 MODES = ("floor", "task", "in-memory")  # per variable; "job" once per case
 
 
@@ -88,21 +92,42 @@ def _levels(variable: str, values: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 def child_floor(files: list[Path], variable: str) -> dict[str, Any]:
-    """netCDF4 reading of the window's samples, then contourpy alone on the daily field."""
-    from era5_contours.science.daily import read_daily
-
-    # The daily field to contour, made outside the timing.
-    acc = read_daily(files, DAY, variable)
-    field = acc.field(acc.detect().dataset)
-    del acc
+    """netCDF4 reading of the rule's samples, then contourpy alone on the daily field."""
+    field = daily_field_untimed(files, variable)
     gc.collect()
     out = measure_floor(files, variable, field)
     out["vm_hwm_mib"] = vm_hwm_mib()
     return out
 
 
+def daily_field_untimed(files: list[Path], variable: str):
+    """The daily field to contour, made outside any timing."""
+    from era5_contours.science.daily import read_daily
+
+    acc = read_daily(files, DAY, variable)
+    return acc.field(acc.detect().dataset)
+
+
+def rule_needs_last_only(field) -> bool:
+    """Whether the rule of ``field`` needs only the window's last sample.
+
+    ERA5-Land's total: the accumulation since 00 UTC at D+1 00 UTC is the day's total, so
+    that one sample is all the rule needs (every other rule needs every hour).
+    """
+    from era5_common import variables
+
+    return (
+        variables.variable(str(field.data.name)).statistic == variables.TOTAL
+        and field.dataset == "era5-land"
+    )
+
+
 def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
-    """Seconds of the floor: netCDF4 reading of the samples + contourpy on ``field``."""
+    """Seconds of the floor: netCDF4 reading of the samples the rule needs + contourpy.
+
+    Also counts, untimed, the window's samples and their decoded bytes: what reading the
+    whole window (the reader before issue 25) decodes.
+    """
     import netCDF4
     from bench_contours import run_contourpy  # this script's folder is on sys.path
 
@@ -110,8 +135,10 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     from era5_contours.inputs.windows import in_window, sample_window
 
     window = sample_window(variable, DAY)
+    last_only = rule_needs_last_only(field)
     t0 = time.perf_counter()
-    n = 0
+    n = window_n = 0
+    nbytes = window_bytes = 0
     for path in files:
         with netCDF4.Dataset(path) as nc:
             name = next((k for k in nc.variables if ALIASES.get(k) == variable), None)
@@ -121,9 +148,15 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
                 nc["valid_time"][:], nc["valid_time"].units, only_use_cftime_datetimes=False
             )
             times = np.array(times, dtype="datetime64[ns]")
-            for i in np.flatnonzero(in_window(times, *window)):
+            index = np.flatnonzero(in_window(times, *window))
+            one = nc[name].dtype.itemsize * int(np.prod(nc[name].shape[1:]))
+            window_n, window_bytes = window_n + index.size, window_bytes + index.size * one
+            if last_only:
+                index = index[times[index] == np.datetime64(window[1], "ns")]
+            for i in index:
                 nc[name][i]
                 n += 1
+                nbytes += one
     read_s = time.perf_counter() - t0
     values = field.data.values
     lon, lat = field.data["longitude"].values, field.data["latitude"].values
@@ -133,6 +166,9 @@ def measure_floor(files: list[Path], variable: str, field) -> dict[str, Any]:
     contour_s = sum(stages.values())
     return {
         "samples": n,
+        "decoded_bytes": nbytes,
+        "window_samples": window_n,
+        "window_bytes": window_bytes,
         "stages_s": {"read netCDF4": read_s, "contourpy": contour_s},
         "total_s": read_s + contour_s,
     }
@@ -144,15 +180,18 @@ def child_task(files: list[Path], variable: str) -> dict[str, Any]:
     from era5_contours.outputs.geojson import geojson_bytes, web_geojson, web_settings
     from era5_contours.outputs.plots import render_map_png
     from era5_contours.science.contours import contour_field
-    from era5_contours.science.daily import read_daily
+    from era5_contours.science.daily import read_variable
 
     stages: dict[str, float] = {}
     t0 = time.perf_counter()
-    acc = read_daily(files, DAY, variable)
+    read = read_variable(files, DAY, variable)
+    if read.error is not None:
+        raise read.error
+    acc = read.acc
     detection = acc.detect()
     field = acc.field(detection.dataset)
     sources = acc.source_files
-    del acc
+    read.acc = acc = None
     t1 = time.perf_counter()
     stages["read + daily"] = t1 - t0
     data = field.data
@@ -219,6 +258,8 @@ def child_task(files: list[Path], variable: str) -> dict[str, Any]:
         "web_settings": list(web_settings(lat, lon)),
         "web_band_area_max_dev": deviation,
         "png_kb": len(png) / 1e3,
+        "decoded_bytes": read.decoded_bytes,
+        "window_bytes": floor["window_bytes"],
         "floor_same_process_s": floor["total_s"],
         "png_second_s": png_again,
     }
@@ -258,9 +299,19 @@ def child_job(files: list[Path], variables: str) -> dict[str, Any]:
         t0 = time.perf_counter()
         outcomes = days.process_day(DayTask(day=DAY, files=dict.fromkeys(wanted, names)), ctx)
         total = time.perf_counter() - t0
-    return {"total_s": total, "vm_hwm_mib": vm_hwm_mib(),
+    peak = vm_hwm_mib()
+    # The day's floor in this process, right after: each variable's rule samples read
+    # with netCDF4 plus contourpy on its field (the fields made untimed).
+    floors = {}
+    for v in wanted:
+        field = daily_field_untimed(files, v)
+        gc.collect()
+        floors[v] = measure_floor(files, v, field)["total_s"]
+        del field
+    return {"total_s": total, "vm_hwm_mib": peak,
             "status": {o.variable: o.status for o in outcomes},
-            "seconds": {o.variable: o.seconds for o in outcomes}}  # fmt: skip
+            "seconds": {o.variable: o.seconds for o in outcomes},
+            "floor_s": floors}  # fmt: skip
 
 
 CHILDREN = {
@@ -328,20 +379,33 @@ def render(report: dict[str, Any]) -> str:
                 f"read+daily {r['in-memory']['total_s']:.2f} s"
             )
             out.append(
+                f"  {variable}: decoded {task['decoded_bytes'] / 1e6:.0f} MB for the day "
+                f"({floor['samples']} of the window's {floor['window_samples']} samples); "
+                f"reading the whole window decodes {task['window_bytes'] / 1e6:.0f} MB "
+                f"(x{task['window_bytes'] / max(task['decoded_bytes'], 1):.1f})"
+            )
+            out.append(
                 f"  {variable}: GeoJSON {task['web_geojson_mb']:.1f} MB at the defaults "
                 f"(precision {p}, tolerance {tol:g} deg; full precision "
                 f"{task['full_geojson_mb']:.1f} MB), band areas within "
                 f"{100 * task['web_band_area_max_dev']:.3f}% of the full ones; PNG "
                 f"{task['stages_s']['PNG']:.2f} s (first map of the process), "
-                f"{task['png_second_s']:.2f} s (the next one); {task['rows']} feature rows"
+                f"{task['png_second_s']:.2f} s (the next one) [goal < 1 s]; "
+                f"{task['rows']} feature rows"
             )
         job = report["jobs"].get(case)
         if job:
             per = ", ".join(f"{v} {s:.1f} s {job['status'][v]}" for v, s in job["seconds"].items())
+            floor = sum(job["floor_s"].values())
             out.append(
                 f"  job: days.process_day, {len(job['seconds'])} variable(s) in one process "
                 f"({per}): {job['total_s']:.1f} s, peak {job['vm_hwm_mib']:.0f} MiB "
                 "[goal <= 1.5 GB per variable]"
+            )
+            out.append(
+                f"  job: the day's floor in the same process right after: {floor:.2f} s "
+                f"({', '.join(f'{v} {f:.2f} s' for v, f in job['floor_s'].items())}); "
+                f"day/floor x{job['total_s'] / floor:.2f} [goal <= {GOALS.get(case, 3)}]"
             )
         out.append("")
     out.append(

@@ -75,6 +75,8 @@ class _StreamPart:
     grid: Selection
     scale: float
     offset: float
+    #: The file's global attributes.
+    file_attrs: dict[str, Any]
 
     @property
     def lat(self) -> np.ndarray:
@@ -143,6 +145,10 @@ class DaySamples:
         self.area = area
         self._assume = (assume_units or {}).get(variable)
         self._parts: list[_StreamPart] = []
+        #: Bytes of values decoded so far (what netCDF handed over, before conversion).
+        self.decoded_bytes = 0
+        #: Hourly fields decoded so far (each copy of an hour counts).
+        self.decoded_samples = 0
         self.source_names = source_names(sources)
         try:
             for source in sources:
@@ -166,6 +172,8 @@ class DaySamples:
         self.longitude: np.ndarray = first.lon
         #: The variable's attributes in the first file (product names for detection).
         self.attrs: dict[str, Any] = dict(first.data.attrs)
+        #: The first file's global attributes (product names for detection, too).
+        self.file_attrs: dict[str, Any] = first.file_attrs
         #: Files that hold any time of the window, as :func:`load_windows` names them.
         self.source_files: list[str] = sorted({p.source for p in self._parts})
 
@@ -219,6 +227,7 @@ class DaySamples:
             grid=grid,
             scale=scale,
             offset=offset,
+            file_attrs=dict(ds.attrs),
         )
 
     def close(self) -> None:
@@ -261,6 +270,8 @@ class DaySamples:
                     variable=self.variable,
                 ) from exc
             block = np.concatenate(blocks) if len(blocks) > 1 else blocks[0]
+            self.decoded_bytes += block.nbytes
+            self.decoded_samples += block.shape[0]
             block = reorder(reorder(block, part.grid.lat_order, 1), part.grid.lon_order, 2)
             if not np.issubdtype(block.dtype, np.floating):
                 block = block.astype(np.float64)
@@ -280,7 +291,17 @@ class DaySamples:
         return np.concatenate(columns, axis=2) if len(columns) > 1 else columns[0]
 
     def __iter__(self) -> Iterator[Sample]:
+        """The samples in time order, each hour once, hours NaN everywhere left out."""
+        return self.read()
+
+    def read(self, only: np.ndarray | None = None) -> Iterator[Sample]:
         """The samples in time order, each hour once, hours NaN everywhere left out.
+
+        Parameters
+        ----------
+        only
+            The times to decode (``datetime64``); the window's other hours are left
+            unread. ``None`` reads them all.
 
         Raises
         ------
@@ -296,6 +317,9 @@ class DaySamples:
                 copies.setdefault(t, []).append((p, k))
         grid_of: _StreamPart | None = None
         hours = sorted(copies)
+        if only is not None:
+            wanted_times = set(np.asarray(only, dtype="datetime64[ns]").tolist())
+            hours = [t for t in hours if t.astype("datetime64[ns]").tolist() in wanted_times]
         step = self.hours_per_read
         for b in range(0, len(hours), step):
             batch = hours[b : b + step]

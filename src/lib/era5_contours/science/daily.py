@@ -17,12 +17,15 @@ accepts fewer (``min_samples``); the field then says ``complete = False``.
 
 :func:`read_day` streams a day's samples into the rules of several variables at once: each
 quantity's samples are read once, a few hours at a time, whatever variables use them, and
-the quantities of one recipe (u10 and v10) are read side by side.
+the quantities of one recipe (u10 and v10) are read side by side. Only the samples the
+rules need are decoded (:func:`rule_times`): ERA5-Land's total, when the product is given
+or named in the files, decodes its D+1 00 UTC sample alone, 1 of the window's 24.
 """
 
 from __future__ import annotations
 
 import heapq
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -62,6 +65,8 @@ from era5_contours.inputs.netcdf import NamedSource, axes_text
 from era5_contours.inputs.samples import HOURS_PER_READ, DaySamples
 from era5_contours.inputs.units import CANONICAL, output_conversion, to_canonical
 from era5_contours.inputs.windows import in_window, sample_window
+
+logger = logging.getLogger(__name__)
 
 HOURS_PER_DAY = 24
 #: The daily field's attribute naming the ``--area`` it was cut to (maps' titles say it).
@@ -354,6 +359,8 @@ class DayRead:
     recipe: Recipe | None
     #: Its share of the reading time (a group's time split among its variables).
     seconds: float = 0.0
+    #: Its share of the bytes of values decoded (split as the time is).
+    decoded_bytes: int = 0
 
 
 def _groups(recipes: Mapping[str, Recipe]) -> list[tuple[list[str], list[str]]]:
@@ -372,14 +379,16 @@ def _groups(recipes: Mapping[str, Recipe]) -> list[tuple[list[str], list[str]]]:
     return [(sorted(q), names) for q, names in groups]
 
 
-def _stream(samples: Mapping[str, DaySamples]) -> Iterator[tuple[np.datetime64, dict[str, Any]]]:
+def _stream(
+    samples: Mapping[str, DaySamples], only: np.ndarray | None = None
+) -> Iterator[tuple[np.datetime64, dict[str, Any]]]:
     """The samples of several quantities in time order, each time once.
 
     Each time comes with every quantity's field it holds: a quantity missing at an hour
-    is absent from it.
+    is absent from it. ``only`` limits the times decoded.
     """
     merged = heapq.merge(
-        *(_tagged(q, stream) for q, stream in samples.items()), key=lambda item: item[0]
+        *(_tagged(q, stream, only) for q, stream in samples.items()), key=lambda item: item[0]
     )
     current: np.datetime64 | None = None
     fields: dict[str, Any] = {}
@@ -393,10 +402,12 @@ def _stream(samples: Mapping[str, DaySamples]) -> Iterator[tuple[np.datetime64, 
         yield current, fields
 
 
-def _tagged(name: str, stream: DaySamples) -> Iterator[tuple[np.datetime64, str, np.ndarray]]:
+def _tagged(
+    name: str, stream: DaySamples, only: np.ndarray | None
+) -> Iterator[tuple[np.datetime64, str, np.ndarray]]:
     # A function, so that each stream keeps its own name (a nested generator expression
     # would see the last one).
-    for sample in stream:
+    for sample in stream.read(only):
         yield sample.time, name, sample.values
 
 
@@ -448,10 +459,11 @@ def read_day(
             out[name] = DayRead(None, None, used, recipe)
     for quantities, names in _groups(chosen):
         t0 = time.time()
+        decoded: dict[str, int] = {}
         try:
             accs = _read_group(
                 files, quantities, {n: chosen[n] for n in names}, day, dataset,
-                _Reading(assume_units, hours_per_read, area),
+                _Reading(assume_units, hours_per_read, area), decoded,
             )  # fmt: skip
         except InputError as exc:
             accs = {}
@@ -460,6 +472,7 @@ def read_day(
         for n in names:
             out[n].acc = accs.get(n)
             out[n].seconds = (time.time() - t0) / len(names)
+            out[n].decoded_bytes = decoded.get("bytes", 0) // len(names)
     return out
 
 
@@ -506,7 +519,12 @@ def _read_group(
     day: date,
     dataset: str,
     reading: _Reading,
+    decoded: dict[str, int],
 ) -> dict[str, DailyAccumulator]:
+    """The accumulators of a group's variables, fed from its quantities read side by side.
+
+    ``decoded`` receives the bytes of values decoded (``"bytes"``).
+    """
     streams: dict[str, DaySamples] = {}
     try:
         for q in quantities:
@@ -520,30 +538,82 @@ def _read_group(
                 area=reading.area,
             )
         _same_grid(streams, recipes, day)
-        accs = {}
-        for name, recipe in recipes.items():
-            first = streams[recipe.inputs[0]]
-            attrs = {k: v for q in recipe.inputs for k, v in streams[q].attrs.items()}
-            sources = sorted({f for q in recipe.inputs for f in streams[q].source_files})
-            accs[name] = DailyAccumulator(
-                name,
-                day,
-                latitude=first.latitude,
-                longitude=first.longitude,
-                dataset=dataset,
-                attrs=attrs,
-                source_files=sources,
-            )
-            accs[name].area = reading.area
-        for when, fields in _stream(streams):
-            for name, recipe in recipes.items():
-                if all(q in fields for q in recipe.inputs):
-                    values = FORMULAS[recipe.formula](*(fields[q] for q in recipe.inputs))
-                    accs[name].add(when, values)
+        metadata = [a for s in streams.values() for a in (s.file_attrs, s.attrs)]
+        only = rule_times(recipes, day, dataset, metadata)
+        accs = _feed(streams, recipes, day, dataset, reading.area, only)
+        if only is not None and any(a.last_time != only[-1] for a in accs.values()):
+            # The one sample the rule reads is missing: read the day as a whole, so that
+            # the error (or the accepted partial day) says what a full read would.
+            logger.debug("%s: %s missing, reading every hour", day, only[-1])
+            accs = _feed(streams, recipes, day, dataset, reading.area, None)
         return accs
     finally:
+        decoded["bytes"] = sum(s.decoded_bytes for s in streams.values())
         for stream in streams.values():
             stream.close()
+
+
+def rule_times(
+    recipes: Mapping[str, Recipe],
+    day: date,
+    dataset: str,
+    attrs: Sequence[Mapping[str, Any]] = (),
+) -> np.ndarray | None:
+    """The only samples the rules of a group of variables need decoded, or None for all.
+
+    The total of an accumulation in ERA5-Land is the value at D+1 00 UTC: accumulated
+    since D 00 UTC, it covers every hour of the day, so that one sample is both the
+    total and the proof that the day is complete, and no other sample adds to either.
+    It applies when the product is known: given (``dataset``), or named in the inputs'
+    metadata (``attrs``), the evidence :meth:`Evidence.decide` trusts first. An unknown
+    product reads every hour, for the growth test that tells the products apart. Every
+    other rule (means, extremes, ERA5's sums) needs every hour.
+    """
+    if not recipes or any(variable(n).statistic != TOTAL for n in recipes):
+        return None
+    known = dataset if dataset != "auto" else metadata_hint(attrs)
+    if known != ERA5_LAND:
+        return None
+    _, end, _ = sample_window(next(iter(recipes.values())).inputs[0], day)
+    return np.array([np.datetime64(end, "ns")])
+
+
+def _feed(
+    streams: Mapping[str, DaySamples],
+    recipes: Mapping[str, Recipe],
+    day: date,
+    dataset: str,
+    area: Area | None,
+    only: np.ndarray | None,
+) -> dict[str, DailyAccumulator]:
+    """New accumulators of ``recipes`` fed the samples of ``streams`` (``only`` those)."""
+    accs = {}
+    for name, recipe in recipes.items():
+        first = streams[recipe.inputs[0]]
+        # The files' global attributes under the variables': both may name the product.
+        attrs = {
+            k: v
+            for q in recipe.inputs
+            for a in (streams[q].file_attrs, streams[q].attrs)
+            for k, v in a.items()
+        }
+        sources = sorted({f for q in recipe.inputs for f in streams[q].source_files})
+        accs[name] = DailyAccumulator(
+            name,
+            day,
+            latitude=first.latitude,
+            longitude=first.longitude,
+            dataset=dataset,
+            attrs=attrs,
+            source_files=sources,
+        )
+        accs[name].area = area
+    for when, fields in _stream(streams, only):
+        for name, recipe in recipes.items():
+            if all(q in fields for q in recipe.inputs):
+                values = FORMULAS[recipe.formula](*(fields[q] for q in recipe.inputs))
+                accs[name].add(when, values)
+    return accs
 
 
 def _same_grid(streams: Mapping[str, DaySamples], recipes: Mapping[str, Recipe], day: date) -> None:
@@ -589,15 +659,38 @@ def read_daily(
     InputError
         Unreadable files, units, grids, conflicting duplicates, no file holding an input.
     """
-    held = _quantities_held(sources, variable(name).quantities, day)
-    read = read_day(
-        {q: sources for q in held}, day, [name],
+    read = read_variable(
+        sources, day, name,
         dataset=dataset, assume_units=assume_units, hours_per_read=hours_per_read, area=area,
-    )[name]  # fmt: skip
+    )  # fmt: skip
     if read.error is not None:
         raise read.error
     assert read.acc is not None
     return read.acc
+
+
+def read_variable(
+    sources: Sequence[Source],
+    day: date,
+    name: str,
+    *,
+    dataset: str = "auto",
+    assume_units: Mapping[str, str] | None = None,
+    hours_per_read: int = HOURS_PER_READ,
+    area: Area | None = None,
+) -> DayRead:
+    """:func:`read_daily`, with the error returned and what the reading cost.
+
+    Raises
+    ------
+    InputError
+        When no source can be opened to tell which quantities it holds.
+    """
+    held = _quantities_held(sources, variable(name).quantities, day)
+    return read_day(
+        {q: sources for q in held}, day, [name],
+        dataset=dataset, assume_units=assume_units, hours_per_read=hours_per_read, area=area,
+    )[name]  # fmt: skip
 
 
 def _quantities_held(sources: Sequence[Source], quantities: Sequence[str], day: date) -> list[str]:
