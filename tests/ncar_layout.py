@@ -45,6 +45,7 @@ so they cost no disk and read as missing.
 from __future__ import annotations
 
 import calendar
+import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -54,6 +55,8 @@ from typing import Literal
 import netCDF4
 import numpy as np
 from realdata import FRANCE_T2M, FRANCE_TP
+
+from era5_common.area import Area
 
 BUCKET = "nsf-ncar-era5"
 AN_SFC = "e5.oper.an.sfc"
@@ -503,3 +506,53 @@ def build(
     for start in (datetime(2020, 6, 16, 6), datetime(2020, 7, 1, 6), datetime(2020, 7, 16, 6)):
         paths += write_accumulation(out, accum, start, grid, hours)
     return paths
+
+
+def area_chunk_bytes(files: list[Path], area: Area, days: list[date]) -> int:
+    """Stored bytes of the chunks holding the area's samples of ``days`` (h5py)."""
+    import h5py
+    import xarray as xr
+
+    from era5_contours.inputs.windows import in_window, sample_window
+
+    total = 0
+    for path in files:
+        with xr.open_dataset(path) as ds, h5py.File(path, "r") as h5:
+            name = next(v for v in ds.data_vars if v in ("VAR_2T", "LSP", "CP"))
+            var = h5[name]
+            quantity = {"VAR_2T": "t2m", "LSP": "lsp", "CP": "cp"}[name]
+            lat = ds["latitude"].values
+            lon = area.longitudes(ds["longitude"].values)
+            rows = np.flatnonzero((lat >= area.south) & (lat <= area.north))
+            cols = np.flatnonzero(lon <= area.east)
+            if "forecast_hour" in ds[name].dims:
+                valid = ds["valid_time"].values if "valid_time" in ds else None
+                inits = ds["forecast_initial_time"].values
+                hours = ds["forecast_hour"].values
+                if np.issubdtype(hours.dtype, np.timedelta64):
+                    hours = hours / np.timedelta64(1, "h")
+                valid = inits[:, None] + (hours.astype(int) * np.timedelta64(1, "h"))[None, :]
+                need = np.zeros(valid.shape, bool)
+                for day in days:
+                    need |= in_window(valid.ravel(), *sample_window(quantity, day)).reshape(
+                        valid.shape
+                    )
+                points = [(i, j) for i, j in zip(*np.nonzero(need), strict=True)]
+            else:
+                times = ds["time"].values
+                need = np.zeros(times.shape, bool)
+                for day in days:
+                    need |= in_window(times, *sample_window(quantity, day))
+                points = [(t,) for t in np.flatnonzero(need)]
+            chunks = var.chunks
+            seen = set()
+            for lead in points:
+                for r in rows:
+                    for c in cols:
+                        index = (*lead, r, c)
+                        seen.add(tuple((i // k) * k for i, k in zip(index, chunks, strict=True)))
+            for offset in seen:
+                # An unwritten chunk costs nothing (h5py raises for it).
+                with contextlib.suppress(KeyError, RuntimeError, ValueError):
+                    total += var.id.get_chunk_info_by_coord(offset).size
+    return total

@@ -10,17 +10,14 @@ measured with h5py.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
 from datetime import date
 from pathlib import Path
 
-import h5py
-import numpy as np
 import pytest
 from independent import era5_daily, field_stats
-from ncar_layout import BUCKET, build
+from ncar_layout import BUCKET, area_chunk_bytes, build
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
 from era5_common.area import Area
@@ -126,62 +123,13 @@ def test_the_copy_is_read_by_name_unsigned_and_through_faults(spark, tmp_path):
     assert report.status_counts.get("failed", 0) == 0
 
 
-def _area_chunk_bytes(files: list[Path], area: Area, days: list[date]) -> int:
-    """Stored bytes of the chunks holding the area's samples of ``days`` (h5py)."""
-    import xarray as xr
-
-    from era5_contours.inputs.windows import in_window, sample_window
-
-    total = 0
-    for path in files:
-        with xr.open_dataset(path) as ds, h5py.File(path, "r") as h5:
-            name = next(v for v in ds.data_vars if v in ("VAR_2T", "LSP", "CP"))
-            var = h5[name]
-            quantity = {"VAR_2T": "t2m", "LSP": "lsp", "CP": "cp"}[name]
-            lat = ds["latitude"].values
-            lon = area.longitudes(ds["longitude"].values)
-            rows = np.flatnonzero((lat >= area.south) & (lat <= area.north))
-            cols = np.flatnonzero(lon <= area.east)
-            if "forecast_hour" in ds[name].dims:
-                valid = ds["valid_time"].values if "valid_time" in ds else None
-                inits = ds["forecast_initial_time"].values
-                hours = ds["forecast_hour"].values
-                if np.issubdtype(hours.dtype, np.timedelta64):
-                    hours = hours / np.timedelta64(1, "h")
-                valid = inits[:, None] + (hours.astype(int) * np.timedelta64(1, "h"))[None, :]
-                need = np.zeros(valid.shape, bool)
-                for day in days:
-                    need |= in_window(valid.ravel(), *sample_window(quantity, day)).reshape(
-                        valid.shape
-                    )
-                points = [(i, j) for i, j in zip(*np.nonzero(need), strict=True)]
-            else:
-                times = ds["time"].values
-                need = np.zeros(times.shape, bool)
-                for day in days:
-                    need |= in_window(times, *sample_window(quantity, day))
-                points = [(t,) for t in np.flatnonzero(need)]
-            chunks = var.chunks
-            seen = set()
-            for lead in points:
-                for r in rows:
-                    for c in cols:
-                        index = (*lead, r, c)
-                        seen.add(tuple((i // k) * k for i, k in zip(index, chunks, strict=True)))
-            for offset in seen:
-                # An unwritten chunk costs nothing (h5py raises for it).
-                with contextlib.suppress(KeyError, RuntimeError, ValueError):
-                    total += var.id.get_chunk_info_by_coord(offset).size
-    return total
-
-
 def test_an_area_of_the_global_copy_reads_only_its_chunks(spark, tmp_path):
     files, placement = _copy(tmp_path / "copy", grid="global")
     days = [DAYS[1], DAYS[2]]  # the 15th and 16th: the runs of two half-month files
     m = _run(spark, files, placement, tmp_path / "out", days=days, area=FRANCE.text())
     rows = _rows(tmp_path / "out")
     _assert_france_values(rows, days)
-    floor = _area_chunk_bytes(files, FRANCE, days)
+    floor = area_chunk_bytes(files, FRANCE, days)
     fetched = m["planning"]["bytes"] + m["days"]["bytes"]
     ratio = fetched / floor
     print(
