@@ -2,16 +2,20 @@
 # A Glue runtime lane: the Spark and job tests on a Glue version's own Python, Spark and
 # library versions, in a virtualenv of their own (.lanes/<lane>/).
 #
-# Usage: sh/test_glue_lane.sh glue4|glue5 [pytest arguments]
+# Usage: sh/test_glue_lane.sh glue4|glue5|glue51|glue6 [pytest arguments]
 #
 #   glue4   Python 3.10, pyspark 3.3 (Glue 4.0 runs Spark 3.3.0), the exact pins of
 #           external_libs/glue4-requirements.lock, and Glue 4.0's numpy, pandas and boto3
 #   glue5   Python 3.11, pyspark 3.5 (Glue 5.0 runs Spark 3.5.4), glue5-requirements.lock,
 #           and Glue 5.0's numpy, pandas and boto3
+#   glue51  Python 3.11, pyspark 3.5.6 (Glue 5.1's Spark), glue51-requirements.lock, and
+#           Glue 5.1's numpy, pandas and boto3
+#   glue6   Python 3.13, pyspark 4.1.1 (Glue 6.0's Spark, Scala 2.13), glue6-requirements.lock,
+#           and Glue 6.0's numpy, pandas and boto3
 #
 # The test tools are installed under the same pins as constraints, so they cannot move a
 # locked library; the project goes in with --no-deps, so the lane tests the lock and not
-# pip's choice. The interpreter is python3.10 / python3.11 from PATH, or pyenv's newest of
+# pip's choice. The interpreter is python3.10 / 3.11 / 3.13 from PATH, or pyenv's newest of
 # that minor version (PYTHON overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +24,8 @@ lane="${1:-}"
 case "$lane" in
   glue4) minor=3.10 spark="pyspark>=3.3,<3.4" ;;
   glue5) minor=3.11 spark="pyspark>=3.5,<3.6" ;;
+  glue51) minor=3.11 spark="pyspark==3.5.6" ;;
+  glue6) minor=3.13 spark="pyspark==4.1.1" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
     exit 2
