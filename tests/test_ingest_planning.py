@@ -15,7 +15,7 @@ from datetime import date
 
 import pytest
 
-from era5_contours import datasets as contour_datasets
+from era5_contours.inputs import datasets as contour_datasets
 from era5_ingest import credentials as creds
 from era5_ingest.config import IngestConfig
 from era5_ingest.planning import (

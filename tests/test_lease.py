@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from era5_common import storage
 
-from era5_contours import lease as lease_mod
+from era5_contours.commit import lease as lease_mod
 from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
 
 
