@@ -138,8 +138,13 @@ def test_daily_summary_is_the_reference_on_every_runtime(july):
         SUMMARY_REFERENCE.write_text(json.dumps(rows, indent=1) + "\n")
     reference = json.loads(SUMMARY_REFERENCE.read_text())
     assert len(reference) == 62
-    differ = [(a["day"], a["variable"]) for a, b in zip(rows, reference, strict=True) if a != b]
-    assert differ == [], f"rows unlike {SUMMARY_REFERENCE.name}: {differ}"
+    differ = [
+        (got["day"], got["variable"], column, got[column], want[column])
+        for got, want in zip(rows, reference, strict=True)
+        for column in want
+        if got[column] != want[column]
+    ]
+    assert differ == [], f"{len(differ)} values unlike {SUMMARY_REFERENCE.name}: {differ[:12]}"
 
 
 def test_feature_rows_are_valid_and_cover_every_day(july):
