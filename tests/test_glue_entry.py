@@ -40,6 +40,9 @@ from era5_tools import deploy as d
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src" / "jobs"))
 import extract_contours
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 REPO = ROOT
 VENDOR = Path(__file__).resolve().parent / "vendor"
 JOB_SCRIPT = REPO / "src" / "jobs" / "extract_contours.py"

@@ -25,7 +25,7 @@ from era5_contours.run.config import JobConfig
 from era5_contours.run.pipeline import FAILED, OK, run_contour_job
 from era5_contours.tables.catalog import load_catalog
 
-pytestmark = [pytest.mark.spark, pytest.mark.realdata]
+pytestmark = [pytest.mark.spark, pytest.mark.realdata, pytest.mark.runtime]
 
 T2M, TP = FRANCE_T2M, FRANCE_TP
 REFERENCE_DIR = Path(__file__).resolve().parent / "data"

@@ -18,6 +18,9 @@ from era5_common import storage
 from era5_contours.commit import lease as lease_mod
 from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 
 @pytest.fixture(params=["local", "s3"])
 def root(request, tmp_path):

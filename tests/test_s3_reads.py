@@ -74,6 +74,7 @@ def delta(before: dict[str, int]) -> dict[str, int]:
     return {k: now[k] - before[k] for k in now}
 
 
+@pytest.mark.runtime
 def test_planning_reads_the_coordinates_only(s3):
     france = 0
     for path in (FRANCE_T2M, FRANCE_TP, KERALA, LEGACY):
@@ -92,6 +93,7 @@ def test_planning_reads_the_coordinates_only(s3):
     assert not (remote._root()).exists()  # planning uses no disk
 
 
+@pytest.mark.runtime
 def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
     files = [FRANCE_T2M, FRANCE_TP]
     sources = [reading.source_for(uri(f), "run-a") for f in files]
@@ -117,6 +119,7 @@ def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
     assert not tmp_root.exists()
 
 
+@pytest.mark.runtime
 def test_a_replaced_object_fails_naming_it(s3):
     source = reading.source_for(uri(FRANCE_T2M), "run-b")
     day = date(2020, 7, 3)
@@ -130,6 +133,7 @@ def test_a_replaced_object_fails_naming_it(s3):
     assert "PreconditionFailed" in text or "412" in text
 
 
+@pytest.mark.runtime
 def test_a_truncated_object_fails_naming_it(s3):
     s3.put_object(Bucket="era5", Key="in/truncated.nc", Body=FRANCE_T2M.read_bytes()[:2_000_000])
     source = reading.source_for("s3://era5/in/truncated.nc", "run-c")
@@ -137,6 +141,7 @@ def test_a_truncated_object_fails_naming_it(s3):
         reading.load_day([source], date(2020, 7, 1), ["t2m"])
 
 
+@pytest.mark.runtime
 def test_classic_files_are_fetched_whole_once_per_machine(s3, tmp_root):
     source = reading.source_for(uri(LEGACY), "run-d")
     before = remote.fetched()
@@ -149,6 +154,7 @@ def test_classic_files_are_fetched_whole_once_per_machine(s3, tmp_root):
     assert (tmp_root / "run-d" / f"{remote.head(uri(LEGACY)).digest}.nc").exists()
 
 
+@pytest.mark.runtime
 def test_an_object_beyond_the_bound_is_read_without_a_disk_copy(s3, tmp_root):
     obj = remote.head(uri(FRANCE_TP))
     folder = remote.run_folder("run-e")
@@ -171,6 +177,7 @@ def _hold_run(root: str, scope: str, ready, release) -> None:
     release.wait(30)
 
 
+@pytest.mark.runtime
 def test_folders_of_ended_runs_are_swept_and_live_ones_kept(tmp_root):
     ctx = mp.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
@@ -215,6 +222,7 @@ _WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.runtime
 def test_the_processes_of_a_machine_fetch_each_page_once(tmp_path):
     """Four processes read four days of the same files at once: the bytes add up to one copy."""
     require(FRANCE_T2M, FRANCE_TP)
