@@ -68,8 +68,13 @@ lanes=$(cd "$lanes" && pwd)
 key=$({ "$python" --version 2>&1; echo "$spark"; cat "$lock" "$provided"; } | sha256sum | cut -c1-12)
 venv="$lanes/$lane-$key"
 # One run at a time in a virtualenv: two checkouts' runs (CI's and a developer's) may meet.
+# The lock is this shell's: pytest and what it starts do not inherit it (9>&- below), so a
+# process left behind cannot hold it.
 exec 9>"$venv.lock"
-flock 9
+if ! flock -w 1800 9; then
+  echo "error: $venv is busy with another run of the $lane lane (30 min waited)" >&2
+  exit 1
+fi
 # The lane's virtualenvs of other locks go, unless a run holds them.
 for old in "$lanes/$lane"-*.lock; do
   [ "$old" != "$venv.lock" ] || continue
@@ -120,4 +125,4 @@ tests=(tests/test_job.py tests/test_bad_input.py tests/test_catalog.py tests/tes
 xdist=(-n 2 --dist loadfile)
 echo "==> [$lane] pytest -m runtime ${xdist[*]} ${tests[*]} $*"
 # The tests import the installed project: src/lib is not on their path.
-exec "$venv/bin/python" -m pytest -p no:cacheprovider -m runtime "${xdist[@]}" "${tests[@]}" "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider -m runtime "${xdist[@]}" "${tests[@]}" "$@" 9>&-
