@@ -87,8 +87,7 @@ class Settings:
         ``ERA5_STACK_NAME`` (the CloudFormation stack, and the base of every resource
         name, default ``era5-contours``), ``GLUE_VERSION`` (4.0, 5.0, 5.1 or 6.0, or 4, 5,
         6: the job the state machine runs, default 4.0), ``GLUE_JOB_VERSIONS`` (comma list
-        of the jobs to deploy,
-        default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
+        of the jobs to deploy, default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
         true; false when the database exists already), ``ATHENA_WORKGROUP``,
         ``GLUE_ROLE_ARN`` / ``INGEST_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles;
         the stack creates them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
