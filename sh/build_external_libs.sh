@@ -2,11 +2,14 @@
 # Download the pinned wheels the Glue job installs with --additional-python-modules, or
 # prove that a lock file resolves for its Glue platform.
 #
-# Usage: sh/build_external_libs.sh [--check] [glue4|glue5|pyshell|all]   (default: all)
+# Usage: sh/build_external_libs.sh [--check] [glue4|glue5|glue51|glue6|pyshell|all]
+#        (default: all)
 #
 #   glue4   AWS Glue 4.0: Python 3.10, Amazon Linux 2 (glibc 2.26), manylinux2014_x86_64
 #   glue5   AWS Glue 5.0: Python 3.11, Amazon Linux 2023 (glibc 2.34),
 #           manylinux_2_34 / manylinux_2_28 / manylinux2014 x86_64
+#   glue51  AWS Glue 5.1: Python 3.11, Amazon Linux 2023 (glibc 2.34), the same tags
+#   glue6   AWS Glue 6.0: Python 3.13, Amazon Linux 2023 (glibc 2.34), the same tags
 #   pyshell AWS Glue Python shell (the ingest job): Python 3.9, manylinux2014_x86_64;
 #           not in "all": the job installs these pins from PyPI by name
 #
@@ -43,15 +46,15 @@ for arg in "$@"; do
   case "$arg" in
     --check) check=1 ;;
     -h | --help) usage ;;
-    glue4 | glue5 | pyshell) targets+=("$arg") ;;
-    all) targets+=(glue4 glue5) ;;
+    glue4 | glue5 | glue51 | glue6 | pyshell) targets+=("$arg") ;;
+    all) targets+=(glue4 glue5 glue51 glue6) ;;
     *)
       echo "error: unknown argument '$arg'" >&2
       usage
       ;;
   esac
 done
-[ "${#targets[@]}" -gt 0 ] || targets=(glue4 glue5)
+[ "${#targets[@]}" -gt 0 ] || targets=(glue4 glue5 glue51 glue6)
 
 # pip arguments that describe the Glue runtime of a target.
 platform_args() {
@@ -60,10 +63,15 @@ platform_args() {
       printf '%s\n' --platform manylinux2014_x86_64 \
         --python-version 3.10 --implementation cp --abi cp310 --only-binary=:all:
       ;;
-    glue5)
+    glue5 | glue51)
       printf '%s\n' --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
         --platform manylinux2014_x86_64 \
         --python-version 3.11 --implementation cp --abi cp311 --only-binary=:all:
+      ;;
+    glue6)
+      printf '%s\n' --platform manylinux_2_34_x86_64 --platform manylinux_2_28_x86_64 \
+        --platform manylinux2014_x86_64 \
+        --python-version 3.13 --implementation cp --abi cp313 --only-binary=:all:
       ;;
     pyshell)
       printf '%s\n' --platform manylinux2014_x86_64 \

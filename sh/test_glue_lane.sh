@@ -1,17 +1,22 @@
 #!/usr/bin/env bash
-# A Glue runtime lane: the Spark and job tests on a Glue version's own Python, Spark and
-# library versions, in a virtualenv of their own (.lanes/<lane>/).
+# A Glue runtime lane: the tests marked runtime on a Glue version's own Python, Spark and
+# library versions, in a virtualenv of their own (~/.cache/era5-contours/lanes/<lane>-<key>/),
+# two pytest workers (pytest-xdist) sharing the machine's cores.
 #
-# Usage: sh/test_glue_lane.sh glue4|glue5 [pytest arguments]
+# Usage: sh/test_glue_lane.sh glue4|glue5|glue51|glue6 [pytest arguments, e.g. -n 0 -k name]
 #
 #   glue4   Python 3.10, pyspark 3.3 (Glue 4.0 runs Spark 3.3.0), the exact pins of
 #           external_libs/glue4-requirements.lock, and Glue 4.0's numpy, pandas and boto3
 #   glue5   Python 3.11, pyspark 3.5 (Glue 5.0 runs Spark 3.5.4), glue5-requirements.lock,
 #           and Glue 5.0's numpy, pandas and boto3
+#   glue51  Python 3.11, pyspark 3.5.6 (Glue 5.1's Spark), glue51-requirements.lock, and
+#           Glue 5.1's numpy, pandas and boto3
+#   glue6   Python 3.13, pyspark 4.1.1 (Glue 6.0's Spark, Scala 2.13), glue6-requirements.lock,
+#           and Glue 6.0's numpy, pandas and boto3
 #
 # The test tools are installed under the same pins as constraints, so they cannot move a
 # locked library; the project goes in with --no-deps, so the lane tests the lock and not
-# pip's choice. The interpreter is python3.10 / python3.11 from PATH, or pyenv's newest of
+# pip's choice. The interpreter is python3.10 / 3.11 / 3.13 from PATH, or pyenv's newest of
 # that minor version (PYTHON overrides).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,6 +25,8 @@ lane="${1:-}"
 case "$lane" in
   glue4) minor=3.10 spark="pyspark>=3.3,<3.4" ;;
   glue5) minor=3.11 spark="pyspark>=3.5,<3.6" ;;
+  glue51) minor=3.11 spark="pyspark==3.5.6" ;;
+  glue6) minor=3.13 spark="pyspark==4.1.1" ;;
   *)
     sed -n '2,/^set -euo/p' "$0" | sed '$d' | sed 's/^# \{0,1\}//' >&2
     exit 2
@@ -49,9 +56,30 @@ find_python() {
 }
 
 python=$(find_python)
-venv=".lanes/$lane"
 lock="external_libs/$lane-requirements.lock"
 provided="external_libs/$lane-provided.txt"
+# The lane's virtualenv lives outside the checkout, named by what it is built from (the
+# interpreter, pyspark, the lock and Glue's modules): a fresh clone (CI) takes the one an
+# earlier run built instead of downloading and unpacking everything again, and a changed
+# lock gets a new one, so nothing an old lock installed can linger. LANES_DIR overrides.
+lanes="${LANES_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/era5-contours/lanes}"
+mkdir -p "$lanes"
+lanes=$(cd "$lanes" && pwd)
+key=$({ "$python" --version 2>&1; echo "$spark"; cat "$lock" "$provided"; } | sha256sum | cut -c1-12)
+venv="$lanes/$lane-$key"
+# One run at a time in a virtualenv: two checkouts' runs (CI's and a developer's) may meet.
+# The lock is this shell's: pytest and what it starts do not inherit it (9>&- below), so a
+# process left behind cannot hold it.
+exec 9>"$venv.lock"
+if ! flock -w 1800 9; then
+  echo "error: $venv is busy with another run of the $lane lane (30 min waited)" >&2
+  exit 1
+fi
+# The lane's virtualenvs of other locks go, unless a run holds them.
+for old in "$lanes/$lane"-*.lock; do
+  [ "$old" != "$venv.lock" ] || continue
+  { flock -n "$old" rm -rf "${old%.lock}" && rm -f "$old"; } || true
+done
 if [ ! -x "$venv/bin/python" ]; then
   echo "==> creating $venv with $("$python" --version 2>&1)"
   "$python" -m venv "$venv"
@@ -71,7 +99,7 @@ echo "==> [$lane] installing the lock, Glue's ${glue_provided}and $spark"
 "${pip[@]}" install --quiet -r "$lock" $glue_provided "$spark"
 # The sql catalog of local runs needs SQLAlchemy; on Glue the job uses the glue catalog.
 echo "==> [$lane] installing the test tools (and SQLAlchemy) under the same pins"
-"${pip[@]}" install --quiet -c "$constraints" pytest "moto[server]>=5" python-dotenv pyyaml \
+"${pip[@]}" install --quiet -c "$constraints" pytest pytest-xdist "moto[server]>=5" python-dotenv pyyaml \
   packaging sqlalchemy duckdb duckdb-extension-iceberg duckdb-extension-avro duckdb-extension-spatial
 echo "==> [$lane] installing the project with --no-deps"
 "${pip[@]}" install --quiet --no-deps --force-reinstall .
@@ -82,12 +110,19 @@ print("Python", sys.version.split()[0], "| pyspark", pyspark.__version__, "| num
       "| pandas", pandas.__version__, "| boto3", boto3.__version__, "| pyarrow", pyarrow.__version__,
       "| pyiceberg", pyiceberg.__version__, "| xarray", xarray.__version__)')"
 
-export PYSPARK_PYTHON="$PWD/$venv/bin/python"
+export PYSPARK_PYTHON="$venv/bin/python"
 export MPLBACKEND=Agg
+# The modules that hold tests marked runtime (pyproject: what differs between Glue
+# runtimes: Spark, Arrow/pyiceberg writes, S3 reads, numpy/pandas), and only those tests:
+# the rest of the suite runs once, in the main suite (sh/test.sh).
 tests=(tests/test_job.py tests/test_bad_input.py tests/test_catalog.py tests/test_aws_integration.py
   tests/test_glue_entry.py tests/test_lease.py tests/test_commits.py
   tests/test_storage.py tests/test_reading.py tests/test_daily.py tests/test_s3_reads.py
   tests/test_spark_workers.py)
-echo "==> [$lane] pytest ${tests[*]} $*"
+# Two workers, each a whole module at a time (--dist loadfile: a module's Spark session and
+# moto server are its own, as in one process): the lane waits on Spark, moto and its
+# subprocesses more than it computes. "-n 0" in the arguments runs it in one process.
+xdist=(-n 2 --dist loadfile)
+echo "==> [$lane] pytest -m runtime ${xdist[*]} ${tests[*]} $*"
 # The tests import the installed project: src/lib is not on their path.
-exec "$venv/bin/python" -m pytest -p no:cacheprovider "${tests[@]}" "$@"
+"$venv/bin/python" -m pytest -p no:cacheprovider -m runtime "${xdist[@]}" "${tests[@]}" "$@" 9>&-

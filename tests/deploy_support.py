@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import yaml
+from cfn_support import expand
 
 from era5_tools import deploy as d
 
@@ -18,9 +19,19 @@ ASL_PATH = ROOT / d.STATE_MACHINES["StateMachineDefinition"]
 LONG_TAGS = "cp310-cp310-manylinux_2_17_x86_64.manylinux2014_x86_64"
 
 
-def template() -> dict:
-    """deploy/cloudformation/stack.yaml, parsed."""
+def raw_template() -> dict:
+    """deploy/cloudformation/stack.yaml, parsed as written (its Fn::ForEach loops folded)."""
     return yaml.safe_load(STACK_PATH.read_text())
+
+
+def template() -> dict:
+    """deploy/cloudformation/stack.yaml as CloudFormation sees it after its transform:
+    every Fn::ForEach unrolled (Glue4Job ... Glue6Job, HasGlue4Job ...)."""
+    return expand(raw_template())
+
+
+#: The contour jobs' logical ids by Glue version (the loop's names).
+GLUE_JOBS = {v: f"{folder.capitalize()}Job" for v, folder in d.GLUE_VERSIONS.items()}
 
 
 def settings_for(**env: str) -> d.Settings:

@@ -91,7 +91,8 @@ def change_sets_see_parameters(monkeypatch: Any) -> None:
     parameter that changes (ChangeSource ParameterReference). moto 5's ``ChangeSet.diff``
     (moto/cloudformation/models.py) compares the templates alone, so a change of
     parameters only shows no change at all, although executing it updates the resources.
-    This adds those resources, found by ``Ref`` and ``Fn::Sub`` as CloudFormation does.
+    This adds those resources, found by ``Ref`` and ``Fn::Sub`` as CloudFormation does
+    (those that exist: a resource whose condition is false is not modified).
     The server runs in this process (ThreadedMotoServer), so patching the class reaches it.
     """
     from moto.cloudformation import models
@@ -106,8 +107,13 @@ def change_sets_see_parameters(monkeypatch: Any) -> None:
         old = resource_map._resource_json_map
         listed = {c.logical_resource_id for c in changes}
         for name, resource in self.template_dict["Resources"].items():
-            if name in old and name not in listed and _refers_to(resource, changed):
-                changes.append(models.Change("Modify", name, resource["Type"]))
+            if name not in old or name in listed or not _refers_to(resource, changed):
+                continue
+            # A resource whose condition is false does not exist to be modified.
+            condition = resource.get("Condition")
+            if condition and not resource_map.lazy_condition_map[condition]:
+                continue
+            changes.append(models.Change("Modify", name, resource["Type"]))
         return changes
 
     monkeypatch.setattr(models.ChangeSet, "diff", diff)
@@ -133,3 +139,25 @@ def fail_change_sets(monkeypatch: Any, reason: str) -> None:
         return change_set_id, stack_id
 
     monkeypatch.setattr(models.CloudFormationBackend, "create_change_set", failing)
+
+
+def language_extensions(monkeypatch: Any) -> None:
+    """Make moto's CloudFormation apply the template's AWS::LanguageExtensions transform.
+
+    moto 5 knows no transform: it would take the stack's ``Fn::ForEach::GlueJobs`` for a
+    resource. CloudFormation unrolls the loops before anything else sees the template;
+    here tests/cfn_support.py's :func:`expand` does it at the same point, where moto parses
+    a stack's or a change set's template (moto/cloudformation/models.py).
+    """
+    from cfn_support import expand
+    from moto.cloudformation import models
+
+    parse = models.Stack.parse_template
+    monkeypatch.setattr(models.Stack, "parse_template", staticmethod(lambda t: expand(parse(t))))
+    parse_change_set = models.ChangeSet._parse_template
+
+    def change_set_template(self: Any) -> None:
+        parse_change_set(self)
+        self.template_dict = expand(self.template_dict)
+
+    monkeypatch.setattr(models.ChangeSet, "_parse_template", change_set_template)

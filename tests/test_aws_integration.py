@@ -19,7 +19,12 @@ from independent import era5_daily, field_stats
 from moto_support import CREDENTIALS, moto_server
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
-pytestmark = [pytest.mark.integration, pytest.mark.spark, pytest.mark.realdata]
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.spark,
+    pytest.mark.realdata,
+    pytest.mark.runtime,
+]
 
 T2M, TP = FRANCE_T2M, FRANCE_TP
 DAYS = [date(2020, 7, 1) + timedelta(days=i) for i in range(4)]

@@ -113,6 +113,7 @@ def no_staging_left(out: Path) -> bool:
 # --------------------------------------------------------------------------- no input
 
 
+@pytest.mark.runtime
 def test_days_past_the_end_of_the_data_fail_alone(spark, tmp_path):
     """07-05..07-08 on files that end on 07-06 23 UTC: the run commits what it has."""
     inputs = tmp_path / "in"
@@ -148,6 +149,7 @@ def test_days_past_the_end_of_the_data_fail_alone(spark, tmp_path):
     assert again.status_counts == {FAILED: 2} and again.exit_code == 0
 
 
+@pytest.mark.runtime
 def test_file_without_the_variable_fails_that_variable_only(spark, tmp_path):
     inputs = tmp_path / "in"
     derive(T2M, inputs / "t2m_only.nc", "2020-07-01T00", "2020-07-02T23")
@@ -187,6 +189,7 @@ def _mm_without_units(ds: xr.Dataset) -> xr.Dataset:
     return relabel(ds, "tp", ds["tp"].values * 1000.0, units=None)
 
 
+@pytest.mark.runtime
 def test_values_without_units_are_refused_unless_assumed(spark, tmp_path):
     inputs = tmp_path / "in"
     t2m = derive(T2M, inputs / "t2m_c.nc", "2020-07-01T00", "2020-07-02T23", _celsius_without_units)
@@ -213,6 +216,7 @@ def test_values_without_units_are_refused_unless_assumed(spark, tmp_path):
     assert_maps(out, [(day, v) for day in (d(1), d(2)) for v in ("t2m", "tp")], [])
 
 
+@pytest.mark.runtime
 def test_cf_spellings_of_units_are_converted(spark, tmp_path):
     def celsius(ds):
         return relabel(ds, "t2m", ds["t2m"].values - 273.15, units="degree_Celsius")
@@ -232,6 +236,7 @@ def test_cf_spellings_of_units_are_converted(spark, tmp_path):
         assert_matches_raw(rows[(d(1), v)], expected[v], expected["lat"])
 
 
+@pytest.mark.runtime
 def test_wrong_units_caught_by_the_physical_range(spark, tmp_path):
     """Values under a units attribute that does not fit them: -250 degC, 25 m of rain."""
 
@@ -269,6 +274,7 @@ def test_wrong_units_caught_by_the_physical_range(spark, tmp_path):
 # --------------------------------------------------------------------------- duplicates, grids
 
 
+@pytest.mark.runtime
 def test_duplicates_identical_count_once_and_conflicting_fail_naming_both(spark, tmp_path):
     inputs = tmp_path / "in"
     base = derive(T2M, inputs / "a_t2m.nc", "2020-07-01T00", "2020-07-03T23")
@@ -293,6 +299,7 @@ def test_duplicates_identical_count_once_and_conflicting_fail_naming_both(spark,
     assert_maps(out, [(d(1), "t2m"), (d(2), "t2m")], [(d(3), "t2m")])
 
 
+@pytest.mark.runtime
 def test_grid_mismatch_names_both_files_and_concerns_only_its_day(spark, tmp_path):
     inputs = tmp_path / "in"
     base = derive(T2M, inputs / "a_t2m.nc", "2020-07-01T00", "2020-07-03T23")
@@ -321,6 +328,7 @@ def test_grid_mismatch_names_both_files_and_concerns_only_its_day(spark, tmp_pat
 # --------------------------------------------------------------------------- NaN
 
 
+@pytest.mark.runtime
 def test_all_nan_samples_are_missing_and_a_field_nan_everywhere_fails(spark, tmp_path):
     """README: an hour NaN everywhere is a missing sample (the day is incomplete); a daily
     field NaN everywhere (every cell lacks some hour) fails."""
@@ -381,6 +389,7 @@ def _per_day_t2m(inputs: Path, days: range) -> dict[date, Path]:
     return {d(n): derive(T2M, inputs / f"t2m_{d(n)}.nc", f"{d(n)}T00", f"{d(n)}T23") for n in days}
 
 
+@pytest.mark.runtime
 def test_failing_rerun_keeps_the_good_result_and_its_maps(spark, tmp_path):
     inputs = tmp_path / "in"
     files = _per_day_t2m(inputs, range(1, 4))
@@ -410,6 +419,7 @@ def test_failing_rerun_keeps_the_good_result_and_its_maps(spark, tmp_path):
     assert no_staging_left(out)
 
 
+@pytest.mark.runtime
 def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
     """The worker processing 07-02 dies (as on an HDF5 crash or the OOM killer)."""
     from era5_contours.run import tasks as days
@@ -437,6 +447,7 @@ def test_a_day_whose_task_dies_fails_alone(spark, tmp_path):
             assert all(p.exists() for p in maps(out, v, day))
 
 
+@pytest.mark.runtime
 def test_batches_overlap_and_a_death_in_a_later_batch_fails_that_day_alone(spark, tmp_path):
     """Batches of two days on two cores: 07-01 is slow, so the next batch's days start
     on the free core before it ends; the worker of 07-04 (second batch) dies."""

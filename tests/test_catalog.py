@@ -229,6 +229,7 @@ def test_schema_mismatches_lists_every_problem():
 # --------------------------------------------------------------------------- tables
 
 
+@pytest.mark.runtime
 def test_ensure_table_creates_namespace_table_location_and_properties(sql_catalog, tmp_path):
     table = catalog.ensure_table(sql_catalog, "climate", CONTOUR_FEATURES)
     assert ("climate",) in sql_catalog.list_namespaces()
@@ -243,12 +244,14 @@ def test_ensure_table_creates_namespace_table_location_and_properties(sql_catalo
     assert spec == list(CONTOUR_FEATURES.partitioning)
 
 
+@pytest.mark.runtime
 def test_ensure_table_returns_the_existing_table(sql_catalog):
     first = catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
     again = catalog.ensure_table(sql_catalog, "climate", DAILY_SUMMARY)
     assert again.metadata_location == first.metadata_location
 
 
+@pytest.mark.runtime
 def test_tables_of_any_partitioning_take_the_writers_files(sql_catalog):
     """A table partitioned by a transform that does not preserve order (a bucket): the
     writer computes each row's partition, as add_files from statistics could not."""
@@ -311,6 +314,7 @@ def test_processes_opening_a_new_sql_catalog_at_once_all_get_it(tmp_path):
         assert table.schema().find_field("day")
 
 
+@pytest.mark.runtime
 def test_a_catalog_whose_tables_appear_meanwhile_opens(tmp_path, monkeypatch):
     """The deterministic form of that race: another process creates the catalog tables
     between our check and our CREATE, which then fails; we open the catalog anyway."""
@@ -344,6 +348,7 @@ def test_ensure_table_logs_a_different_partitioning(sql_catalog, caplog):
 # --------------------------------------------------------------------------- files
 
 
+@pytest.mark.runtime
 def test_write_data_files_carries_field_ids_statistics_and_partitions(features):
     rows = feature_rows(DAY, "t2m", [0, 1])
     # Columns in another order and a wider integer type are conformed to the TableDef.
@@ -374,6 +379,7 @@ def catalog_partition(variable: str, day: dt.date):
     return Record(variable, (day.year - 1970) * 12 + day.month - 1)
 
 
+@pytest.mark.runtime
 def test_a_rows_month_decides_its_file(features):
     rows = pa.concat_tables(
         [feature_rows(DAY, "t2m", [0]), feature_rows(dt.date(2024, 2, 1), "t2m", [1])]
@@ -382,6 +388,7 @@ def test_a_rows_month_decides_its_file(features):
     assert sorted(f.partition[1] for f in files) == [648, 649]
 
 
+@pytest.mark.runtime
 def test_the_same_write_uuid_writes_the_same_files(features):
     """A retried task overwrites the files of its dead attempt: no orphans."""
     import uuid
@@ -399,6 +406,7 @@ def test_the_same_write_uuid_writes_the_same_files(features):
     assert datafiles.data_file_paths(other) != datafiles.data_file_paths(first)
 
 
+@pytest.mark.runtime
 def test_data_files_metadata_and_io_cross_process_boundaries(features):
     """Executors get the table's metadata and IO pickled, and send DataFiles back."""
     import pickle
@@ -416,6 +424,7 @@ def test_data_files_metadata_and_io_cross_process_boundaries(features):
     assert contents(features) == [(DAY, "t2m", 0, "r1"), (DAY2, "tp", 1, "r1")]
 
 
+@pytest.mark.runtime
 def test_pyiceberg_writer_is_the_tested_private_api():
     """write_data_files rests on pyiceberg's private writer: fail loudly if it changes."""
     import inspect
@@ -434,6 +443,7 @@ def test_pyiceberg_writer_is_the_tested_private_api():
     assert params[:2] == ["requested_schema", "provided_schema"]
 
 
+@pytest.mark.runtime
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -456,6 +466,7 @@ def test_write_data_files_refuses_bad_rows(features, change, message):
     assert not os.path.exists(features.location().removeprefix("file://") + "/data")
 
 
+@pytest.mark.runtime
 def test_write_data_files_checks_the_tables_schema_first(sql_catalog):
     """A table whose column has an incompatible type: refused before anything is written."""
     sql_catalog.create_namespace("climate")
@@ -474,6 +485,7 @@ def test_write_data_files_checks_the_tables_schema_first(sql_catalog):
 # --------------------------------------------------------------------------- commits
 
 
+@pytest.mark.runtime
 def test_commit_replace_adds_files_with_their_partitions(features):
     files = [write(features, DAY, "t2m", [0, 1]), write(features, DAY2, "tp", [3])]
     iceberg.commit_replace(features, files, [(DAY, "t2m"), (DAY2, "tp")])
@@ -493,6 +505,7 @@ def test_commit_replace_adds_files_with_their_partitions(features):
     }
 
 
+@pytest.mark.runtime
 def test_commit_replace_touches_only_the_listed_pairs(features):
     iceberg.commit_replace(
         features,
@@ -513,6 +526,7 @@ def test_commit_replace_touches_only_the_listed_pairs(features):
     assert features.inspect.files().num_rows == 3
 
 
+@pytest.mark.runtime
 def test_commit_replace_deletes_pairs_without_files(features):
     iceberg.commit_replace(
         features,
@@ -523,6 +537,7 @@ def test_commit_replace_deletes_pairs_without_files(features):
     assert contents(features) == [(DAY2, "t2m", 1, "r1")]
 
 
+@pytest.mark.runtime
 def test_commit_replace_rewrites_a_foreign_file_holding_other_days(features, tmp_path):
     # pyiceberg partitions the rows it rewrites with the Rust transforms of pyiceberg-core.
     pytest.importorskip("pyiceberg_core", reason="pyiceberg-core not installed")
@@ -535,6 +550,7 @@ def test_commit_replace_rewrites_a_foreign_file_holding_other_days(features, tmp
     assert contents(features) == [(DAY, "t2m", 4, "r2"), (DAY2, "t2m", 1, "r1")]
 
 
+@pytest.mark.runtime
 def test_commit_replace_refuses_files_outside_the_replaced_pairs(features):
     iceberg.commit_replace(features, [write(features, DAY, "t2m", [0])], [(DAY, "t2m")])
     before = features.metadata_location
@@ -547,11 +563,13 @@ def test_commit_replace_refuses_files_outside_the_replaced_pairs(features):
     assert features.refresh().metadata_location == before
 
 
+@pytest.mark.runtime
 def test_commit_replace_with_nothing_to_do_commits_nothing(features):
     iceberg.commit_replace(features, [], [])
     assert features.refresh().current_snapshot() is None
 
 
+@pytest.mark.runtime
 def test_commit_replace_records_snapshot_properties(features):
     iceberg.commit_replace(
         features,
@@ -566,6 +584,7 @@ def test_commit_replace_records_snapshot_properties(features):
     assert summary["snapshot-id"] == str(features.current_snapshot().snapshot_id)
 
 
+@pytest.mark.runtime
 def test_committed_snapshot_summary_of_an_empty_table(features):
     assert iceberg.committed_snapshot_summary(features) == {}
 

@@ -21,6 +21,9 @@ from era5_contours.science.daily import (
     daily_field,
 )
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"
 SW_T2M = "era5_swfrance_2020-07-01_06_hourly_instant_t2m.nc"

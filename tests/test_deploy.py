@@ -39,6 +39,8 @@ def test_settings_defaults_and_derived_names():
     assert (s.glue_role_arn, s.ingest_role_arn, s.state_machine_role_arn) == (None, None, None)
     assert s.job_name("4.0") == "era5-contours-glue4"
     assert s.job_name("5.0") == "era5-contours-glue5"
+    assert s.job_name("5.1") == "era5-contours-glue51"
+    assert s.job_name("6.0") == "era5-contours-glue6"
     assert s.ingest_job_name == "era5-contours-ingest"
     assert s.artifacts_prefix == "era5-contours/artifacts"
 
@@ -57,6 +59,15 @@ def test_settings_glue_version_5_given_roles_and_an_existing_database():
     assert (s.input_bucket, s.input_prefix, s.prefix) == ("other", "raw/era5", "p/q")
     assert s.glue_role_arn == "arn:aws:iam::1:role/r"
     assert s.create_database is False
+
+
+@pytest.mark.parametrize(
+    ("given", "version"), [("4", "4.0"), ("5.0", "5.0"), ("5.1", "5.1"), ("6", "6.0")]
+)
+def test_settings_take_every_glue_version_the_stack_defines(given, version):
+    s = settings_for(GLUE_VERSION=given, GLUE_JOB_VERSIONS="4,5.1")
+    assert s.glue_version == version
+    assert set(s.job_versions) == {version, "4.0", "5.1"}  # the chosen one always deployed
 
 
 @pytest.mark.parametrize(
@@ -140,7 +151,10 @@ def test_select_wheels_in_pin_order_and_names_missing_ones(tmp_path):
         d.select_wheels([("c", "3.0"), ("a", "9"), ("a", "1.0")], tmp_path)
 
 
-@pytest.mark.parametrize("target", ["glue4", "glue5"])
+GLUE_TARGETS = list(d.GLUE_VERSIONS.values())
+
+
+@pytest.mark.parametrize("target", GLUE_TARGETS)
 def test_lock_files_are_exact_and_respect_what_glue_provides(target):
     libs = ROOT / "external_libs"
     lock = d.parse_pins((libs / f"{target}-requirements.lock").read_text())
@@ -148,7 +162,7 @@ def test_lock_files_are_exact_and_respect_what_glue_provides(target):
     names = [n for n, _ in lock]
     assert len(names) == len(set(names))
     locked = dict(lock)
-    # NumPy 1.x and pandas stay as Glue ships them: its compiled stack depends on them.
+    # NumPy and pandas stay as Glue ships them: its compiled stack depends on them.
     assert locked["numpy"] == provided["numpy"]
     assert locked["pandas"] == provided["pandas"]
     # The SDK Glue runs on is never replaced.
@@ -160,7 +174,7 @@ def test_lock_files_are_exact_and_respect_what_glue_provides(target):
         assert name in locked
 
 
-@pytest.mark.parametrize("target", ["glue4", "glue5"])
+@pytest.mark.parametrize("target", GLUE_TARGETS)
 def test_every_runtime_dependency_is_locked_or_provided(target):
     """What pyproject declares for the runtime reaches Glue: from the lock, or from what
     that Glue version provides, at a version that satisfies the declaration."""
@@ -239,7 +253,17 @@ RUNTIME_MODULES = {
     "__init__",
     *(
         f"inputs/{m}"
-        for m in ("__init__", "netcdf", "remote", "samples", "windows", "units", "datasets")
+        for m in (
+            "__init__",
+            "netcdf",
+            "remote",
+            "samples",
+            "windows",
+            "units",
+            "datasets",
+            "grids",
+            "ncar",
+        )
     ),
     *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours", "palettes")),
     *(
@@ -272,6 +296,7 @@ RUNTIME_MODULES = {
 KERNEL_MODULES = {
     "__init__",
     "storage",
+    "area",
     "errors",
     "products",
     "options",
@@ -391,10 +416,11 @@ def test_build_script_rejects_a_floating_pin(tmp_path):
 
 
 @pytest.mark.integration
-def test_glue4_lock_resolves_for_the_glue4_platform():
-    result = build_script("--check", "glue4")
+@pytest.mark.parametrize("target", GLUE_TARGETS)
+def test_each_glue_lock_resolves_for_its_glue_platform(target):
+    result = build_script("--check", target)
     assert result.returncode == 0, result.stdout + result.stderr[-3000:]
-    assert "[glue4] OK" in result.stdout
+    assert f"[{target}] OK" in result.stdout
 
 
 @pytest.mark.integration
@@ -418,7 +444,7 @@ def sha12(data: bytes) -> str:
 
 def test_artifacts_are_keyed_by_their_content(tmp_path):
     libs = fake_external_libs(tmp_path / "libs")
-    settings = settings_for(GLUE_JOB_VERSIONS="4,5", EXTERNAL_LIBS_DIR=str(libs))
+    settings = settings_for(GLUE_JOB_VERSIONS="4,5,5.1,6", EXTERNAL_LIBS_DIR=str(libs))
     built = d.build_artifacts(ROOT, settings)
     script = (ROOT / "src/jobs/extract_contours.py").read_bytes()
     asl = (ROOT / "deploy/state_machines/contours.asl.json").read_bytes()
@@ -530,7 +556,7 @@ def artifacts_for(settings: d.Settings, tmp_path: Path, tags: str = "py3-none-an
 
 def test_stack_parameters_fill_every_parameter_of_the_template(tmp_path):
     settings, built = artifacts_for(
-        settings_for(GLUE_JOB_VERSIONS="4,5", ATHENA_WORKGROUP="wg", ERA5_DATABASE="db"),
+        settings_for(GLUE_JOB_VERSIONS="4,5,5.1,6", ATHENA_WORKGROUP="wg", ERA5_DATABASE="db"),
         tmp_path,
     )
     template = d.load_template(ROOT)
@@ -540,14 +566,15 @@ def test_stack_parameters_fill_every_parameter_of_the_template(tmp_path):
     assert values["DataPrefix"] == "era5-contours"
     assert (values["InputBucket"], values["InputPrefix"]) == ("era5-bucket", "era5-contours/input")
     assert (values["DatabaseName"], values["AthenaWorkGroup"]) == ("db", "wg")
-    assert (values["DeployGlue4Job"], values["DeployGlue5Job"]) == ("true", "true")
+    assert {values[f"Deploy{f.capitalize()}Job"] for f in d.GLUE_VERSIONS.values()} == {"true"}
     assert (values["GlueJobRoleArn"], values["StateMachineRoleArn"]) == ("", "")
     assert values["IngestJobRoleArn"] == ""
     assert values["IngestPythonModules"] == ",".join(built.modules["IngestPythonModules"])
     assert values["CreateDatabase"] == "true"
     for parameter, key in built.keys.items():
         assert values[parameter] == key
-    for version, stem in (("4.0", "Glue4Wheels"), ("5.0", "Glue5Wheels")):
+    for version, folder in d.GLUE_VERSIONS.items():
+        stem = f"{folder.capitalize()}Wheels"
         joined = "".join(values[f"{stem}{i}"] for i in (1, 2, 3))
         assert joined == ",".join(built.wheels[version])
     assert all(len(v.encode()) <= d.MAX_PARAMETER_BYTES for v in values.values())
@@ -565,16 +592,18 @@ def test_stack_parameters_of_one_job_and_given_roles(tmp_path):
     )
     values = d.stack_parameters(settings, built, d.load_template(ROOT))
     assert (values["DeployGlue4Job"], values["DeployGlue5Job"]) == ("true", "false")
-    assert values["Glue5Wheels1"] == values["Glue5Wheels2"] == values["Glue5Wheels3"] == ""
+    assert (values["DeployGlue51Job"], values["DeployGlue6Job"]) == ("false", "false")
+    for stem in ("Glue5Wheels", "Glue51Wheels", "Glue6Wheels"):
+        assert values[f"{stem}1"] == values[f"{stem}2"] == values[f"{stem}3"] == ""
     assert values["GlueJobRoleArn"] == "arn:aws:iam::1:role/g"
     assert values["StateMachineRoleArn"] == "arn:aws:iam::1:role/s"
     assert values["IngestJobRoleArn"] == "arn:aws:iam::1:role/i"
     assert values["CreateDatabase"] == "false"
 
 
-@pytest.mark.parametrize("version", ["4.0", "5.0"])
+@pytest.mark.parametrize("version", list(d.GLUE_VERSIONS))
 def test_the_locked_wheels_fit_the_template_with_room_to_spare(tmp_path, version):
-    """Real wheel names are long: the URIs of either job's wheels run over the 4,096 bytes
+    """Real wheel names are long: the URIs of any job's wheels run over the 4,096 bytes
     one parameter holds. Even with the longest bucket name and a long prefix they fit the
     parts the template declares, with one part to spare."""
     settings, built = artifacts_for(
@@ -660,7 +689,7 @@ def test_change_set_request_and_name():
             {"ParameterKey": "A", "ParameterValue": "1"},
             {"ParameterKey": "B", "ParameterValue": "2"},
         ],
-        "Capabilities": ["CAPABILITY_NAMED_IAM"],
+        "Capabilities": ["CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND"],
         "Tags": [{"Key": "project", "Value": "era5-contours"}],
         "TemplateBody": "body",
         "Description": "x",

@@ -30,9 +30,11 @@ from cfn_support import Resolver
 from deploy_support import (
     ASL_PATH,
     DEPLOY,
+    GLUE_JOBS,
     ROOT,
     STACK_PATH,
     fake_external_libs,
+    raw_template,
     settings_for,
     template,
 )
@@ -81,9 +83,12 @@ def resolved(settings: d.Settings, tmp_path: Path) -> tuple[Resolver, d.Artifact
 # --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("version", "logical"), [("4.0", "Glue4Job"), ("5.0", "Glue5Job")])
+ALL_JOBS = ",".join(d.GLUE_VERSIONS)
+
+
+@pytest.mark.parametrize(("version", "logical"), GLUE_JOBS.items())
 def test_glue_jobs_run_the_uploaded_code_with_the_job_options(tmp_path, version, logical):
-    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_JOB_VERSIONS="4,5")
+    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_JOB_VERSIONS=ALL_JOBS)
     resolver, built = resolved(settings, tmp_path)
     job = resolver.resources()[logical]
     artifacts = f"s3://era5-bucket/{settings.artifacts_prefix}"
@@ -131,18 +136,85 @@ def test_glue_jobs_run_the_uploaded_code_with_the_job_options(tmp_path, version,
         assert args[f"--{name}"] == OPTIONS[name] == "auto"
 
 
-def test_the_two_glue_jobs_differ_only_where_the_glue_version_does():
-    jobs = template()["Resources"]
-    glue4, glue5 = (json.dumps(jobs[n]) for n in ("Glue4Job", "Glue5Job"))
-    # Swap every spelling of the version and the two jobs must be the same text.
-    for a, b in (
-        ("Glue4", "Glue5"),
-        ("glue4", "glue5"),
-        ("Glue 4.0", "Glue 5.0"),
-        ('"4.0"', '"5.0"'),
-    ):
-        glue4 = glue4.replace(a, b)
-    assert glue4 == glue5
+def test_the_contour_jobs_are_one_definition_unrolled_per_glue_version():
+    written = raw_template()
+    # As written: one AWS::Glue::Job of Spark, inside the loop over the versions' suffixes.
+    loop = written["Resources"]["Fn::ForEach::GlueJobs"]
+    suffixes = [folder.removeprefix("glue") for folder in d.GLUE_VERSIONS.values()]
+    assert loop[:2] == ["Job", suffixes]
+    assert written["Conditions"]["Fn::ForEach::GlueJobConditions"][1] == suffixes
+    assert not [
+        name
+        for name, resource in written["Resources"].items()
+        if not name.startswith("Fn::ForEach::") and resource["Type"] == "AWS::Glue::Job"
+        if resource["Properties"]["Command"]["Name"] == "glueetl"
+    ]
+    # The mappings say the same versions as the deploy, both ways round.
+    mappings = written["Mappings"]
+    assert {s: m["GlueVersion"] for s, m in mappings["GlueJobs"].items()} == {
+        folder.removeprefix("glue"): version for version, folder in d.GLUE_VERSIONS.items()
+    }
+    assert {v: m["Job"] for v, m in mappings["JobOfGlueVersion"].items()} == d.GLUE_VERSIONS
+    assert written["Parameters"]["GlueVersion"]["AllowedValues"] == list(d.GLUE_VERSIONS)
+    # Unrolled and resolved: the jobs differ only where the Glue version does.
+    settings = settings_for(GLUE_JOB_VERSIONS=ALL_JOBS)
+    resolver = Resolver(written, {}, attributes={"GlueJobRole.Arn": "role-arn"})
+    assert resolver.template["Resources"].keys() >= set(GLUE_JOBS.values())
+    texts = {}
+    for version, logical in GLUE_JOBS.items():
+        job = resolver.value(resolver.template["Resources"][logical])
+        assert job["Properties"]["GlueVersion"] == job["Properties"]["Tags"]["glue-version"]
+        assert job["Properties"]["GlueVersion"] == version
+        assert job["Properties"]["Name"] == settings.job_name(version)
+        text = json.dumps(job)
+        for spelling in (logical.removesuffix("Job"), d.GLUE_VERSIONS[version]):
+            text = text.replace(spelling, "<job>")
+        texts[version] = text.replace(f"Glue {version}", "<version>").replace(
+            f'"{version}"', "<version>"
+        )
+    assert len(set(texts.values())) == 1, texts
+
+
+def test_the_transform_unrolls_as_cfn_lint_does():
+    """tests/cfn_support.py's Fn::ForEach against cfn-lint's own AWS::LanguageExtensions
+    (an independent implementation, by AWS): the loops give the same conditions and
+    resources, and the rest of the template is left as written."""
+    template_module = pytest.importorskip("cfnlint.template", reason="cfn-lint not installed")
+    from cfnlint.decode import decode_str
+
+    decoded, matches = decode_str(STACK_PATH.read_text())
+    assert not matches
+    linted = template_module.Template(str(STACK_PATH), decoded, ["eu-west-1"])
+    assert not linted.transform()
+    mappings = raw_template()["Mappings"]
+
+    def normal(node):
+        """Fn::FindInMap of literals looked up (cfn-lint does it while unrolling), the two
+        sides of Fn::Equals in one order (cfn-lint's condition analysis swaps them)."""
+        if isinstance(node, list):
+            return [normal(x) for x in node]
+        if not isinstance(node, dict):
+            return node
+        args = node.get("Fn::FindInMap")
+        if len(node) == 1 and args and all(isinstance(a, str) for a in args):
+            return mappings[args[0]][args[1]][args[2]]
+        if len(node) == 1 and "Fn::Equals" in node:
+            return {"Fn::Equals": sorted(normal(node["Fn::Equals"]), key=json.dumps)}
+        return {k: normal(v) for k, v in node.items()}
+
+    ours, theirs = normal(template()), normal(json.loads(json.dumps(linted.template)))
+    written = raw_template()
+    assert "Transform" not in ours
+    for section in ("Conditions", "Resources", "Outputs"):
+        assert ours[section].keys() == theirs[section].keys(), section
+        # What the loops made; the rest is the template as written (cfn-lint also picks
+        # values for Fn::FindInMap of parameters there, to lint them, which we do not).
+        unrolled = set(ours[section]) - set(written[section])
+        assert {k: ours[section][k] for k in unrolled} == {
+            k: theirs[section][k] for k in unrolled
+        }, section
+        for key in set(ours[section]) & set(written[section]):
+            assert ours[section][key] == normal(written[section][key]), key
 
 
 def test_only_the_deployed_jobs_and_the_asked_for_roles_and_database_exist(tmp_path):
@@ -249,7 +321,7 @@ def test_ingest_job_runs_the_uploaded_code_with_the_ingest_options(tmp_path):
 
 
 def test_roles_grant_what_the_jobs_and_the_state_machine_use(tmp_path):
-    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_JOB_VERSIONS="4,5")
+    settings = settings_for(ERA5_STACK_NAME="contours", GLUE_JOB_VERSIONS=ALL_JOBS)
     resolver, built = resolved(settings, tmp_path)
     resources = resolver.resources()
     glue_role, machine_role = resources["GlueJobRole"], resources["StateMachineRole"]
@@ -265,7 +337,8 @@ def test_roles_grant_what_the_jobs_and_the_state_machine_use(tmp_path):
     (machine_policy,) = machine_role["Policies"]
     statements = {s["Sid"]: s for s in machine_policy["PolicyDocument"]["Statement"]}
     job_arns = statements["RunContourJobsSync"]["Resource"]
-    for logical in ("Glue4Job", "Glue5Job"):
+    assert len(job_arns) == len(GLUE_JOBS)
+    for logical in GLUE_JOBS.values():
         name = resources[logical]["Name"]
         assert f"arn:aws:glue:eu-west-1:{ACCOUNT}:job/{name}" in job_arns
     tables = statements["AthenaIcebergCommits"]["Resource"]
@@ -371,7 +444,7 @@ def test_the_state_machine_definition_is_the_uploaded_file_with_every_placeholde
 
 def test_state_machine_concurrency_fits_the_jobs():
     run_chunks = asl()["States"]["RunChunks"]
-    for logical in ("Glue4Job", "Glue5Job"):
+    for logical in GLUE_JOBS.values():
         job = template()["Resources"][logical]["Properties"]
         assert run_chunks["MaxConcurrency"] <= job["ExecutionProperty"]["MaxConcurrentRuns"]
     assert run_chunks["MaxConcurrency"] >= 1
@@ -569,7 +642,7 @@ ACCEPTED_FINDINGS = {
 
 @pytest.mark.parametrize("logical", ["GlueJobRole", "IngestJobRole", "StateMachineRole"])
 def test_parliament_finds_nothing_above_low_in_the_role_policies(tmp_path, logical):
-    resolver, _ = resolved(settings_for(GLUE_JOB_VERSIONS="4,5"), tmp_path)
+    resolver, _ = resolved(settings_for(GLUE_JOB_VERSIONS=ALL_JOBS), tmp_path)
     (policy,) = resolver.resources()[logical]["Policies"]
     unexpected = []
     for severity, issue, detail in policy_findings(json.dumps(policy["PolicyDocument"])):
@@ -601,18 +674,24 @@ def test_cfn_lint_passes_the_stack_and_fails_each_broken_copy(tmp_path):
     exe = shutil.which("cfn-lint") or str(Path(sys.executable).with_name("cfn-lint"))
     if not Path(exe).exists():
         pytest.skip("cfn-lint not installed (pip install cfn-lint)")
+    # The copies break the template as written: cfn-lint unrolls the loops itself.
     breakages = {
-        "worker": lambda t: t["Resources"]["Glue4Job"]["Properties"].update(WorkerType="G.3X"),
+        "worker": lambda t: t["Mappings"]["GlueJobs"]["51"].update(WorkerType="G.3X"),
         "role": lambda t: t["Resources"]["StateMachine"]["Properties"].update(
             RoleArn={"Fn::GetAtt": ["NoSuchRole", "Arn"]}
         ),
-        "parameter": lambda t: t["Resources"]["Glue5Job"]["Properties"]["Command"].update(
-            ScriptLocation={"Fn::Sub": "s3://${BucketName}/${NoSuchParameter}"}
+        "parameter": lambda t: t["Resources"]["Fn::ForEach::GlueJobs"][2]["Glue${Job}Job"][
+            "Properties"
+        ]["Command"].update(ScriptLocation={"Fn::Sub": "s3://${BucketName}/${NoSuchParameter}"}),
+        "wheels": lambda t: t["Resources"]["Fn::ForEach::GlueJobs"][2]["Glue${Job}Job"][
+            "Properties"
+        ]["DefaultArguments"]["--additional-python-modules"]["Fn::Join"][1][2].update(
+            Ref={"Fn::Sub": "Glue${Job}Wheels4"}
         ),
     }
     paths = []
     for name, breakage in breakages.items():
-        broken = template()
+        broken = raw_template()
         breakage(broken)
         paths.append(tmp_path / f"{name}.yaml")
         paths[-1].write_text(yaml.safe_dump(broken))

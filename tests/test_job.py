@@ -7,7 +7,9 @@ library under test.
 from __future__ import annotations
 
 import json
+import os
 from datetime import date, timedelta
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -24,9 +26,10 @@ from era5_contours.run.config import JobConfig
 from era5_contours.run.pipeline import FAILED, OK, run_contour_job
 from era5_contours.tables.catalog import load_catalog
 
-pytestmark = [pytest.mark.spark, pytest.mark.realdata]
+pytestmark = [pytest.mark.spark, pytest.mark.realdata, pytest.mark.runtime]
 
 T2M, TP = FRANCE_T2M, FRANCE_TP
+REFERENCE_DIR = Path(__file__).resolve().parent / "data"
 JULY = [date(2020, 7, 1) + timedelta(days=i) for i in range(31)]
 
 
@@ -106,6 +109,43 @@ def test_daily_summary_matches_independent_computation(july):
     assert {r["units"] for r in rows.values()} == {"degC", "mm"}
     assert {r["dataset"] for r in rows.values()} == {"era5"}
     assert all(r["run_id"] == "first" for r in rows.values())
+
+
+#: The daily_summary rows of France July 2020, as every Glue runtime must write them: the
+#: main suite and each lane (sh/test_glue_lane.sh: Glue 4.0, 5.0, 5.1, 6.0) compare with
+#: this one file, so the runtimes agree row for row, to the last bit of every float.
+SUMMARY_REFERENCE = REFERENCE_DIR / "france_2020-07_daily_summary.json"
+#: What depends on the run, not on the data: left out of the comparison.
+RUN_COLUMNS = ("run_id", "processed_at")
+
+
+def summary_rows(warehouse) -> list[dict]:
+    """daily_summary as JSON-ready rows in (day, variable) order, input files by name,
+    without the run's own columns. JSON keeps floats exactly (repr round-trips)."""
+    _, summary = _tables(warehouse)
+    rows = []
+    for row in summary.scan().to_arrow().to_pylist():
+        for column in RUN_COLUMNS:
+            del row[column]
+        row["day"] = row["day"].isoformat()
+        row["source_files"] = sorted(f.rsplit("/", 1)[-1] for f in row["source_files"])
+        rows.append(row)
+    return sorted(rows, key=lambda r: (r["day"], r["variable"]))
+
+
+def test_daily_summary_is_the_reference_on_every_runtime(july):
+    rows = summary_rows(july["out"] / "warehouse")
+    if os.environ.get("ERA5_WRITE_REFERENCE") == "1":  # regenerate on purpose only
+        SUMMARY_REFERENCE.write_text(json.dumps(rows, indent=1) + "\n")
+    reference = json.loads(SUMMARY_REFERENCE.read_text())
+    assert len(reference) == 62
+    differ = [
+        (got["day"], got["variable"], column, got[column], want[column])
+        for got, want in zip(rows, reference, strict=True)
+        for column in want
+        if got[column] != want[column]
+    ]
+    assert differ == [], f"{len(differ)} values unlike {SUMMARY_REFERENCE.name}: {differ[:12]}"
 
 
 def test_feature_rows_are_valid_and_cover_every_day(july):

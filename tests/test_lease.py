@@ -19,6 +19,9 @@ from era5_contours.commit import lease as lease_mod
 from era5_contours.commit.intent import CommitIntent
 from era5_contours.commit.lease import CommitLease, LeaseLost, LeaseTimeout, lease_root
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 
 def _intent(attempt: str) -> CommitIntent:
     return CommitIntent(

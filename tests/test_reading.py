@@ -15,6 +15,9 @@ from era5_contours.inputs.samples import load_day, load_window
 from era5_contours.inputs.windows import sample_window
 from era5_contours.science.daily import daily_field
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 LEGACY = "era5_legacy_global20deg_2021-03-01T12_t2m_packed.nc"
 FR_T2M = "era5_france_2020-07_hourly_instant_t2m.nc"
 FR_TP = "era5_france_2020-07_hourly_accum_tp.nc"

@@ -15,7 +15,7 @@ import pytest
 from realdata import ERA5_DIR, require
 
 from era5_common.errors import IncompleteDayError, InputError
-from era5_contours.science.daily import read_day, read_daily
+from era5_contours.science.daily import read_daily, read_day
 from era5_tools.sample import generate_sample
 
 DAY = date(2021, 6, 1)
@@ -122,7 +122,7 @@ def test_a_missing_next_midnight_reads_the_day_and_reports_it_as_a_full_read():
 
 
 def test_conflicting_copies_of_the_hour_read_are_still_refused(land, tmp_path):
-    named, anonymous = land
+    _, anonymous = land
     other = tmp_path / "other.nc"
     shutil.copy(anonymous, other)
     with netCDF4.Dataset(other, "a") as nc:

@@ -75,6 +75,7 @@ def delta(before: dict[str, int]) -> dict[str, int]:
     return {k: now[k] - before[k] for k in now}
 
 
+@pytest.mark.runtime
 def test_planning_reads_the_coordinates_only(s3):
     france = 0
     for path in (FRANCE_T2M, FRANCE_TP, KERALA, LEGACY):
@@ -93,6 +94,7 @@ def test_planning_reads_the_coordinates_only(s3):
     assert not (remote._root()).exists()  # planning uses no disk
 
 
+@pytest.mark.runtime
 def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
     files = [FRANCE_T2M, FRANCE_TP]
     sources = [netcdf.source_for(uri(f), "run-a") for f in files]
@@ -118,6 +120,7 @@ def test_day_reads_equal_local_reads_and_fetch_each_page_once(s3, tmp_root):
     assert not tmp_root.exists()
 
 
+@pytest.mark.runtime
 def test_a_replaced_object_fails_naming_it(s3):
     source = netcdf.source_for(uri(FRANCE_T2M), "run-b")
     day = date(2020, 7, 3)
@@ -131,6 +134,7 @@ def test_a_replaced_object_fails_naming_it(s3):
     assert "PreconditionFailed" in text or "412" in text
 
 
+@pytest.mark.runtime
 def test_a_truncated_object_fails_naming_it(s3):
     s3.put_object(Bucket="era5", Key="in/truncated.nc", Body=FRANCE_T2M.read_bytes()[:2_000_000])
     source = netcdf.source_for("s3://era5/in/truncated.nc", "run-c")
@@ -138,6 +142,7 @@ def test_a_truncated_object_fails_naming_it(s3):
         samples.load_day([source], date(2020, 7, 1), ["t2m"])
 
 
+@pytest.mark.runtime
 def test_classic_files_are_fetched_whole_once_per_machine(s3, tmp_root):
     source = netcdf.source_for(uri(LEGACY), "run-d")
     before = remote.fetched()
@@ -150,6 +155,7 @@ def test_classic_files_are_fetched_whole_once_per_machine(s3, tmp_root):
     assert (tmp_root / "run-d" / f"{remote.head(uri(LEGACY)).digest}.nc").exists()
 
 
+@pytest.mark.runtime
 def test_an_object_beyond_the_bound_is_read_without_a_disk_copy(s3, tmp_root):
     obj = remote.head(uri(FRANCE_TP))
     folder = remote.run_folder("run-e")
@@ -172,6 +178,7 @@ def _hold_run(root: str, scope: str, ready, release) -> None:
     release.wait(30)
 
 
+@pytest.mark.runtime
 def test_folders_of_ended_runs_are_swept_and_live_ones_kept(tmp_root):
     ctx = mp.get_context("spawn")
     ready, release = ctx.Event(), ctx.Event()
@@ -216,6 +223,7 @@ _WORKER = textwrap.dedent(
 )
 
 
+@pytest.mark.runtime
 def test_the_processes_of_a_machine_fetch_each_page_once(tmp_path):
     """Four processes read four days of the same files at once: the bytes add up to one copy."""
     require(FRANCE_T2M, FRANCE_TP)

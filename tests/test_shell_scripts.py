@@ -15,7 +15,7 @@ from glue_images import REPO, START
 
 
 def shell_scripts() -> list[Path]:
-    return [START, *sorted((REPO / "sh").glob("*.sh"))]
+    return [START, REPO / ".ci" / "run", *sorted((REPO / "sh").glob("*.sh"))]
 
 
 def test_shell_scripts_parse() -> None:

@@ -11,6 +11,9 @@ import pytest
 
 from era5_contours.run.spark import steady_zip_imports
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 
 def _count_directory_reads(monkeypatch, archive: str) -> list[str]:
     reads: list[str] = []

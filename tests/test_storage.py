@@ -9,6 +9,9 @@ import pytest
 
 from era5_common import storage
 
+# Depends on what differs between the Glue runtimes: the lanes run it (sh/test_glue_lane.sh).
+pytestmark = pytest.mark.runtime
+
 moto = pytest.importorskip("moto", reason="moto not installed")
 
 

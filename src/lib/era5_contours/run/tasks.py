@@ -13,6 +13,7 @@ one (variable, month) at a time (:mod:`~era5_contours.tables.months`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -66,7 +67,11 @@ def field_statistics(data: xr.DataArray) -> dict[str, float | None]:
     valid = np.isfinite(values)
     if not valid.any():
         return dict.fromkeys(_STAT_KEYS)
-    weights = np.cos(np.deg2rad(data["latitude"].values))[:, None] * valid
+    # The C library's cos, one latitude at a time, not NumPy's: NumPy's vectorised cos
+    # differs between releases in the last bit (1.23, Glue 4.0's, on 30 of France's 49
+    # latitudes), and every Glue runtime must write the same daily_summary rows.
+    radians = np.deg2rad(np.asarray(data["latitude"].values, dtype=float)).tolist()
+    weights = np.array([math.cos(r) for r in radians])[:, None] * valid
     return {
         "field_min": float(values[valid].min()),
         "field_mean": float(values[valid].mean()),

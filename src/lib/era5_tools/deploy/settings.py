@@ -11,7 +11,9 @@ from era5_common.options import parse_bool
 from era5_common.storage import split_s3
 from era5_contours.tables.schema import DATABASE
 
-GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5"}
+#: Glue version -> the suffix of its job, lock and wheels (``<stack>-glue51``,
+#: ``external_libs/glue51-requirements.lock``); the stack's Mappings list the same.
+GLUE_VERSIONS: dict[str, str] = {"4.0": "glue4", "5.0": "glue5", "5.1": "glue51", "6.0": "glue6"}
 
 #: CloudFormation stack names start with a letter; the roles' names (the stack name plus
 #: ``-state-machine``) must stay within IAM's 64 characters.
@@ -20,7 +22,7 @@ _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]{0,40}")
 
 def _glue_version(text: str) -> str:
     version = text.strip()
-    version = {"4": "4.0", "5": "5.0"}.get(version, version)
+    version = {"4": "4.0", "5": "5.0", "6": "6.0"}.get(version, version)
     if version not in GLUE_VERSIONS:
         raise ValueError(f"Glue version must be one of {sorted(GLUE_VERSIONS)}, got {text!r}")
     return version
@@ -83,9 +85,9 @@ class Settings:
         artifacts, output, warehouse and Athena results go below it), ``GLUE_INPUT_PATH``
         (s3:// URI of the NetCDF files, default ``s3://$ERA5_BUCKET/$ERA5_PREFIX/input``),
         ``ERA5_STACK_NAME`` (the CloudFormation stack, and the base of every resource
-        name, default ``era5-contours``), ``GLUE_VERSION`` (4 or 5: the job the state
-        machine runs, default 4), ``GLUE_JOB_VERSIONS`` (comma list of the jobs to deploy,
-        default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
+        name, default ``era5-contours``), ``GLUE_VERSION`` (4.0, 5.0, 5.1 or 6.0, or 4, 5,
+        6: the job the state machine runs, default 4.0), ``GLUE_JOB_VERSIONS`` (comma list
+        of the jobs to deploy, default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
         true; false when the database exists already), ``ATHENA_WORKGROUP``,
         ``GLUE_ROLE_ARN`` / ``INGEST_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles;
         the stack creates them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.

@@ -21,8 +21,9 @@ TEMPLATE = Path("deploy") / "cloudformation" / "stack.yaml"
 #: CloudFormation's quotas: a parameter value, a template body passed in the request.
 MAX_PARAMETER_BYTES = 4096
 MAX_TEMPLATE_BODY_BYTES = 51_200
-#: The roles have names, so the stack needs the named-IAM capability.
-CAPABILITIES = ("CAPABILITY_NAMED_IAM",)
+#: The roles have names, so the stack needs the named-IAM capability; the template's
+#: AWS::LanguageExtensions transform (the contour jobs' Fn::ForEach) needs AUTO_EXPAND.
+CAPABILITIES = ("CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
 #: How CloudFormation says that a change set would change nothing: the reason of the
 #: FAILED change set (or, from some endpoints, the error of the CreateChangeSet call).
 NO_CHANGES = (
@@ -57,7 +58,7 @@ class Template:
         return dict(self.body.get("Parameters") or {})
 
     def wheel_parameters(self, glue_version: str) -> list[str]:
-        """``Glue4Wheels1``, ``Glue4Wheels2``, ... as the template declares them."""
+        """``Glue4Wheels1``, ``Glue4Wheels2``, ... (``Glue51Wheels1`` ...) as declared."""
         stem = f"{GLUE_VERSIONS[glue_version].capitalize()}Wheels"
         names = [n for n in self.parameters if n.startswith(stem) and n[len(stem) :].isdigit()]
         return sorted(names, key=lambda n: int(n[len(stem) :]))
