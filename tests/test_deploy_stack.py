@@ -21,7 +21,7 @@ import re
 import shutil
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -134,6 +134,56 @@ def test_glue_jobs_run_the_uploaded_code_with_the_job_options(tmp_path, version,
     # grid unless a run says otherwise.
     for name in ("geojson_precision", "geojson_simplify_tolerance"):
         assert args[f"--{name}"] == OPTIONS[name] == "auto"
+
+
+def test_the_jobs_variables_come_from_the_registry_or_the_settings(tmp_path):
+    from era5_common.variables import DEFAULTS, VARIABLES
+
+    declared = raw_template()["Parameters"]["Variables"]
+    # The template's default is the registry's, and its pattern knows every variable.
+    assert declared["Default"] == ",".join(DEFAULTS)
+    pattern = re.compile(declared["AllowedPattern"])
+    assert pattern.fullmatch(",".join(VARIABLES))
+    for name in VARIABLES:
+        assert pattern.fullmatch(name), name
+    for bad in ("", "t2m,", "t2m,rain", "T2M", "t2m tp"):
+        assert not pattern.fullmatch(bad), bad
+    settings = settings_for(ERA5_VARIABLES="t2m, msl,t2m", GLUE_JOB_VERSIONS="4,6")
+    assert settings.variables == ("t2m", "msl")
+    resolver, _ = resolved(settings, tmp_path)
+    resources = resolver.resources()
+    for logical in ("Glue4Job", "Glue6Job", "IngestJob"):
+        assert resources[logical]["DefaultArguments"]["--variables"] == "t2m,msl", logical
+    with pytest.raises(ValueError, match="ERA5_VARIABLES must name variables among t2m, tp"):
+        settings_for(ERA5_VARIABLES="t2m,rain")
+
+
+def test_the_glue_role_may_read_the_ncar_copy_where_the_job_reads(tmp_path):
+    from era5_contours.inputs import ncar
+
+    resolver, _ = resolved(settings_for(), tmp_path)
+    (policy,) = resolver.resources()["GlueJobRole"]["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    listing = statements["ListNsfNcarEra5"]
+    assert listing["Action"] == "s3:ListBucket"
+    assert listing["Resource"] == "arn:aws:s3:::nsf-ncar-era5"
+    prefixes = listing["Condition"]["StringLike"]["s3:prefix"]
+    reads = resources_of(statements["ReadNsfNcarEra5"])
+    assert statements["ReadNsfNcarEra5"]["Action"] == "s3:GetObject"
+    # Every file the job would read for a year of every variable the copy makes.
+    from era5_common.variables import VARIABLES
+
+    days = [date(2020, 1, 1) + timedelta(days=i) for i in range(366)]
+    files, _ = ncar.expected_files("s3://nsf-ncar-era5", days, list(VARIABLES))
+    assert files
+    for f in files:
+        key = f.path.removeprefix("s3://nsf-ncar-era5/")
+        assert any(fnmatch.fnmatchcase(f"arn:aws:s3:::nsf-ncar-era5/{key}", r) for r in reads)
+        assert any(fnmatch.fnmatchcase(key, p) for p in prefixes), key
+    # Nothing else of the bucket.
+    assert not any(
+        fnmatch.fnmatchcase("arn:aws:s3:::nsf-ncar-era5/e5.oper.an.pl/x.nc", r) for r in reads
+    )
 
 
 def test_the_contour_jobs_are_one_definition_unrolled_per_glue_version():
@@ -574,6 +624,15 @@ def test_plan_state_computes_the_same_chunks_as_chunk_dates(node_tools):
         {"start_date": "2023-12-25", "end_date": "2024-01-10", "variables": "tp"},
         {"start_date": "2021-03-20", "end_date": "2021-11-02", "chunk_days": 30},
         {"start_date": "1999-12-31", "end_date": "2000-03-01", "chunk_days": 366},
+        # The NSF NCAR copy over France, no ingest.
+        {
+            "start_date": "2020-07-01",
+            "end_date": "2020-07-31",
+            "chunk_days": 10,
+            "input_path": "s3://nsf-ncar-era5",
+            "area": "52,-6,40,10",
+            "dataset": "era5",
+        },
     ]
     results = evaluate_jsonata(expressions, cases)
     for case, result in zip(cases, results, strict=True):
@@ -588,7 +647,11 @@ def test_plan_state_computes_the_same_chunks_as_chunk_dates(node_tools):
             (a.isoformat(), b.isoformat()) for a, b in expected
         ], case
         for i, chunk in enumerate(chunks):
-            extra = {"--variables": case["variables"]} if "variables" in case else {}
+            extra = {
+                f"--{k}": case[k]
+                for k in ("variables", "input_path", "area", "dataset")
+                if k in case
+            }
             assert chunk["index"] == i
             assert chunk["arguments"] == {
                 "--start_date": chunk["start_date"],
@@ -611,6 +674,25 @@ def test_validate_state_rejects_bad_inputs(node_tools):
         {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": "7"},
         {"start_date": "2024-01-01", "end_date": "2024-01-02", "chunk_days": 367},
         {"start_date": "2024-01-01", "end_date": "2024-01-02", "variables": ["t2m"]},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "input_path": "nsf-ncar-era5"},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "input_path": "s3://"},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "input_path": 7},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "area": "52,-6,40"},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "area": [52, -6, 40, 10]},
+        {"start_date": "2024-01-01", "end_date": "2024-01-02", "dataset": "era6"},
+        # The ingest sets where the runs read and the product: not both.
+        {
+            "start_date": "2024-01-01",
+            "end_date": "2024-01-02",
+            "input_path": "s3://nsf-ncar-era5",
+            "ingest": {"dataset": "era5", "area": "52,-6,40,10"},
+        },
+        {
+            "start_date": "2024-01-01",
+            "end_date": "2024-01-02",
+            "dataset": "era5",
+            "ingest": {"dataset": "era5", "area": "52,-6,40,10"},
+        },
     ]
     results = evaluate_jsonata({"valid": condition}, bad)
     assert [r["valid"] for r in results] == [False] * len(bad)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from era5_common.options import parse_bool
 from era5_common.storage import split_s3
+from era5_common.variables import DEFAULTS, VARIABLES
 from era5_contours.tables.schema import DATABASE
 
 #: Glue version -> the suffix of its job, lock and wheels (``<stack>-glue51``,
@@ -26,6 +27,16 @@ def _glue_version(text: str) -> str:
     if version not in GLUE_VERSIONS:
         raise ValueError(f"Glue version must be one of {sorted(GLUE_VERSIONS)}, got {text!r}")
     return version
+
+
+def _variables(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(v.strip() for v in text.split(",") if v.strip()))
+    unknown = [v for v in names if v not in VARIABLES]
+    if unknown or not names:
+        raise ValueError(
+            f"ERA5_VARIABLES must name variables among {', '.join(VARIABLES)}, got {text!r}"
+        )
+    return names
 
 
 def _positive_int(text: str, name: str) -> int:
@@ -65,6 +76,8 @@ class Settings:
     glue_version: str = "4.0"
     job_versions: tuple[str, ...] = ("4.0",)
     database: str = DATABASE
+    #: The jobs' ``--variables`` (the registry's defaults unless set).
+    variables: tuple[str, ...] = DEFAULTS
     create_database: bool = True
     athena_workgroup: str = "primary"
     glue_role_arn: str | None = None
@@ -87,7 +100,8 @@ class Settings:
         ``ERA5_STACK_NAME`` (the CloudFormation stack, and the base of every resource
         name, default ``era5-contours``), ``GLUE_VERSION`` (4.0, 5.0, 5.1 or 6.0, or 4, 5,
         6: the job the state machine runs, default 4.0), ``GLUE_JOB_VERSIONS`` (comma list
-        of the jobs to deploy, default ``GLUE_VERSION``), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
+        of the jobs to deploy, default ``GLUE_VERSION``), ``ERA5_VARIABLES`` (the jobs'
+        ``--variables``, default the registry's), ``ERA5_DATABASE``, ``ERA5_CREATE_DATABASE`` (default
         true; false when the database exists already), ``ATHENA_WORKGROUP``,
         ``GLUE_ROLE_ARN`` / ``INGEST_ROLE_ARN`` / ``STATE_MACHINE_ROLE_ARN`` (existing roles;
         the stack creates them when unset), ``AWS_ENDPOINT_URL``, ``EXTERNAL_LIBS_DIR``, ``AWS_MAX_ATTEMPTS``.
@@ -129,6 +143,7 @@ class Settings:
             glue_version=glue_version,
             job_versions=tuple(dict.fromkeys(versions)),
             database=get("ERA5_DATABASE", DATABASE),
+            variables=_variables(get("ERA5_VARIABLES", ",".join(DEFAULTS))),
             create_database=parse_bool(get("ERA5_CREATE_DATABASE", "true"), "ERA5_CREATE_DATABASE"),
             athena_workgroup=get("ATHENA_WORKGROUP", "primary"),
             glue_role_arn=get("GLUE_ROLE_ARN") or None,

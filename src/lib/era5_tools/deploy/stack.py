@@ -122,6 +122,7 @@ def stack_parameters(
         "InputBucket": s.input_bucket,
         "InputPrefix": s.input_prefix,
         "DatabaseName": s.database,
+        "Variables": ",".join(s.variables),
         "CreateDatabase": str(s.create_database).lower(),
         "AthenaWorkGroup": s.athena_workgroup,
         "GlueVersion": s.glue_version,
