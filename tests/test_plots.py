@@ -467,3 +467,66 @@ def test_isolines_can_be_left_out(three_regions):
     assert len(without.axes[0].collections) == 1  # the bands alone
     with_lines = map_figure(three_regions, levels, cmap="viridis", coastlines=False)
     assert len(with_lines.axes[0].collections) == 2  # the bands and the isolines
+
+
+def _drizzle_field() -> xr.DataArray:
+    """A large rain area and a few hundred one-cell showers around it (mm)."""
+    rng = np.random.default_rng(7)
+    lon, lat = np.arange(-30.0, 30.01, 0.25), np.arange(30.0, 60.01, 0.25)
+    x, y = np.meshgrid(lon, lat)
+    values = 20.0 * np.exp(-((x / 8.0) ** 2 + ((y - 45.0) / 5.0) ** 2))
+    showers = rng.random(values.shape) < 0.04
+    values[showers] += rng.uniform(0.2, 3.0, showers.sum())
+    return make_field(values, lon, lat, units="mm", long_name="total precipitation")
+
+
+def _pieces_in_data(paths) -> list[bytes]:
+    from matplotlib.path import Path as MplPath
+
+    out = []
+    for path in paths:
+        codes = path.codes if path.codes is not None else np.ones(len(path.vertices), int)
+        starts = [*np.flatnonzero(codes == MplPath.MOVETO), len(path.vertices)]
+        for a, b in itertools.pairwise(starts):
+            out.append(np.round(path.vertices[a:b], 9).tobytes())
+    return sorted(out)
+
+
+def test_short_isoline_pieces_are_drawn_apart_from_the_labelled_lines():
+    """Each piece is drawn once, as matplotlib's own contour makes it; the labelled set
+    (where clabel searches) holds only the pieces long enough for a label."""
+    from matplotlib.collections import PathCollection
+
+    from era5_contours.outputs.plots import LABEL_MIN_PIECE_PX
+
+    field = _drizzle_field()
+    levels = np.array([0.1, 1.0, 2.0, 5.0, 10.0])
+    fig = map_figure(field, levels, cmap="precipitation", coastlines=False, dpi=110)
+    ax = fig.axes[0]
+    assert _labels(fig)  # the big area's lines carry labels
+    [lines] = [c for c in ax.collections if hasattr(c, "clabel") and not c.filled]
+    [apart] = [c for c in ax.collections if type(c) is PathCollection]
+
+    def length(piece: bytes) -> float:
+        xy = ax.transData.transform(np.frombuffer(piece).reshape(-1, 2))
+        return float(np.hypot(*np.diff(xy, axis=0).T).sum())
+
+    reference = _pieces_in_data(
+        Figure()
+        .add_subplot()
+        .contour(
+            field["longitude"].values,
+            field["latitude"].values,
+            np.ma.masked_invalid(field.values),
+            levels=levels,
+        )
+        .get_paths()
+    )
+    short = [p for p in reference if length(p) < LABEL_MIN_PIECE_PX]
+    assert len(short) > 100  # the showers
+    # The short pieces, exactly, drawn apart; the labelled set holds the long ones only
+    # (cut where labels sit, so perhaps more of them).
+    assert _pieces_in_data(apart.get_paths()) == short
+    kept = _pieces_in_data(lines.get_paths())
+    assert not set(kept) & set(short)
+    assert len(kept) >= len(reference) - len(short)

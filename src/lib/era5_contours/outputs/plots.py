@@ -23,6 +23,7 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
+from matplotlib.collections import PathCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap
 from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
@@ -296,6 +297,55 @@ def label_positions(
     return positions
 
 
+def _set_aside_short_pieces(ax: Axes, contours: QuadContourSet) -> None:
+    """Draw the isoline pieces too short to carry a label apart from the labelled set.
+
+    clabel looks for the line nearest each label among every piece of the label's level,
+    in Python: a day of drizzle has tens of thousands of small rings, and that search
+    took seconds on a global map. The short pieces (under :data:`LABEL_MIN_PIECE_PX`,
+    which :func:`label_positions` never labels) go to a collection of their own, drawn
+    with their level's colour, width and style at the same depth: the map is the same.
+    """
+    paths = contours.get_paths()
+    colors, widths = contours.get_edgecolor(), contours.get_linewidth()
+    styles = contours.get_linestyle()
+    kept: list[MplPath] = []
+    aside: list[tuple[MplPath, int]] = []
+    for i, path in enumerate(paths):
+        vertices = np.asarray(path.vertices, dtype=float)
+        codes = path.codes
+        if codes is None or vertices.shape[0] < 2:
+            kept.append(path)
+            continue
+        starts = np.flatnonzero(codes == MplPath.MOVETO)
+        if starts.size < 2:
+            kept.append(path)
+            continue
+        pixels = ax.transData.transform(vertices)
+        steps = np.hypot(*np.diff(pixels, axis=0).T)
+        steps[starts[1:] - 1] = 0.0  # no step from one piece to the next
+        lengths = np.add.reduceat(np.append(steps, 0.0), starts)
+        long = np.repeat(lengths >= LABEL_MIN_PIECE_PX, np.diff([*starts, len(vertices)]))
+        kept.append(MplPath(vertices[long], codes[long]))
+        if not long.all():
+            aside.append((MplPath(vertices[~long], codes[~long]), i))
+    if not aside:
+        return
+    contours.set_paths(kept)
+    ax.add_collection(
+        PathCollection(
+            [p for p, _ in aside],
+            facecolors="none",
+            edgecolors=[colors[i % len(colors)] for _, i in aside],
+            linewidths=[widths[i % len(widths)] for _, i in aside],
+            linestyles=[styles[i % len(styles)] for _, i in aside],
+            zorder=contours.get_zorder(),
+            transform=ax.transData,
+        ),
+        autolim=False,
+    )
+
+
 def draw_isolines(
     ax: Axes,
     lon: np.ndarray,
@@ -328,6 +378,7 @@ def draw_isolines(
     )
     texts = [number(float(v)) for v in levels[inside]]
     ax.apply_aspect()  # the pixel positions below are those of the final axes box
+    _set_aside_short_pieces(ax, contours)
     positions = label_positions(ax, contours, texts, avoid=avoid)
     for i, level in enumerate(levels[inside]):
         mine = [(x, y) for index, x, y in positions if index == i]
