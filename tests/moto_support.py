@@ -6,6 +6,9 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
+from era5_common.env import patched_environ
+from era5_tools.s3proxy import CREDENTIALS as S3PROXY_CREDENTIALS
+
 
 def reset_moto(endpoint: str) -> None:
     """Empty every moto backend behind a server.
@@ -20,12 +23,8 @@ def reset_moto(endpoint: str) -> None:
         pass
 
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
+#: moto's test credentials (the S3 proxy's, which the job measurements use).
+CREDENTIALS = S3PROXY_CREDENTIALS
 
 
 @contextlib.contextmanager
@@ -48,24 +47,17 @@ def threaded_moto() -> Iterator[str]:
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server on 127.0.0.1 and the environment pointing boto3 at it; its endpoint."""
-    import os
-
     from era5_common import storage
 
-    saved = {k: os.environ.get(k) for k in [*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE"]}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
+    changes = {**CREDENTIALS, "AWS_PROFILE": None}
     try:
-        with threaded_moto() as endpoint:
-            os.environ["AWS_ENDPOINT_URL"] = endpoint
+        with (
+            threaded_moto() as endpoint,
+            patched_environ({**changes, "AWS_ENDPOINT_URL": endpoint}),
+        ):
             storage.use_endpoint(endpoint)
             yield endpoint
     finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
         storage._local.s3 = storage._local.s3_exclusive = None
 
 

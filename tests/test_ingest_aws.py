@@ -23,8 +23,9 @@ import xarray as xr
 from fake_cds import KEY, Archive, FakeCDS
 from independent import field_stats
 from ingest_support import JOB, job_args, sample_archive
-from moto_support import threaded_moto
+from moto_support import CREDENTIALS, threaded_moto
 
+from era5_common.env import patched_environ
 from era5_ingest.manifest import Manifest
 
 sys.path.insert(0, str(JOB.parent))
@@ -33,12 +34,6 @@ import ingest_era5
 pytestmark = [pytest.mark.integration, pytest.mark.spark]
 pytest.importorskip("ecmwf.datastores", reason="the ingest extra is not installed")
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
 SECRET = "era5-contours/cds-api-key"
 #: (first, last) day ranges of the contour runs: across the month boundary, and the last
 #: day of the ingested range.
@@ -49,30 +44,11 @@ DAYS = [a + timedelta(days=i) for a, b in RANGES for i in range((b - a).days + 1
 @pytest.fixture(scope="module")
 def aws():
     pytest.importorskip("moto.server", reason="moto[server] not installed")
-    keys = [
-        *CREDENTIALS,
-        "AWS_ENDPOINT_URL",
-        "AWS_PROFILE",
-        "CDSAPI_URL",
-        "CDSAPI_KEY",
-        "CDSAPI_RC",
-    ]
-    saved = {k: os.environ.get(k) for k in keys}
-    os.environ.update(CREDENTIALS)
-    for k in ("AWS_PROFILE", "CDSAPI_URL", "CDSAPI_KEY"):
-        os.environ.pop(k, None)
+    changes = {**CREDENTIALS, "AWS_PROFILE": None, "CDSAPI_URL": None, "CDSAPI_KEY": None}
     # No rc file either: the key can only come from the secret.
-    os.environ["CDSAPI_RC"] = "/nonexistent/.cdsapirc"
-    try:
-        with threaded_moto() as endpoint:
-            os.environ["AWS_ENDPOINT_URL"] = endpoint
-            yield endpoint
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    changes["CDSAPI_RC"] = "/nonexistent/.cdsapirc"
+    with threaded_moto() as endpoint, patched_environ({**changes, "AWS_ENDPOINT_URL": endpoint}):
+        yield endpoint
 
 
 @pytest.fixture(scope="module")

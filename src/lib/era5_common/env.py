@@ -6,7 +6,9 @@ a dependency of local runs and of the deploy, never of Glue, where nothing here 
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 
@@ -62,3 +64,25 @@ def load_env_file(start: str | os.PathLike[str]) -> dict[str, str]:
     added = {k: v for k, v in values.items() if k not in os.environ}
     os.environ.update(added)
     return added
+
+
+@contextlib.contextmanager
+def patched_environ(changes: Mapping[str, str | None]) -> Iterator[None]:
+    """Set (a string) or remove (None) environment variables; restore them afterwards.
+
+    For the tools and tests that point boto3 at a local S3 and its test credentials.
+    """
+    saved = {k: os.environ.get(k) for k in changes}
+    try:
+        for k, v in changes.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

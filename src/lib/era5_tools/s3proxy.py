@@ -26,7 +26,7 @@ import socket
 import struct
 import threading
 import urllib.request
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote, urlsplit
 from xml.sax.saxutils import escape
+
+from era5_common.env import patched_environ
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -347,15 +349,19 @@ class _Handler(BaseHTTPRequestHandler):
             data = response.read()
         finally:
             conn.close()
-        if fault is not None and fault.kind == "cut" and data:
-            self._cut(response, data, fault.cut_bytes(len(data)), fault.reset)
-            return
-        if (
+        watched = (
             self.command == "GET"
             and response.status in (200, 206)
             and self.path.startswith(f"/{self.proxy.bucket}/")
             and len(self.path.split("?", 1)[0]) > len(self.proxy.bucket) + 2
-        ):
+        )
+        if fault is not None and fault.kind == "cut" and data:
+            keep = fault.cut_bytes(len(data))
+            if watched:  # the bytes sent before the cut were fetched all the same
+                self.proxy._add(keep)
+            self._cut(response, data, keep, fault.reset)
+            return
+        if watched:
             self.proxy._add(len(data))
         self.send_response(response.status, response.reason)
         for name, value in response.getheaders():
@@ -425,20 +431,9 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _forward
 
 
-@contextlib.contextmanager
-def _test_credentials() -> Iterator[None]:
+def _test_credentials() -> contextlib.AbstractContextManager[None]:
     """moto's test credentials in the environment (and no profile), restored afterwards."""
-    saved = {k: os.environ.get(k) for k in (*CREDENTIALS, "AWS_ENDPOINT_URL", "AWS_PROFILE")}
-    os.environ.update(CREDENTIALS)
-    os.environ.pop("AWS_PROFILE", None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+    return patched_environ({**CREDENTIALS, "AWS_ENDPOINT_URL": None, "AWS_PROFILE": None})
 
 
 @dataclass(frozen=True)
