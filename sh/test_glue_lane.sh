@@ -115,10 +115,12 @@ export MPLBACKEND=Agg
 # The modules that hold tests marked runtime (pyproject: what differs between Glue
 # runtimes: Spark, Arrow/pyiceberg writes, S3 reads, numpy/pandas), and only those tests:
 # the rest of the suite runs once, in the main suite (sh/test.sh).
-tests=(tests/test_job.py tests/test_bad_input.py tests/test_catalog.py tests/test_aws_integration.py
-  tests/test_glue_entry.py tests/test_lease.py tests/test_commits.py
-  tests/test_storage.py tests/test_reading.py tests/test_daily.py tests/test_s3_reads.py
-  tests/test_spark_workers.py)
+# Found by their marker, so that a new module marked runtime joins every lane; test_commits'
+# Glue-catalog tests get theirs from a fixture's parameter (tests/commit_support.py).
+mapfile -t tests < <({
+  grep -l "pytest.mark.runtime" tests/test_*.py
+  echo tests/test_commits.py
+} | sort -u)
 # Two workers, each a whole module at a time (--dist loadfile: a module's Spark session and
 # moto server are its own, as in one process): the lane waits on Spark, moto and its
 # subprocesses more than it computes. "-n 0" in the arguments runs it in one process.

@@ -24,7 +24,7 @@ from era5_common.area import Area
 from era5_common.errors import RunError
 from era5_tools.s3proxy import Fault, Placement, measure_job_reads
 
-pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.realdata]
+pytestmark = [pytest.mark.spark, pytest.mark.integration, pytest.mark.realdata, pytest.mark.runtime]
 pytest.importorskip("moto.server", reason="moto[server] not installed")
 
 DAYS = [date(2020, 7, 1), date(2020, 7, 15), date(2020, 7, 16), date(2020, 7, 30)]

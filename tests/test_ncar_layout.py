@@ -19,7 +19,7 @@ import xarray as xr
 from ncar_layout import build
 from realdata import FRANCE_T2M, FRANCE_TP, require
 
-pytestmark = [pytest.mark.realdata]
+pytestmark = [pytest.mark.realdata, pytest.mark.runtime]
 
 EXPECTED_KEYS = [
     "e5.oper.an.sfc/202007/e5.oper.an.sfc.128_167_2t.ll025sc.2020070100_2020073123.nc",

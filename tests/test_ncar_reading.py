@@ -22,6 +22,9 @@ from era5_common.errors import InputError
 from era5_contours.inputs.netcdf import file_time_range
 from era5_contours.science.daily import read_daily
 
+#: Reading depends on the runtime's netCDF4, h5py and numpy: the Glue lanes run these.
+pytestmark = pytest.mark.runtime
+
 DAYS = [date(2020, 7, 1), date(2020, 7, 15), date(2020, 7, 16), date(2020, 7, 30)]
 FRANCE = Area(52.0, -6.0, 40.0, 10.0)
 

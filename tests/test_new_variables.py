@@ -33,6 +33,9 @@ from era5_tools.sample import generate_sample
 sys.path.insert(0, str(JOB.parent))
 import ingest_era5
 
+#: Reading depends on the runtime's netCDF4, h5py and numpy: the Glue lanes run these.
+pytestmark = pytest.mark.runtime
+
 DAY = date(2024, 7, 2)
 ALL = tuple(VARIABLES)
 TOL = 1e-4

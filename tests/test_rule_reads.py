@@ -18,6 +18,9 @@ from era5_common.errors import IncompleteDayError, InputError
 from era5_contours.science.daily import read_daily, read_day
 from era5_tools.sample import generate_sample
 
+#: Reading depends on the runtime's netCDF4, h5py and numpy: the Glue lanes run these.
+pytestmark = pytest.mark.runtime
+
 DAY = date(2021, 6, 1)
 BOUNDS = (5.0, 44.0, 8.0, 47.0)  # the Alps, land and lakes
 KERALA = ERA5_DIR / "era5land_kerala_2025-09-11_hourly_t2m_tp.nc"

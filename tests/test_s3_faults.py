@@ -26,7 +26,7 @@ from era5_tools.s3proxy import CountingProxy, Fault
 
 pytest.importorskip("moto.server", reason="moto[server] not installed")
 
-pytestmark = [pytest.mark.realdata]
+pytestmark = [pytest.mark.realdata, pytest.mark.runtime]
 
 CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
