@@ -448,10 +448,16 @@ def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_a
     # polygon (an "inverted hole"): the repair must cut it out, not fill it.
     ring = np.array([(0, 0), (4, 0), (4, 4), (2, 4), (3, 2), (1, 2), (2, 4), (0, 4), (0, 0)])
     assert not shapely.Polygon(ring).is_valid
-    out, repaired, arrays = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
-    assert repaired == 1 and arrays is None  # rebuilt by GEOS: no arrays of ours
+    clean = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
+    out = clean.parts
+    assert clean.changed == 1  # rebuilt by GEOS, and the site of it recorded
+    np.testing.assert_array_equal(clean.sites, [[0.0, 0.0, 4.0, 4.0]])
     assert shapely.is_valid(out).all()
     assert shapely.area(out).sum() == pytest.approx(16.0 - 2.0, rel=1e-12)
+    # The arrays kept for the writers are the rebuilt polygons' own coordinates.
+    _, pts, (rings, polys) = shapely.to_ragged_array(out)
+    for mine, theirs in zip(clean.arrays, (pts, rings, polys), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_band_repair_keeps_an_island_inside_a_hole_and_merges_parts_sharing_an_edge():
