@@ -1,4 +1,4 @@
-"""Rings and lines as ragged arrays: rounding, degenerate rings, orientation, simplicity.
+"""Rings as ragged arrays: rounding, degenerate rings, orientation, boxes.
 
 Every answer is held against shapely's own (GEOS's robust predicates), ring by ring.
 """
@@ -43,7 +43,6 @@ def test_flat_and_short_rings_are_dropped_with_their_holes():
     assert out[0].equals(square) and len(out[0].interiors) == 1
     assert out[1].equals(shapely.box(2, 0, 3, 1)) and len(out[1].interiors) == 0
     np.testing.assert_array_equal(r.dropped[0], [12.184, 44.284, 12.186, 44.286])
-    np.testing.assert_array_equal(r.lattice, np.rint(r.pts * 1e3))
 
 
 def test_rings_come_out_counter_clockwise_shells_and_clockwise_holes():
@@ -65,74 +64,6 @@ def test_rings_come_out_counter_clockwise_shells_and_clockwise_holes():
         assert LinearRing(poly.exterior.coords).is_ccw
         assert all(not LinearRing(h.coords).is_ccw for h in poly.interiors)
         assert poly.area >= 0.5e-8
-
-
-def _random_rings(rng, count, max_vertices, step):
-    """Rings of a few lattice points close together: many touch or cross themselves."""
-    out = []
-    for _ in range(count):
-        n = int(rng.integers(3, max_vertices + 1))
-        pts = rng.integers(0, 6, (n, 2)) * step + np.array([12.0, 44.0])
-        out.append(np.vstack([pts, pts[:1]]))
-    return out
-
-
-def _geos_simple(pts, offsets, which):
-    return np.array(
-        [
-            bool(ok) and shapely.LineString(pts[a:b]).is_simple
-            for a, b, ok in zip(offsets[:-1], offsets[1:], which, strict=True)
-        ]
-    )
-
-
-def test_small_rings_proven_simple_agree_with_geos():
-    rng = np.random.default_rng(2)
-    step = 1e-3
-    rings_ = [r for r in _random_rings(rng, 3000, 10, step) if len(np.unique(r, axis=0)) >= 3]
-    pts = np.round(np.concatenate(rings_), 3)
-    offsets = rings.offsets_of(np.array([len(r) for r in rings_]))
-    keep = ~rings.repeated(pts[:, 0], pts[:, 1], rings.run_of(offsets))
-    pts, run = pts[keep], rings.run_of(offsets)[keep]
-    offsets = rings.offsets_of(np.bincount(run, minlength=len(offsets) - 1))
-    usable = np.diff(offsets) >= 4
-    lattice = rings.lattice_of(pts, 3)
-    proven = rings.simple_rings(lattice, offsets, usable)
-    decimal, exact = _geos_simple(pts, offsets, usable), _geos_simple(lattice, offsets, usable)
-    # Never proves simple what GEOS finds not simple in the decimal floats; on the lattice's
-    # integers (exact floats) the answers are the same. In the decimal floats a vertex the
-    # lattice puts exactly on a segment may be off it by 1e-17: left to GEOS, rightly.
-    assert not (proven & ~decimal).any()
-    np.testing.assert_array_equal(proven, exact)
-    assert proven.sum() > 200 and (decimal & ~proven).sum() < 0.05 * proven.sum()
-    lines = rings.simple_lines(lattice, offsets)
-    np.testing.assert_array_equal(lines[usable], proven[usable])
-
-
-def test_small_lines_proven_simple_agree_with_geos():
-    rng = np.random.default_rng(3)
-    runs = [rng.integers(0, 5, (int(rng.integers(2, 12)), 2)) * 1e-4 + 7.0 for _ in range(3000)]
-    pts = np.round(np.concatenate(runs), 4)
-    offsets = rings.offsets_of(np.array([len(r) for r in runs]))
-    keep = ~rings.repeated(pts[:, 0], pts[:, 1], rings.run_of(offsets))
-    run = rings.run_of(offsets)[keep]
-    pts = pts[keep]
-    offsets = rings.offsets_of(np.bincount(run, minlength=len(runs)))
-    has_two = np.diff(offsets) >= 2
-    proven = rings.simple_lines(rings.lattice_of(pts, 4), offsets)
-    lattice = rings.lattice_of(pts, 4)
-    assert not (proven & ~_geos_simple(pts, offsets, has_two)).any()
-    np.testing.assert_array_equal(proven, _geos_simple(lattice, offsets, has_two))
-    assert proven.sum() > 500
-
-
-def test_long_rings_and_unrounded_ones_are_left_to_geos():
-    circle = shapely.Point(0, 0).buffer(1.0, quad_segs=16)  # 64 distinct vertices
-    pts, ring_offsets, _ = _ragged([circle])
-    single = np.ones(1, dtype=bool)
-    assert not rings.simple_rings(rings.lattice_of(np.round(pts, 4), 4), ring_offsets, single)[0]
-    assert rings.lattice_of(pts, None) is None and rings.lattice_of(pts, 6) is None
-    assert not rings.simple_rings(None, ring_offsets, single)[0]
 
 
 def test_boxes_and_take_polygons():

@@ -6,9 +6,9 @@ and its polygons come with their holes already assigned to the right outer ring
 
 Clean-up works on contourpy's coordinate arrays in numpy (:mod:`.rings`): vertices are
 rounded to the output precision, repeated vertices, collapsed and flattened rings dropped
-and rings oriented before any geometry is built (``shapely.from_ragged_array``); small
-rings are proven simple in numpy, GEOS checks the others and rebuilds only the few that
-touch themselves (saddles, folds from rounding), instead of snap-rounding whole bands.
+and rings oriented before any geometry is built (``shapely.from_ragged_array``); GEOS
+then checks each polygon and rebuilds only the few that touch themselves (saddles, folds
+from rounding), instead of snap-rounding whole bands.
 A band is checked as a whole only near the places where rings collapsed or polygons were
 rebuilt. Validity, areas and orientation are checked against raw contourpy output in the
 tests.
@@ -256,20 +256,15 @@ def _clean_ragged(
     (:func:`~era5_contours.science.rings.round_rings`). contourpy's rings touch themselves
     at saddles, and rounding can fold a spike or make a hole touch its shell; GEOS
     rebuilds only those polygons. Every such polygon has rings that touch or cross (a
-    boundary that is not simple), so validity is checked on those alone, and the small
-    polygons without holes (most of a day's drizzle) are proven simple in numpy first
-    (:func:`~era5_contours.science.rings.simple_rings`): GEOS sees the others only.
+    boundary that is not simple), so validity is checked on those alone. (Proving small
+    rings simple in numpy first saves nothing: GEOS checks the 3,400 smallest polygons of
+    a global 0.25 degree tp day in 5 ms, less than numpy took to prove them.)
     """
     r = rings_.round_rings(pts, rings, polys, precision)
     if len(r.polys) < 2:
         return _empty_clean(r.dropped)
     out = shapely.from_ragged_array(GeometryType.POLYGON, r.pts, (r.rings, r.polys))
-    shells = r.polys[:-1]
-    single = np.zeros(len(r.rings) - 1, dtype=bool)
-    single[shells[np.diff(r.polys) == 1]] = True
-    suspect = ~rings_.simple_rings(r.lattice, r.rings, single)[shells]
-    ask = np.flatnonzero(suspect)
-    suspect[ask] = ~shapely.is_simple(shapely.boundary(out[ask]))
+    suspect = ~shapely.is_simple(shapely.boundary(out))
     invalid = np.zeros(out.size, dtype=bool)
     if suspect.any():
         invalid[suspect] = ~shapely.is_valid(out[suspect])
@@ -415,8 +410,7 @@ def _clean_line_arrays(
 ) -> tuple[MultiLineString, LineArrays | None]:
     """:func:`clean_lines` on ragged arrays (contourpy's own, or shapely's).
 
-    Also the result's arrays. Small lines are proven simple in numpy
-    (:func:`~era5_contours.science.rings.simple_lines`), GEOS checks the others.
+    Also the result's arrays (those of the re-noded pieces too).
     """
     if len(pts) == 0:
         return MultiLineString(), None
@@ -440,9 +434,7 @@ def _clean_line_arrays(
         return MultiLineString(), None
     offsets = rings_.offsets_of(counts)
     parts = shapely.from_ragged_array(GeometryType.LINESTRING, pts, (offsets,))
-    simple = rings_.simple_lines(rings_.lattice_of(pts, precision), offsets)
-    ask = np.flatnonzero(~simple)
-    simple[ask] = shapely.is_simple(parts[ask])
+    simple = shapely.is_simple(parts)
     if simple.all():
         return _multi_line(parts), (pts, offsets)
     repaired = [

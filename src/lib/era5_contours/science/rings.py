@@ -1,14 +1,12 @@
-"""Polygon rings and lines as ragged arrays, cleaned and checked in numpy.
+"""Polygon rings as ragged arrays, cleaned in numpy.
 
 Contour polygons come as shapely's ragged arrays ``(points, ring offsets, polygon
-offsets)``; a day's drizzle makes thousands of small polygons, and a GEOS call per
-polygon (a geometry, its boundary, a simplicity check) costs more than contourpy took to
-trace them. This module does the per-ring work for all rings at once:
+offsets)``; a day's drizzle makes thousands of small polygons. This module does the
+per-ring work for all rings at once, before GEOS sees any of them:
 
 - rounding to ``precision`` decimals, dropping repeated vertices, rings with fewer than
   three distinct vertices and rings whose vertices all lie on one line (no area at that
   precision), orienting shells counter-clockwise and holes clockwise (RFC 7946);
-- proving small rings and lines simple, so that GEOS checks only the others;
 - bounding boxes, and taking a subset of polygons.
 
 Rounded coordinates lie on a lattice of step ``10**-precision``. On it the area and
@@ -29,26 +27,19 @@ import numpy as np
 #: 3.6e7 steps at 5 decimals, and the product of two such differences (1.3e15) is below
 #: 2**53. At more decimals (or none) areas and orientations are taken in floating point.
 EXACT_PRECISION = 5
-#: The longest ring (distinct vertices) or line (segments) that :func:`simple_rings` and
-#: :func:`simple_lines` prove simple in numpy; longer ones are left to GEOS. The pairs of
-#: segments to test grow as the square of the length.
-SMALL = 24
 
 
 @dataclass(frozen=True)
 class Rounded:
     """Rings after :func:`round_rings`.
 
-    ``lattice`` holds the points' lattice coordinates (integers in float64) when the
-    arithmetic is exact (``precision <= EXACT_PRECISION``), else None. ``dropped`` holds
-    the bounding boxes ``(xmin, ymin, xmax, ymax)`` of the rings that were dropped, for the
-    checks of what their disappearance may have changed around them.
+    ``dropped`` holds the bounding boxes ``(xmin, ymin, xmax, ymax)`` of the rings that
+    were dropped, for the checks of what their disappearance may have changed around them.
     """
 
     pts: np.ndarray
     rings: np.ndarray
     polys: np.ndarray
-    lattice: np.ndarray | None
     dropped: np.ndarray
 
     @property
@@ -172,8 +163,7 @@ def round_rings(
     if not keep_ring.all():
         keep_pt = keep_ring[ring_of]
         pts, ring_of = pts[keep_pt], ring_of[keep_pt]
-        if lattice is not None:
-            lattice = lattice[keep_pt]
+        lattice = lattice[keep_pt] if lattice is not None else None
         ring_of = (np.cumsum(keep_ring) - 1)[ring_of]
         outer, counts = outer[keep_ring], counts[keep_ring]
         rings = offsets_of(counts)
@@ -185,8 +175,7 @@ def round_rings(
         if wrong.any():
             index = _reversed_index(rings, ring_of, wrong)
             pts = pts[index]
-            lattice = lattice[index] if lattice is not None else None
-    return Rounded(pts, rings, polys, lattice, dropped)
+    return Rounded(pts, rings, polys, dropped)
 
 
 def _reversed_index(rings: np.ndarray, ring_of: np.ndarray, flip: np.ndarray) -> np.ndarray:
@@ -196,108 +185,3 @@ def _reversed_index(rings: np.ndarray, ring_of: np.ndarray, flip: np.ndarray) ->
     start, end = rings[:-1][ring_of], rings[1:][ring_of] - 1
     index[on] = (start + end - index)[on]
     return index
-
-
-# --------------------------------------------------------------------------- simplicity
-
-
-def _orient(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Sign of the turn a -> b -> c (lattice coordinates: exact)."""
-    turn: np.ndarray = np.sign((b[..., 0] - a[..., 0]) * (c[..., 1] - a[..., 1])
-                               - (b[..., 1] - a[..., 1]) * (c[..., 0] - a[..., 0]))  # fmt: skip
-    return turn
-
-
-def _within(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """True where ``c`` lies in the bounding box of segment a-b (for collinear points)."""
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    within: np.ndarray = ((c >= lo) & (c <= hi)).all(axis=-1)
-    return within
-
-
-def _touch(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """True where closed segments a-b and c-d share a point (exact on the lattice)."""
-    o1, o2 = _orient(a, b, c), _orient(a, b, d)
-    o3, o4 = _orient(c, d, a), _orient(c, d, b)
-    cross: np.ndarray = (o1 * o2 < 0) & (o3 * o4 < 0)
-    cross |= (o1 == 0) & _within(a, b, c)
-    cross |= (o2 == 0) & _within(a, b, d)
-    cross |= (o3 == 0) & _within(c, d, a)
-    cross |= (o4 == 0) & _within(c, d, b)
-    return cross
-
-
-def _pairs(n_segments: int, closed: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Segment pairs of a ring or line of ``n_segments``: apart ``(i, j)``, and adjacent ``k``.
-
-    Apart pairs share no vertex and must not touch; adjacent ones (``k`` and ``k + 1``, and
-    in a ring the last and the first) share one vertex and must not fold back on it.
-    """
-    i, j = np.triu_indices(n_segments, k=2)
-    if closed:
-        apart = ~((i == 0) & (j == n_segments - 1))
-        i, j = i[apart], j[apart]
-    adjacent = np.arange(n_segments if closed else n_segments - 1)
-    return i, j, adjacent
-
-
-def _simple_runs(
-    lattice: np.ndarray, offsets: np.ndarray, runs: np.ndarray, closed: bool
-) -> np.ndarray:
-    """True for the runs (rings or lines, all of one length) proven simple."""
-    n_pts = int(offsets[runs[0] + 1] - offsets[runs[0]])
-    n_seg = n_pts - 1
-    # (runs, points, 2): every run's points side by side.
-    p = lattice[offsets[runs][:, None] + np.arange(n_pts)[None, :]]
-    i, j, k = _pairs(n_seg, closed)
-    ok = np.asarray(~_touch(p[:, i], p[:, i + 1], p[:, j], p[:, j + 1]).any(axis=1))
-    # Adjacent segments a-b, b-c fold back when collinear and c turns back towards a.
-    nxt = (k + 1) % n_seg
-    a, b, c = p[:, k], p[:, k + 1], p[:, nxt + 1]
-    straight = _orient(a, b, c) == 0
-    back = ((b - a) * (c - b)).sum(axis=-1) < 0
-    ok &= ~(straight & back).any(axis=1)
-    return ok
-
-
-def simple_rings(lattice: np.ndarray | None, rings: np.ndarray, single: np.ndarray) -> np.ndarray:
-    """True for the rings proven simple on the lattice (False: not proven, ask GEOS).
-
-    Only rings flagged in ``single`` (e.g. polygons without holes) of at most
-    :data:`SMALL` distinct vertices are tested: every pair of segments that share no vertex
-    must not touch, and no two consecutive segments may fold back. Lattice arithmetic
-    makes the answer exact, and a ring kept apart from itself by at least a lattice step
-    is apart in the decimal floats too (their error is 1e-14 of a degree).
-    """
-    return _simple(lattice, rings, single, closed=True)
-
-
-def simple_lines(lattice: np.ndarray | None, offsets: np.ndarray) -> np.ndarray:
-    """True for the lines proven simple on the lattice (as :func:`simple_rings`).
-
-    A closed line (first point equal to the last) is tested as a ring.
-    """
-    closed = np.zeros(len(offsets) - 1, dtype=bool)
-    if lattice is not None and len(offsets) > 1:
-        first, last = lattice[offsets[:-1]], lattice[offsets[1:] - 1]
-        closed = (first == last).all(axis=1)
-    simple = _simple(lattice, offsets, closed, closed=True)
-    simple |= _simple(lattice, offsets, ~closed, closed=False)
-    return simple
-
-
-def _simple(
-    lattice: np.ndarray | None, offsets: np.ndarray, which: np.ndarray, *, closed: bool
-) -> np.ndarray:
-    """:func:`simple_rings` or :func:`simple_lines` for the runs in ``which``."""
-    n = np.diff(offsets)
-    proven = np.zeros(len(n), dtype=bool)
-    if lattice is None:
-        return proven
-    # A ring of n points has n - 1 segments, as many distinct vertices; a line needs 2.
-    least = 4 if closed else 2
-    small = which & (n >= least) & (n - 1 <= SMALL)
-    for length in np.unique(n[small]).tolist():
-        runs = np.flatnonzero(small & (n == length))
-        proven[runs] = _simple_runs(lattice, offsets, runs, closed)
-    return proven
