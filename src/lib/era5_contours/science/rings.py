@@ -119,13 +119,21 @@ def _relative(pts: np.ndarray, rings: np.ndarray, ring_of: np.ndarray) -> np.nda
     return d
 
 
-def _flat(d: np.ndarray, rings: np.ndarray, ring_of: np.ndarray) -> np.ndarray:
-    """True for rings whose points all lie on one line (``d`` as :func:`_relative`'s)."""
+def _flat(d: np.ndarray, rings: np.ndarray, which: np.ndarray) -> np.ndarray:
+    """True for the rings in ``which`` whose points all lie on one line.
+
+    ``d`` holds the points relative to their ring's first (:func:`_relative`).
+    """
+    flat = np.zeros(len(rings) - 1, dtype=bool)
+    index = np.flatnonzero(which)
+    if not index.size:
+        return flat
+    sub_pts, sub_rings, _ = take_polygons(d, rings, np.arange(len(rings)), which)
+    ring_of = run_of(sub_rings)
     # The second point differs from the first (repeats are gone): the line's direction.
-    second = np.minimum(rings[:-1] + 1, len(d) - 1)
-    u = d[second][ring_of]
-    off_line = (d[:, 0] * u[:, 1] - d[:, 1] * u[:, 0]) != 0.0
-    flat: np.ndarray = np.bincount(ring_of[off_line], minlength=len(rings) - 1) == 0
+    u = sub_pts[sub_rings[:-1] + 1][ring_of]
+    off_line = (sub_pts[:, 0] * u[:, 1] - sub_pts[:, 1] * u[:, 0]) != 0.0
+    flat[index] = np.bincount(ring_of[off_line], minlength=index.size) == 0
     return flat
 
 
@@ -144,6 +152,8 @@ def round_rings(
     if precision is not None:
         pts = np.round(pts, precision)
     n_rings = len(rings) - 1
+    if n_rings == 0:
+        return Rounded(pts, rings, polys, np.empty((0, 4)))
     ring_of = run_of(rings)
     same = repeated(pts[:, 0], pts[:, 1], ring_of)
     if same.any():
@@ -151,30 +161,27 @@ def round_rings(
     counts = np.bincount(ring_of, minlength=n_rings)
     rings = offsets_of(counts)
     lattice = lattice_of(pts, precision)
-    # A closed ring needs 3 distinct vertices plus the closing one.
+    d = _relative(lattice if lattice is not None else pts, rings, ring_of)
+    area2 = _shoelace(d, rings)
+    # A closed ring needs 3 distinct vertices plus the closing one; a flat one has no
+    # area on the lattice (exactly 0 there), which only a few rings have to be tested for.
     alive = counts >= 4
-    if lattice is not None and len(pts):
-        alive &= ~_flat(_relative(lattice, rings, ring_of), rings, ring_of)
+    if lattice is not None:
+        alive &= ~_flat(d, rings, alive & (area2 == 0.0))
     outer = np.zeros(n_rings, dtype=bool)
     outer[polys[:-1]] = True
-    poly_of_ring = run_of(polys)
-    keep_ring = alive & alive[polys[:-1]][poly_of_ring]
-    dropped = boxes(pts, rings)[~keep_ring] if not keep_ring.all() else np.empty((0, 4))
+    keep_ring = alive & alive[polys[:-1]][run_of(polys)]
+    dropped = np.empty((0, 4))
     if not keep_ring.all():
+        dropped = boxes(pts, rings)[~keep_ring]
         keep_pt = keep_ring[ring_of]
-        pts, ring_of = pts[keep_pt], ring_of[keep_pt]
-        lattice = lattice[keep_pt] if lattice is not None else None
-        ring_of = (np.cumsum(keep_ring) - 1)[ring_of]
-        outer, counts = outer[keep_ring], counts[keep_ring]
+        pts, ring_of = pts[keep_pt], (np.cumsum(keep_ring) - 1)[ring_of[keep_pt]]
+        outer, counts, area2 = outer[keep_ring], counts[keep_ring], area2[keep_ring]
         rings = offsets_of(counts)
     polys = np.append(np.flatnonzero(outer), len(counts)).astype(np.int64)
-    if len(counts):
-        exact = lattice if lattice is not None else pts
-        area2 = _shoelace(_relative(exact, rings, ring_of), rings)
-        wrong = np.where(outer, area2 < 0, area2 > 0)
-        if wrong.any():
-            index = _reversed_index(rings, ring_of, wrong)
-            pts = pts[index]
+    wrong = np.where(outer, area2 < 0, area2 > 0)
+    if wrong.any():
+        pts = pts[_reversed_index(rings, ring_of, wrong)]
     return Rounded(pts, rings, polys, dropped)
 
 
