@@ -524,3 +524,21 @@ def test_kept_arrays_are_exactly_the_geometries_coordinates():
         _, pts, (offsets,) = shapely.to_ragged_array(shapely.get_parts(line.geometry))
         assert np.array_equal(line.arrays[0], pts) and np.array_equal(line.arrays[1], offsets)
     assert kept >= 8
+
+
+def test_a_sliver_collapsed_by_rounding_leaves_its_neighbours_one_valid_polygon():
+    # A ridge a hair above the level along the middle column: band 1 is a sliver 2e-5
+    # wide that rounding to 4 decimals flattens onto x = 3, where the two halves of band 0
+    # then share an edge; band 0 must come out dissolved into one valid polygon.
+    z = np.zeros((7, 7))
+    z[:, 3] = 1.00001
+    bands = _by_index(contour_bands(X7, Y7, z, [1.0], precision=4))
+    assert sorted(bands) == [0]
+    low = bands[0].geometry
+    assert low.is_valid and len(low.geoms) == 1
+    assert low.area == pytest.approx(36.0)
+    # A ridge wide enough to survive the rounding keeps band 0 in two parts.
+    z[:, 3] = 1.1
+    bands = _by_index(contour_bands(X7, Y7, z, [1.0], precision=4))
+    assert sorted(bands) == [0, 1] and len(bands[0].geometry.geoms) == 2
+    assert all(b.geometry.is_valid for b in bands.values())

@@ -221,17 +221,21 @@ class _Clean:
     ``arrays`` holds ``parts``' coordinates, in order. ``sites`` holds the bounding boxes
     ``(xmin, ymin, xmax, ymax)`` of the rings dropped and the polygons rebuilt: the only
     places where two parts of a band can have come to share an edge (see
-    :func:`_checked_bands`). ``changed`` counts both.
+    :func:`_checked_bands`).
     """
 
     parts: np.ndarray
     arrays: PolygonArrays | None
     sites: np.ndarray
-    changed: int
+
+    @property
+    def changed(self) -> int:
+        """How many rings were dropped and polygons rebuilt."""
+        return len(self.sites)
 
 
 def _empty_clean(sites: np.ndarray) -> _Clean:
-    return _Clean(np.empty(0, dtype=object), None, sites, len(sites))
+    return _Clean(np.empty(0, dtype=object), None, sites)
 
 
 def _clean_polygons(
@@ -269,7 +273,7 @@ def _clean_ragged(
     if suspect.any():
         invalid[suspect] = ~shapely.is_valid(out[suspect])
     if not invalid.any():
-        return _Clean(out, (r.pts, r.rings, r.polys), r.dropped, r.collapsed)
+        return _Clean(out, (r.pts, r.rings, r.polys), r.dropped)
     fixed = _on_grid(_make_valid(out[invalid]), precision)
     fixed = shapely.orient_polygons(_polygon_parts(fixed), exterior_cw=False)
     arrays = [rings_.take_polygons(r.pts, r.rings, r.polys, ~invalid)]
@@ -281,7 +285,6 @@ def _clean_ragged(
         np.concatenate([out[~invalid], fixed]),
         join_polygon_arrays(arrays),
         np.concatenate([r.dropped, rebuilt]),
-        r.collapsed + int(invalid.sum()),
     )
 
 
