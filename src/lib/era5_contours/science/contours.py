@@ -216,15 +216,17 @@ def _polygon_parts(geoms: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Clean:
-    """Polygons after clean-up, and where it changed the band's topology.
+    """A band's polygons after clean-up, and where it changed the band's topology.
 
-    ``arrays`` holds ``parts``' coordinates, in order. ``sites`` holds the bounding boxes
-    ``(xmin, ymin, xmax, ymax)`` of the rings dropped and the polygons rebuilt: the only
-    places where two parts of a band can have come to share an edge (see
-    :func:`_checked_bands`).
+    ``geometry`` is None when no polygon is left; ``arrays`` holds its coordinates, in
+    order. ``sites`` holds the bounding boxes ``(xmin, ymin, xmax, ymax)`` of the rings
+    dropped and the polygons rebuilt: the only places where two parts of a band can have
+    come to share an edge (see :func:`_checked_bands`). The polygons are held as one
+    MultiPolygon only: a band's loose parts besides would double the GEOS memory of all
+    the day's bands until the last one is checked.
     """
 
-    parts: np.ndarray
+    geometry: MultiPolygon | None
     arrays: PolygonArrays | None
     sites: np.ndarray
 
@@ -235,7 +237,7 @@ class _Clean:
 
 
 def _empty_clean(sites: np.ndarray) -> _Clean:
-    return _Clean(np.empty(0, dtype=object), None, sites)
+    return _Clean(None, None, sites)
 
 
 def _clean_polygons(
@@ -273,19 +275,18 @@ def _clean_ragged(
     if suspect.any():
         invalid[suspect] = ~shapely.is_valid(out[suspect])
     if not invalid.any():
-        return _Clean(out, (r.pts, r.rings, r.polys), r.dropped)
+        return _Clean(_multi_polygon(out), (r.pts, r.rings, r.polys), r.dropped)
     fixed = _on_grid(_make_valid(out[invalid]), precision)
     fixed = shapely.orient_polygons(_polygon_parts(fixed), exterior_cw=False)
     arrays = [rings_.take_polygons(r.pts, r.rings, r.polys, ~invalid)]
     if fixed.size:
         _, fixed_pts, (fixed_rings, fixed_polys) = shapely.to_ragged_array(fixed)
         arrays.append((fixed_pts, fixed_rings, fixed_polys))
-    rebuilt = rings_.polygon_boxes(r.pts, r.rings, r.polys)[invalid]
-    return _Clean(
-        np.concatenate([out[~invalid], fixed]),
-        join_polygon_arrays(arrays),
-        np.concatenate([r.dropped, rebuilt]),
-    )
+    sites = np.concatenate([r.dropped, rings_.polygon_boxes(r.pts, r.rings, r.polys)[invalid]])
+    parts = np.concatenate([out[~invalid], fixed])
+    if not parts.size:
+        return _empty_clean(sites)
+    return _Clean(_multi_polygon(parts), join_polygon_arrays(arrays), sites)
 
 
 def _on_grid(geoms: np.ndarray, precision: int | None) -> np.ndarray:
@@ -335,13 +336,14 @@ def _valid_near(clean: _Clean, sites: np.ndarray, precision: int | None) -> bool
     bounding boxes come within two grid steps of such a site are checked together (the
     whole band took GEOS 0.3 s per global 0.25 degree tp day).
     """
+    assert clean.geometry is not None and clean.arrays is not None  # a band with parts
     margin = 2 * 10.0**-precision if precision is not None else 0.0
     near = shapely.box(*(sites + np.array([-margin, -margin, margin, margin])).T)
-    hits = shapely.STRtree(clean.parts).query(near)[1]
-    candidates = np.unique(hits)
+    parts = shapely.box(*rings_.polygon_boxes(*clean.arrays).T)
+    candidates = np.unique(shapely.STRtree(parts).query(near)[1])
     if candidates.size < 2:
         return True
-    return bool(shapely.is_valid(_multi_polygon(clean.parts[candidates])))
+    return bool(shapely.is_valid(_multi_polygon(shapely.get_geometry(clean.geometry, candidates))))
 
 
 def _checked_bands(
@@ -357,9 +359,9 @@ def _checked_bands(
     sites = {index: clean.sites for index, _, _, clean in found}
     bands: list[Band] = []
     for index, lower, upper, clean in found:
-        if not clean.parts.size:
+        if clean.geometry is None:
             continue
-        geom, arrays = _multi_polygon(clean.parts), clean.arrays
+        geom, arrays = clean.geometry, clean.arrays
         near = [sites[j] for j in (index - 1, index, index + 1) if j in sites]
         near_sites = np.concatenate(near) if near else np.empty((0, 4))
         if len(near_sites) and not _valid_near(clean, near_sites, precision):
