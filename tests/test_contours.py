@@ -542,3 +542,30 @@ def test_a_sliver_collapsed_by_rounding_leaves_its_neighbours_one_valid_polygon(
     bands = _by_index(contour_bands(X7, Y7, z, [1.0], precision=4))
     assert sorted(bands) == [0, 1] and len(bands[0].geometry.geoms) == 2
     assert all(b.geometry.is_valid for b in bands.values())
+
+
+def test_repaired_polygons_on_the_grid_skip_snap_rounding_and_stay_the_same_geometry():
+    """make_valid's output on grid vertices is not snapped again: the geometry is the one
+    snap rounding gives, its rings possibly starting at other vertices (normalize equal)."""
+    from era5_contours.science import rings
+    from era5_contours.science.contours import _generator, _make_valid, _on_grid, _ragged
+
+    rng = np.random.default_rng(4)
+    x = y = np.round(np.arange(40) * 0.1, 4)
+    z = rng.integers(0, 4, (40, 40)).astype(float)  # values at the levels: saddles
+    invalid = []
+    gen = _generator(x, y, z)
+    for lower, upper in [(-np.inf, 1.0), (1.0, 2.0), (2.0, np.inf)]:
+        r = rings.round_rings(*_ragged(gen.filled(lower, upper)), 4)
+        polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON, r.pts, (r.rings, r.polys))
+        invalid.extend(polys[~shapely.is_valid(polys)])
+    assert len(invalid) >= 5  # the saddles are there
+    fixed = _make_valid(np.array(invalid))
+    kept = _on_grid(fixed, 4)
+    assert all(a is b for a, b in zip(kept, fixed, strict=True))  # nothing to snap
+    snapped = shapely.set_precision(fixed, 1e-4)
+    assert shapely.equals_exact(shapely.normalize(kept), shapely.normalize(snapped), 0).all()
+    # Off the grid (a crossing noded between grid points), a geometry is snapped.
+    off = np.array([shapely.Polygon([(0, 0), (1.00004, 0), (1, 1)])])
+    coords = shapely.get_coordinates(_on_grid(off, 4))
+    np.testing.assert_array_equal(np.round(coords, 4), coords)
