@@ -448,10 +448,16 @@ def test_ring_touching_itself_around_an_inverted_hole_is_repaired_to_the_right_a
     # polygon (an "inverted hole"): the repair must cut it out, not fill it.
     ring = np.array([(0, 0), (4, 0), (4, 4), (2, 4), (3, 2), (1, 2), (2, 4), (0, 4), (0, 0)])
     assert not shapely.Polygon(ring).is_valid
-    out, repaired, arrays = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
-    assert repaired == 1 and arrays is None  # rebuilt by GEOS: no arrays of ours
+    clean = _clean_ragged(ring.astype(float), np.array([0, 9]), np.array([0, 1]), 4)
+    out = shapely.get_parts(clean.geometry)
+    assert clean.changed == 1  # rebuilt by GEOS, and the site of it recorded
+    np.testing.assert_array_equal(clean.sites, [[0.0, 0.0, 4.0, 4.0]])
     assert shapely.is_valid(out).all()
     assert shapely.area(out).sum() == pytest.approx(16.0 - 2.0, rel=1e-12)
+    # The arrays kept for the writers are the rebuilt polygons' own coordinates.
+    _, pts, (rings, polys) = shapely.to_ragged_array(out)
+    for mine, theirs in zip(clean.arrays, (pts, rings, polys), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
 
 
 def test_band_repair_keeps_an_island_inside_a_hole_and_merges_parts_sharing_an_edge():
@@ -518,3 +524,48 @@ def test_kept_arrays_are_exactly_the_geometries_coordinates():
         _, pts, (offsets,) = shapely.to_ragged_array(shapely.get_parts(line.geometry))
         assert np.array_equal(line.arrays[0], pts) and np.array_equal(line.arrays[1], offsets)
     assert kept >= 8
+
+
+def test_a_sliver_collapsed_by_rounding_leaves_its_neighbours_one_valid_polygon():
+    # A ridge a hair above the level along the middle column: band 1 is a sliver 2e-5
+    # wide that rounding to 4 decimals flattens onto x = 3, where the two halves of band 0
+    # then share an edge; band 0 must come out dissolved into one valid polygon.
+    z = np.zeros((7, 7))
+    z[:, 3] = 1.00001
+    bands = _by_index(contour_bands(X7, Y7, z, [1.0], precision=4))
+    assert sorted(bands) == [0]
+    low = bands[0].geometry
+    assert low.is_valid and len(low.geoms) == 1
+    assert low.area == pytest.approx(36.0)
+    # A ridge wide enough to survive the rounding keeps band 0 in two parts.
+    z[:, 3] = 1.1
+    bands = _by_index(contour_bands(X7, Y7, z, [1.0], precision=4))
+    assert sorted(bands) == [0, 1] and len(bands[0].geometry.geoms) == 2
+    assert all(b.geometry.is_valid for b in bands.values())
+
+
+def test_repaired_polygons_on_the_grid_skip_snap_rounding_and_stay_the_same_geometry():
+    """make_valid's output on grid vertices is not snapped again: the geometry is the one
+    snap rounding gives, its rings possibly starting at other vertices (normalize equal)."""
+    from era5_contours.science import rings
+    from era5_contours.science.contours import _generator, _make_valid, _on_grid, _ragged
+
+    rng = np.random.default_rng(4)
+    x = y = np.round(np.arange(40) * 0.1, 4)
+    z = rng.integers(0, 4, (40, 40)).astype(float)  # values at the levels: saddles
+    invalid = []
+    gen = _generator(x, y, z)
+    for lower, upper in [(-np.inf, 1.0), (1.0, 2.0), (2.0, np.inf)]:
+        r = rings.round_rings(*_ragged(gen.filled(lower, upper)), 4)
+        polys = shapely.from_ragged_array(shapely.GeometryType.POLYGON, r.pts, (r.rings, r.polys))
+        invalid.extend(polys[~shapely.is_valid(polys)])
+    assert len(invalid) >= 5  # the saddles are there
+    fixed = _make_valid(np.array(invalid))
+    kept = _on_grid(fixed, 4)
+    assert all(a is b for a, b in zip(kept, fixed, strict=True))  # nothing to snap
+    snapped = shapely.set_precision(fixed, 1e-4)
+    assert shapely.equals_exact(shapely.normalize(kept), shapely.normalize(snapped), 0).all()
+    # Off the grid (a crossing noded between grid points), a geometry is snapped.
+    off = np.array([shapely.Polygon([(0, 0), (1.00004, 0), (1, 1)])])
+    coords = shapely.get_coordinates(_on_grid(off, 4))
+    np.testing.assert_array_equal(np.round(coords, 4), coords)

@@ -265,7 +265,7 @@ RUNTIME_MODULES = {
             "ncar",
         )
     ),
-    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours", "palettes")),
+    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours", "palettes", "rings")),
     *(
         f"outputs/{m}"
         for m in ("__init__", "features", "geojson", "plots", "borders", "labels", "layout")
