@@ -352,8 +352,9 @@ def _retrying(what: str, attempt: Callable[[], T], resumed: Callable[[], bool] |
             if tries >= policy.tries:
                 raise S3ReadError(what, fault, tries) from exc
             with _survived_lock:
-                kind = fault.split(" (")[0]
-                _survived[kind] = _survived.get(kind, 0) + 1
+                # Whole: botocore >= 1.40 names a short body and a reset alike
+                # (ResponseStreamingError), the cause in brackets tells them apart.
+                _survived[fault] = _survived.get(fault, 0) + 1
             wait = policy.delay(tries)
             logger.warning(
                 "%s: %s (try %d of %d%s); again in %.2f s",
