@@ -298,6 +298,11 @@ def _stream_errors() -> tuple[type[BaseException], ...]:
         "HTTPClientError",
     )
     found: list[type[BaseException]] = [getattr(bex, n) for n in names if hasattr(bex, n)]
+    # botocore 1.27 (Glue 4.0) parses a listing whose body was cut as it came, and fails
+    # on the truncated XML; later versions see the short body first.
+    from botocore.parsers import ResponseParserError
+
+    found.append(ResponseParserError)
     try:  # botocore 1.27 (Glue 4.0) lets urllib3's errors out of a body's read
         from urllib3 import exceptions as u3
 
