@@ -126,7 +126,7 @@ def test_two_runs_on_overlapping_days_at_once_glue_and_s3(tmp_path):
 KILL_BETWEEN_COMMITS = textwrap.dedent(
     """
     import os, runpy, sys
-    from era5_contours.tables import catalog
+    from era5_contours.commit import iceberg
     real = iceberg.commit_replace
     def commit_then_die(table, *args, **kwargs):
         if table.name()[-1] == "daily_summary":

@@ -75,13 +75,14 @@ def test_a_day_is_streamed_and_its_geojson_is_for_browsers(land_files, tmp_path,
     monkeypatch.setattr(samples.DaySamples, "_read", spy)
     outcomes = _process(land_files, tmp_path)
     assert {v: o.status for v, o in outcomes.items()} == {"t2m": OK, "tp": OK}
-    # The samples came a couple of hours per read, never the day at once:
-    # 24 for t2m (00..23 UTC) and 24 for tp ((00 UTC, D+1 00 UTC]).
-    assert max(reads) <= samples.HOURS_PER_READ and sum(reads) == 48
+    # The samples came a couple of hours per read, never the day at once: 24 for t2m
+    # (00..23 UTC), and for tp its D+1 00 UTC accumulation alone (the sample's files name
+    # ERA5-Land, whose daily total that one sample is).
+    assert max(reads) <= samples.HOURS_PER_READ and sum(reads) == 24 + 1
 
     ds = xr.open_dataset(land_files[0])
     end = np.datetime64("2024-07-02T00:00")
-    # ERA5-Land's tp is the accumulation at D+1 00 UTC, told from the samples themselves.
+    # ERA5-Land's tp is the accumulation at D+1 00 UTC.
     tp = outcomes["tp"].summary
     assert tp["dataset"] == "era5-land" and tp["samples"] == 24 and tp["complete"]
     expected = ds["tp"].sel(valid_time=end).values.astype(float) * 1000.0

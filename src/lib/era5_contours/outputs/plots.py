@@ -307,16 +307,17 @@ def _set_aside_short_pieces(ax: Axes, contours: QuadContourSet) -> None:
     with their level's colour, width and style at the same depth: the map is the same.
     """
     paths = contours.get_paths()
-    colors, widths = contours.get_edgecolor(), contours.get_linewidth()
-    styles = contours.get_linestyle()
+    colors = np.asarray(contours.get_edgecolor())
+    widths = np.atleast_1d(np.asarray(contours.get_linewidth(), dtype=float))
+    styles = list(contours.get_linestyle())
     kept: list[MplPath] = []
     aside: list[tuple[MplPath, int]] = []
     for i, path in enumerate(paths):
         vertices = np.asarray(path.vertices, dtype=float)
-        codes = path.codes
-        if codes is None or vertices.shape[0] < 2:
+        if path.codes is None or vertices.shape[0] < 2:
             kept.append(path)
             continue
+        codes = np.asarray(path.codes)
         starts = np.flatnonzero(codes == MplPath.MOVETO)
         if starts.size < 2:
             kept.append(path)
