@@ -28,6 +28,7 @@ import numpy as np
 import shapely
 from shapely import GeometryType, MultiLineString, MultiPolygon
 
+from . import coverage
 from . import rings as rings_
 
 if TYPE_CHECKING:  # contourpy's return shapes exist in its stubs only
@@ -567,20 +568,21 @@ def simplify_coverage(
     """Bands and isolines simplified together for the web, then rounded to ``precision``.
 
     The bands tile the grid, so they are simplified as one coverage
-    (``shapely.coverage_simplify``, Visvalingam-Whyatt on the edges the bands share):
-    neighbouring bands keep a common boundary, with neither gaps nor overlaps, and areas
-    move far less than simplifying each polygon alone (which shrinks every small blob).
-    Isolines are simplified on their own (Douglas-Peucker, topology kept). The input is
-    left as it is (the feature rows keep it).
+    (:func:`~era5_contours.science.coverage.simplify_bands`, Visvalingam-Whyatt on the
+    edges the bands share, as ``shapely.coverage_simplify`` does it): neighbouring bands
+    keep a common boundary, with neither gaps nor overlaps, and areas move far less than
+    simplifying each polygon alone (which shrinks every small blob). Isolines are
+    simplified on their own (Douglas-Peucker, topology kept). The input is left as it is
+    (the feature rows keep it).
     """
     found: list[tuple[int, float | None, float | None, _Clean]] = []
     if bands:
-        geoms = np.array([b.geometry for b in bands], dtype=object)
+        arrays = [band_arrays(b) for b in bands]
         if tolerance > 0:
-            geoms = shapely.coverage_simplify(geoms, tolerance, simplify_boundary=True)
-        for band, geom in zip(bands, geoms, strict=True):
-            clean = _clean_polygons(shapely.get_parts(geom), precision, 0.0)
-            found.append((band.band_index, band.lower, band.upper, clean))
+            arrays = coverage.simplify_bands(arrays, tolerance)
+        for band, (pts, rings, polys) in zip(bands, arrays, strict=True):
+            found.append((band.band_index, band.lower, band.upper,
+                          _clean_ragged(pts, rings, polys, precision)))  # fmt: skip
     out_bands = _checked_bands(found, precision)
     out_lines: list[Isoline] = []
     for line in lines:
