@@ -31,6 +31,7 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
+from matplotlib.transforms import Transform
 
 from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_contours.science.levels import band_colors, line_colors
@@ -356,22 +357,56 @@ def _clabel_by_level(
     """matplotlib's inline labels at ``positions`` (level index, data coordinates).
 
     clabel looks for the line nearest each position among every piece of the levels it
-    labels, in Python: a level at a time, with the other levels' paths hidden meanwhile,
-    the search covers one level's pieces. Every call names all levels: matplotlib 3.10
-    indexes its label list by the level's place in the set (a call naming one level
-    fails there with an IndexError).
+    labels, one piece at a time in Python (thousands of pieces, and the long ones
+    thousands of vertices, on a global map). It is shown, a level at a time, only the
+    pieces nearest the level's positions (:func:`_nearest_pieces`: the pieces it would
+    pick among all); the other pieces rejoin the level's path after it cut the
+    labelled ones. Every call names all levels: matplotlib 3.10 indexes its label list
+    by the level's place in the set (a call naming one level fails there with an
+    IndexError).
     """
     paths = list(contours.get_paths())
     empty = MplPath(np.empty((0, 2)), np.empty(0, dtype=MplPath.code_type))
+    to_pixels = contours.get_transform()
     for i in sorted({index for index, _, _ in positions}):
-        contours.set_paths([path if k == i else empty for k, path in enumerate(paths)])
+        at = np.array([(x, y) for index, x, y in positions if index == i])
+        labelled, others = _nearest_pieces(paths[i], to_pixels.transform(at), to_pixels)
+        contours.set_paths([labelled if k == i else empty for k in range(len(paths))])
         contours.clabel(
             levels,
-            manual=[(x, y) for index, x, y in positions if index == i],
+            manual=[(float(x), float(y)) for x, y in at],
             inline=True, inline_spacing=2, fontsize=LABEL_SIZE, fmt=fmt, zorder=4,
         )  # fmt: skip
-        paths[i] = contours.get_paths()[i]  # cut where its labels sit
+        # The labelled pieces, cut where their labels sit, and the others.
+        paths[i] = MplPath.make_compound_path(contours.get_paths()[i], others)
     contours.set_paths(paths)
+
+
+def _nearest_pieces(path: MplPath, at: np.ndarray, to_pixels: Transform) -> tuple[MplPath, MplPath]:
+    """The pieces of ``path`` nearest the pixel positions ``at``; the others.
+
+    Nearest as clabel measures it: the distance in pixels from a position to the
+    closest point of a piece's segments. Each result is a path of whole pieces, in
+    their order.
+    """
+    vertices = np.asarray(path.vertices, dtype=float)
+    nothing = MplPath(np.empty((0, 2)), np.empty(0, dtype=MplPath.code_type))
+    if path.codes is None or len(vertices) < 2:
+        return path, nothing
+    codes = np.asarray(path.codes)
+    piece = np.cumsum(codes == MplPath.MOVETO) - 1
+    pixels = to_pixels.transform(vertices)
+    joined = piece[1:] == piece[:-1]  # segments within a piece
+    p0, p1, owner = pixels[:-1][joined], pixels[1:][joined], piece[1:][joined]
+    d = p1 - p0
+    length2 = np.maximum((d * d).sum(axis=1), 1e-300)
+    chosen = np.zeros(piece[-1] + 1, dtype=bool)
+    for point in at:
+        t = np.clip(((point - p0) * d).sum(axis=1) / length2, 0.0, 1.0)
+        gap = np.hypot(*(p0 + t[:, None] * d - point).T)
+        chosen[owner[gap <= gap.min() + 1e-6]] = True
+    keep = chosen[np.maximum(piece, 0)]
+    return MplPath(vertices[keep], codes[keep]), MplPath(vertices[~keep], codes[~keep])
 
 
 def draw_isolines(
