@@ -357,7 +357,13 @@ def child_in_memory(files: list[Path], variable: str) -> dict[str, Any]:
 
 
 def child_job(files: list[Path], variables: str) -> dict[str, Any]:
-    """``days.process_day`` for the day, every variable in this one process."""
+    """``days.process_day`` for the day, every variable in this one process, twice.
+
+    The first run is a worker's first day: it also pays what a Python worker does once
+    (lazy imports, the units registry, reading and simplifying the borders). The second
+    is any later day of the same worker (Spark reuses Python workers across tasks), on
+    the footing of the floor measured right after it, in the same warm process.
+    """
     import tempfile
 
     from era5_contours.run import tasks as days
@@ -367,16 +373,20 @@ def child_job(files: list[Path], variables: str) -> dict[str, Any]:
     wanted = tuple(variables.split(","))
     # The job's own planning (untimed): the files of each quantity, a recipe per variable.
     [task] = plan_days([DAY], wanted, [inspect_file(str(f)) for f in files])
-    with tempfile.TemporaryDirectory() as out:
-        config = JobConfig.from_args(
-            {"input_path": str(files[0].parent), "output_path": out, "run_id": "bench",
-             "start_date": DAY.isoformat(), "end_date": DAY.isoformat(),
-             "variables": ",".join(wanted)}
-        )  # fmt: skip
-        ctx = days.RunContext(config=config, staging=f"{out}/_staging", attempt="bench")
-        t0, c0 = time.perf_counter(), time.process_time()
-        outcomes = days.process_day(task, ctx)
-        total, total_cpu = time.perf_counter() - t0, time.process_time() - c0
+    runs = []
+    for attempt in ("first", "next"):
+        with tempfile.TemporaryDirectory() as out:
+            config = JobConfig.from_args(
+                {"input_path": str(files[0].parent), "output_path": out, "run_id": "bench",
+                 "start_date": DAY.isoformat(), "end_date": DAY.isoformat(),
+                 "variables": ",".join(wanted)}
+            )  # fmt: skip
+            ctx = days.RunContext(config=config, staging=f"{out}/_staging", attempt=attempt)
+            gc.collect()
+            t0, c0 = time.perf_counter(), time.process_time()
+            outcomes = days.process_day(task, ctx)
+            runs.append((time.perf_counter() - t0, time.process_time() - c0, outcomes))
+    (first_s, first_cpu, _), (total, total_cpu, outcomes) = runs
     peak = vm_hwm_mib()
     # The day's floor in this process, right after: each variable's rule samples read
     # with netCDF4 plus contourpy on its field (the fields made untimed).
@@ -393,6 +403,7 @@ def child_job(files: list[Path], variables: str) -> dict[str, Any]:
         floors[v], floors_cpu[v] = floor["total_s"], floor["total_cpu_s"]
         del field
     return {"total_s": total, "total_cpu_s": total_cpu, "vm_hwm_mib": peak,
+            "first_day_s": first_s, "first_day_cpu_s": first_cpu,
             "status": {o.variable: o.status for o in outcomes},
             "seconds": {o.variable: o.seconds for o in outcomes},
             "floor_s": floors, "floor_cpu_s": floors_cpu}  # fmt: skip
@@ -496,17 +507,22 @@ def render(report: dict[str, Any]) -> str:
             per = ", ".join(f"{v} {s:.1f} s {job['status'][v]}" for v, s in job["seconds"].items())
             floor = sum(job["floor_s"].values())
             out.append(
-                f"  job: days.process_day, {len(job['seconds'])} variable(s) in one process "
-                f"({per}): {job['total_s']:.1f} s, peak {job['vm_hwm_mib']:.0f} MiB "
+                f"  job: days.process_day, {len(job['seconds'])} variable(s), a worker's next "
+                f"day ({per}): {job['total_s']:.1f} s, peak {job['vm_hwm_mib']:.0f} MiB "
                 "[goal <= 1.5 GB per variable]"
             )
+            floor_cpu = sum(job["floor_cpu_s"].values())
             out.append(
                 f"  job: the day's floor in the same process right after: {floor:.2f} s "
                 f"({', '.join(f'{v} {f:.2f} s' for v, f in job['floor_s'].items())}); "
                 f"day/floor x{job['total_s'] / floor:.2f} [goal <= {GOALS.get(case, 3)}]; "
-                f"in CPU seconds {job['total_cpu_s']:.2f} / "
-                f"{sum(job['floor_cpu_s'].values()):.2f} = "
-                f"x{job['total_cpu_s'] / sum(job['floor_cpu_s'].values()):.2f}"
+                f"in CPU seconds {job['total_cpu_s']:.2f} / {floor_cpu:.2f} = "
+                f"x{job['total_cpu_s'] / floor_cpu:.2f}"
+            )
+            out.append(
+                f"  job: the worker's first day (imports, units registry, borders once): "
+                f"{job['first_day_s']:.2f} s, {job['first_day_cpu_s']:.2f} CPU s, "
+                f"x{job['first_day_cpu_s'] / floor_cpu:.2f} of the floor in CPU seconds"
             )
         out.append("")
     out.append(
