@@ -11,22 +11,13 @@ import numpy as np
 import pytest
 import shapely
 from shapely import GeometryType
+from test_geojson import _noisy_field as _smooth_field  # fronts and noise, no NaN
 
 from era5_contours.science.contours import band_arrays, contour_bands
 from era5_contours.science.coverage import simplify_bands
 
 #: numpy does the work (1.23 on Glue 4.0, 2.x on 5.1 and 6.0): the lanes run these.
 pytestmark = pytest.mark.runtime
-
-
-def _smooth_field():
-    """A 0.1 degree field with fronts and grid-scale noise, no missing cells."""
-    x = np.round(np.arange(0.0, 20.0, 0.1), 4)
-    y = np.round(np.arange(40.0, 52.0, 0.1), 4)
-    xx, yy = np.meshgrid(x, y)
-    z = 10 * np.sin(xx / 1.7) * np.cos(yy / 1.3) + 6 * np.sin(xx * 3.1 + yy * 2.3)
-    z += np.random.default_rng(3).normal(0, 0.4, z.shape)
-    return x, y, z, np.array([-8.0, -4.0, 0.0, 4.0, 8.0, 12.0])
 
 
 def _ridges_field():
