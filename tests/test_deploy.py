@@ -265,7 +265,10 @@ RUNTIME_MODULES = {
             "ncar",
         )
     ),
-    *(f"science/{m}" for m in ("__init__", "daily", "levels", "contours", "palettes", "rings")),
+    *(
+        f"science/{m}"
+        for m in ("__init__", "daily", "levels", "contours", "coverage", "palettes", "rings")
+    ),
     *(
         f"outputs/{m}"
         for m in ("__init__", "features", "geojson", "plots", "borders", "labels", "layout")
