@@ -63,8 +63,8 @@ def simplify_bands(arrays: list[PolygonArrays], tolerance: float) -> list[Polygo
     free, nb1, nb2 = _chains(vid, ring_of, offsets, len(vertices))
     kept = _visvalingam(vertices, free, nb1, nb2, tolerance * tolerance,
                         _rings_holding(vid, ring_of, len(vertices)), counts)  # fmt: skip
-    kept = _unfold(arrays, open_pts, ring_of, vid, kept)
-    return _split(arrays, *_closed(open_pts[kept[vid]], ring_of[kept[vid]], len(counts)))
+    keep = _unfold(arrays, open_pts, ring_of, vid, kept)[vid]
+    return _split(arrays, *_closed(open_pts[keep], ring_of[keep], len(counts)))
 
 
 def _chains(
@@ -161,7 +161,7 @@ def _unfold(
     """
     # Each ring's polygon, numbered across the bands.
     n_polys = np.array([len(polys) - 1 for _, _, polys in arrays], dtype=np.int64)
-    first_poly = np.concatenate([[0], np.cumsum(n_polys)[:-1]])
+    first_poly = offsets_of(n_polys)[:-1]
     polygons = np.concatenate(
         [run_of(polys) + k for (_, _, polys), k in zip(arrays, first_poly, strict=True)]
     )
@@ -196,15 +196,10 @@ def _unfold(
     return kept
 
 
-def _shifts(arrays: list[PolygonArrays]) -> np.ndarray:
-    """Where each band's points start among all bands' (the running sum of their counts)."""
-    sizes = np.array([len(p) for p, _, _ in arrays], dtype=np.int64)
-    return np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
-
-
 def _open_rings(arrays: list[PolygonArrays]) -> tuple[np.ndarray, np.ndarray]:
     """Every band's ring vertices without the closing ones, and each ring's count."""
-    ends = np.concatenate([r[1:] + k for (_, r, _), k in zip(arrays, _shifts(arrays), strict=True)])
+    starts = offsets_of(np.array([len(p) for p, _, _ in arrays]))[:-1]
+    ends = np.concatenate([r[1:] + k for (_, r, _), k in zip(arrays, starts, strict=True)])
     pts = np.concatenate([p for p, _, _ in arrays])
     closing = np.zeros(len(pts), dtype=bool)
     closing[ends - 1] = True
