@@ -135,3 +135,14 @@ def test_vertices_are_told_apart_by_their_coordinates_alone():
     assert np.array_equal(vertices[vid], pts + 0.0)
     expected = np.unique(pts + 0.0, axis=0)
     assert len(vertices) == len(expected)
+
+
+def test_a_band_without_polygons_changes_nothing_around_it():
+    arrays = [band_arrays(b) for b in _bands(_smooth_field)]
+    empty = (np.empty((0, 2)), np.zeros(1, np.int64), np.zeros(1, np.int64))
+    alone = simplify_bands(arrays, 0.02)
+    mixed = simplify_bands([arrays[0], empty, *arrays[1:]], 0.02)
+    assert len(mixed[1][0]) == 0
+    for (p, r, q), (p2, r2, q2) in zip(alone, [mixed[0], *mixed[2:]], strict=True):
+        assert np.array_equal(p, p2) and np.array_equal(r, r2) and np.array_equal(q, q2)
+    assert all(len(p) == 0 for p, _, _ in simplify_bands([empty, empty], 0.02))
