@@ -271,7 +271,16 @@ RUNTIME_MODULES = {
     ),
     *(
         f"outputs/{m}"
-        for m in ("__init__", "features", "geojson", "plots", "borders", "labels", "layout")
+        for m in (
+            "__init__",
+            "features",
+            "geojson",
+            "plots",
+            "isolines",
+            "borders",
+            "labels",
+            "layout",
+        )
     ),
     *(
         f"tables/{m}"

@@ -484,6 +484,7 @@ def _drizzle_field() -> xr.DataArray:
 
 
 def _pieces_in_data(paths) -> list[bytes]:
+    """Every connected piece of ``paths``, repeated points dropped, rounded to 1e-6."""
     from matplotlib.path import Path as MplPath
 
     out = []
@@ -491,30 +492,86 @@ def _pieces_in_data(paths) -> list[bytes]:
         codes = path.codes if path.codes is not None else np.ones(len(path.vertices), int)
         starts = [*np.flatnonzero(codes == MplPath.MOVETO), len(path.vertices)]
         for a, b in itertools.pairwise(starts):
-            out.append(np.round(path.vertices[a:b], 9).tobytes())
+            xy = np.round(path.vertices[a:b], 6) + 0.0
+            xy = xy[np.append(True, (np.diff(xy, axis=0) != 0).any(axis=1))]
+            out.append(xy.tobytes())
     return sorted(out)
 
 
-def test_short_isoline_pieces_are_drawn_apart_from_the_labelled_lines():
-    """Each piece is drawn once, as matplotlib's own contour makes it; the labelled set
-    (where clabel searches) holds only the pieces long enough for a label."""
-    from matplotlib.collections import PathCollection
+def _map_axes(field: xr.DataArray):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-    from era5_contours.outputs.plots import LABEL_MIN_PIECE_PX
+    fig = Figure(figsize=(8.0, 5.0), dpi=110)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    lon, lat = field["longitude"].values, field["latitude"].values
+    ax.set_xlim(lon[0], lon[-1])
+    ax.set_ylim(lat[0], lat[-1])
+    ax.set_aspect(1.5)
+    return ax
+
+
+@pytest.mark.parametrize(
+    ("field", "levels"),
+    [
+        (_pressure_field(), np.arange(960.0, 1049.0, 4.0)),
+        (_drizzle_field(), np.array([0.1, 1.0, 2.0, 5.0, 10.0])),
+    ],
+    ids=["isobars", "drizzle"],
+)
+def test_labels_and_cut_lines_are_those_of_matplotlib_clabel(field, levels):
+    """The labels are placed and the lines cut beneath them as matplotlib's own
+    ``clabel(manual=..., inline=True)`` does at the same positions (the reference):
+    same texts, positions, angles and colours, and the same pieces of line drawn (the
+    pieces without a label untouched)."""
+    from era5_contours.outputs.isolines import INLINE_SPACING_PX, LABEL_SIZE, draw_isolines
+
+    lon, lat, values = field["longitude"].values, field["latitude"].values, field.values
+    colors = ["#000000", "#1f77b4", "#d62728", "#2ca02c", "#9467bd"] * 10
+    colors = colors[: len(levels)]
+    ax = _map_axes(field)
+    labels = draw_isolines(ax, lon, lat, values, levels, colors)
+    [ours] = ax.collections
+    assert len(labels) >= 3
+
+    ref_ax = _map_axes(field)
+    inside = np.flatnonzero((levels > np.nanmin(values)) & (levels < np.nanmax(values)))
+    reference = ref_ax.contour(
+        lon, lat, np.ma.masked_invalid(values), levels=levels[inside],
+        colors=[colors[i] for i in inside], linewidths=0.7, zorder=2,
+    )  # fmt: skip
+    ref_ax.apply_aspect()
+    uncut = _pieces_in_data(reference.get_paths())
+    texts = {float(v): f"{v:g}" for v in levels[inside]}
+    ref_labels = reference.clabel(
+        levels[inside], manual=[label.get_position() for label in labels], inline=True,
+        inline_spacing=INLINE_SPACING_PX, fontsize=LABEL_SIZE, fmt=texts,
+    )  # fmt: skip
+    assert [t.get_text() for t in labels] == [t.get_text() for t in ref_labels]
+    for label, ref in zip(labels, ref_labels, strict=True):
+        assert np.allclose(label.get_position(), ref.get_position(), atol=1e-6)
+        assert label.get_rotation() == pytest.approx(ref.get_rotation(), abs=0.01)
+        assert to_hex(label.get_color()) == to_hex(ref.get_color())
+    drawn = _pieces_in_data(ours.get_paths())
+    assert drawn == _pieces_in_data(reference.get_paths())
+    assert drawn != uncut  # the lines are cut where the labels sit
+
+
+def test_short_isoline_pieces_are_drawn_and_never_labelled():
+    """A day of drizzle: hundreds of short pieces, drawn as matplotlib's contour makes
+    them; labels only on pieces long enough to carry one."""
+    from matplotlib.path import Path as MplPath
+
+    from era5_contours.outputs.isolines import LABEL_MIN_PIECE_PX
 
     field = _drizzle_field()
     levels = np.array([0.1, 1.0, 2.0, 5.0, 10.0])
     fig = map_figure(field, levels, cmap="precipitation", coastlines=False, dpi=110)
     ax = fig.axes[0]
-    assert _labels(fig)  # the big area's lines carry labels
+    labels = _labels(fig)
+    assert labels  # the big area's lines carry labels
     [lines] = [c for c in ax.collections if hasattr(c, "clabel") and not c.filled]
-    [apart] = [c for c in ax.collections if type(c) is PathCollection]
-
-    def length(piece: bytes) -> float:
-        xy = ax.transData.transform(np.frombuffer(piece).reshape(-1, 2))
-        return float(np.hypot(*np.diff(xy, axis=0).T).sum())
-
-    reference = _pieces_in_data(
+    reference = (
         Figure()
         .add_subplot()
         .contour(
@@ -525,11 +582,107 @@ def test_short_isoline_pieces_are_drawn_apart_from_the_labelled_lines():
         )
         .get_paths()
     )
-    short = [p for p in reference if length(p) < LABEL_MIN_PIECE_PX]
+
+    def length(piece: bytes) -> float:
+        xy = ax.transData.transform(np.frombuffer(piece).reshape(-1, 2))
+        return float(np.hypot(*np.diff(xy, axis=0).T).sum())
+
+    short = [p for p in _pieces_in_data(reference) if length(p) < LABEL_MIN_PIECE_PX]
     assert len(short) > 100  # the showers
-    # The short pieces, exactly, drawn apart; the labelled set holds the long ones only
-    # (cut where labels sit, so perhaps more of them).
-    assert _pieces_in_data(apart.get_paths()) == short
-    kept = _pieces_in_data(lines.get_paths())
-    assert not set(kept) & set(short)
-    assert len(kept) >= len(reference) - len(short)
+    drawn = _pieces_in_data(lines.get_paths())
+    assert set(short) <= set(drawn)
+    for label in labels:
+        # Each label lies on a piece of its level at least LABEL_MIN_PIECE_PX long.
+        x, y = ax.transData.transform(label.get_position())
+        level = list(levels).index(float(label.get_text()))
+        path = reference[level]
+        starts = [*np.flatnonzero(path.codes == MplPath.MOVETO), len(path.vertices)]
+        near = min(
+            itertools.pairwise(starts),
+            key=lambda ab: np.hypot(
+                *(ax.transData.transform(path.vertices[ab[0] : ab[1]]) - (x, y)).T
+            ).min(),
+        )
+        assert length(np.round(path.vertices[near[0] : near[1]], 6).tobytes()) >= LABEL_MIN_PIECE_PX
+
+
+def test_a_label_at_a_rings_start_is_turned_and_cut_round_it():
+    """A label placed where a closed isoline starts: its angle and its cut go round
+    the ring's start, as clabel does it (the reference) on the same ring."""
+    from era5_contours.outputs.isolines import (
+        INLINE_SPACING_PX,
+        LABEL_SIZE,
+        cut_paths,
+        label_pieces,
+        place_labels,
+    )
+
+    lon, lat = np.arange(-20.0, 20.01, 0.25), np.arange(30.0, 70.01, 0.25)
+    x, y = np.meshgrid(lon, lat)
+    field = make_field(np.hypot(x - 3.0, (y - 50.0) * 1.3), lon, lat)
+    runs = []
+    for _ in range(2):
+        ax = _map_axes(field)
+        contours = ax.contour(lon, lat, field.values, levels=[10.0], colors=["#000000"])
+        ax.apply_aspect()
+        runs.append((ax, contours))
+    (ax, ours), (_, reference) = runs
+    [piece] = label_pieces(ax, ours.get_paths())
+    assert piece.closed
+    [label], cuts = place_labels(ax, [piece], [(0, 1.5)], ["10"], ["#000000"])
+    ours.set_paths(cut_paths(ours.get_paths(), [piece], cuts))
+    [ref] = reference.clabel(
+        [10.0], manual=[label.get_position()], inline=True,
+        inline_spacing=INLINE_SPACING_PX, fontsize=LABEL_SIZE, fmt={10.0: "10"},
+    )  # fmt: skip
+    assert np.allclose(label.get_position(), ref.get_position(), atol=1e-6)
+    assert label.get_rotation() == pytest.approx(ref.get_rotation(), abs=0.01)
+    [drawn] = _pieces_in_data(ours.get_paths())
+    assert [drawn] == _pieces_in_data(reference.get_paths())
+    # One piece: the ring less the label's width, open where the label sits.
+    xy = np.frombuffer(drawn).reshape(-1, 2)
+    assert np.hypot(*(xy[0] - xy[-1])) > 1.0
+
+
+def _line(*points: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    xy = np.array(points, dtype=float)
+    return xy, np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))])
+
+
+def _parts(parts: list[np.ndarray]) -> list[list[tuple[float, float]]]:
+    return [[(float(a), float(b)) for a, b in part] for part in parts]
+
+
+def test_cuts_of_an_open_line():
+    from era5_contours.outputs.isolines import kept_stretches
+
+    xy, along = _line((0, 0), (4, 0), (4, 3), (10, 3))  # 4 + 3 + 6 units long
+    assert _parts(kept_stretches(xy, along, False, [(2.0, 5.0)])) == [
+        [(0, 0), (2, 0)],
+        [(4, 1), (4, 3), (10, 3)],
+    ]
+    # Gaps past either end, and two that overlap, merged.
+    assert _parts(kept_stretches(xy, along, False, [(-1.0, 1.0), (8.0, 9.0), (8.5, 13.5)])) == [
+        [(1, 0), (4, 0), (4, 3), (5, 3)],
+    ]
+    assert kept_stretches(xy, along, False, [(0.0, 13.0)]) == []
+
+
+def test_cuts_of_a_ring_go_round_its_start():
+    from era5_contours.outputs.isolines import kept_stretches
+
+    xy, along = _line((0, 0), (10, 0), (10, 10), (0, 10), (0, 0))  # 40 round
+    # A gap across the start, given either way round: one piece from its end to its start.
+    across = [[(5, 0), (10, 0), (10, 10), (0, 10), (0, 5)]]
+    assert _parts(kept_stretches(xy, along, True, [(35.0, 45.0)])) == across
+    assert _parts(kept_stretches(xy, along, True, [(-5.0, 5.0)])) == across
+    # Two gaps: two pieces, the second passing the start.
+    assert _parts(kept_stretches(xy, along, True, [(25.0, 30.0), (5.0, 10.0)])) == [
+        [(10, 0), (10, 10), (5, 10)],
+        [(0, 10), (0, 0), (5, 0)],
+    ]
+    # A gap that reaches round the start past another's end leaves nothing it covers.
+    assert _parts(kept_stretches(xy, along, True, [(2.0, 4.0), (30.0, 47.0)])) == [
+        [(7, 0), (10, 0), (10, 10), (0, 10)],
+    ]
+    assert kept_stretches(xy, along, True, [(3.0, 43.0)]) == []

@@ -1,20 +1,17 @@
 """PNG maps of a daily field, coloured exactly like the GeoJSON bands, with labelled isolines.
 
-Isolines are labelled along the lines as on a synoptic chart (matplotlib's ``clabel``,
-inline, at positions chosen here: a few per line, straight stretches, never two labels
-on top of each other). Only the matplotlib object API is used (``Figure`` + ``FigureCanvasAgg``): pyplot keeps a
-global registry of figures, which leaks memory in long-running Spark executors and is not
-thread-safe.
+Isolines are labelled along the lines as on a synoptic chart
+(:mod:`~era5_contours.outputs.isolines`). Only the matplotlib object API is used
+(``Figure`` + ``FigureCanvasAgg``): pyplot keeps a global registry of figures, which leaks
+memory in long-running Spark executors and is not thread-safe.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import io
-import itertools
 import logging
 import math
-from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
@@ -23,21 +20,19 @@ from matplotlib import patheffects
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.cm import ScalarMappable
-from matplotlib.collections import PathCollection
 from matplotlib.colors import BoundaryNorm, ListedColormap
-from matplotlib.contour import QuadContourSet
 from matplotlib.figure import Figure
 from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.text import Text
 from matplotlib.ticker import FuncFormatter
-from matplotlib.transforms import Transform
 
 from era5_contours.inputs.datasets import SAMPLE_ATTR
 from era5_contours.science.levels import band_colors, line_colors
 from era5_contours.science.palettes import palette
 
 from .borders import boundary_segments
+from .isolines import HALO, LABEL_SIZE, Box, draw_isolines
 from .labels import SYNTHETIC_NOTE, display_units, number
 
 #: Which ends of a colour bar are open (matplotlib's ``extend``).
@@ -47,7 +42,6 @@ logger = logging.getLogger(__name__)
 
 _BACKGROUND = "white"
 _COAST_COLOR = "#1a1a1a"
-_HALO = (1.0, 1.0, 1.0, 0.75)
 _MAX_TICK_LABELS = 15
 
 
@@ -187,272 +181,6 @@ def _degree_formatter(pos: str, neg: str) -> FuncFormatter:
     return FuncFormatter(fmt)
 
 
-#: Isolines: line width (points) and label size; the labels' spacing along a line and
-#: the shortest line piece that gets one, in pixels.
-LINE_WIDTH = 0.7
-LABEL_SIZE = 7.0
-LABEL_SPACING_PX = 260.0
-LABEL_MIN_PIECE_PX = 90.0
-#: At most this many labels on one line piece: "a few", not a dotted line of numbers.
-LABELS_PER_PIECE = 3
-#: At most this many labels on one map (the longest lines get theirs first): a global
-#: map reads no better with more, and each costs matplotlib's clabel a few milliseconds.
-MAX_LABELS = 60
-#: Pixels kept clear between two labels' boxes (and the estimate of their size).
-LABEL_GAP_PX = 4.0
-
-#: A box in pixels: centre x, y and half-sides.
-Box = tuple[float, float, float, float]
-
-
-def _pieces(ax: Axes, contours: QuadContourSet) -> list[tuple[int, np.ndarray]]:
-    """Each connected isoline piece as ``(level index, (n, 2) pixel coordinates)``."""
-    out = []
-    for i, path in enumerate(contours.get_paths()):
-        vertices = np.asarray(path.vertices, dtype=float)
-        if vertices.shape[0] < 2:
-            continue
-        pixels = ax.transData.transform(vertices)
-        codes = path.codes
-        starts = np.flatnonzero(codes == MplPath.MOVETO) if codes is not None else np.array([0])
-        bounds = [*starts.tolist(), len(pixels)]
-        for a, b in itertools.pairwise(bounds):
-            if b - a >= 2:
-                out.append((i, pixels[a:b]))
-    return out
-
-
-def label_positions(
-    ax: Axes,
-    contours: QuadContourSet,
-    texts: list[str],
-    *,
-    fontsize: float = LABEL_SIZE,
-    spacing: float = LABEL_SPACING_PX,
-    avoid: Sequence[Box] = (),
-) -> list[tuple[int, float, float]]:
-    """Where to label the isolines: (level index, data coordinates) on the lines.
-
-    Candidates are spread evenly along each piece (one per ``spacing`` pixels, at most
-    :data:`LABELS_PER_PIECE`), moved along the line to a straight stretch, and kept only
-    inside the axes and where the label's box, turned along the line, keeps
-    :data:`LABEL_GAP_PX` clear of the boxes of the labels kept before and of ``avoid``
-    (pixel boxes of other marks). Longer pieces go first, so that the main lines get
-    their labels before the small closed ones.
-    """
-    fig = ax.get_figure()
-    assert fig is not None
-    px_per_pt = fig.dpi / 72.0
-    height = 1.2 * fontsize * px_per_pt
-    box = ax.get_window_extent()
-    inverse = ax.transData.inverted()
-    kept: list[Box] = list(avoid)
-    positions: list[tuple[int, float, float]] = []
-    pieces = _pieces(ax, contours)
-    lengths = []
-    for _, xy in pieces:
-        lengths.append(np.concatenate([[0.0], np.cumsum(np.hypot(*np.diff(xy, axis=0).T))]))
-    for k in np.argsort([-s[-1] for s in lengths]):
-        if len(positions) >= MAX_LABELS:
-            break
-        level, xy = pieces[k]
-        along = lengths[k]
-        total = float(along[-1])
-        if total < LABEL_MIN_PIECE_PX:
-            continue
-        width = 0.62 * fontsize * px_per_pt * len(texts[level]) + 4.0
-        count = int(min(LABELS_PER_PIECE, max(1, round(total / spacing))))
-        for j in range(count):
-            target = (j + 0.5) * total / count
-            # Try the target, then a label width either side, for a straight stretch.
-            for shift in (0.0, -width, width, -2 * width, 2 * width):
-                s0 = target + shift
-                if s0 - width / 2 < 0 or s0 + width / 2 > total:
-                    continue
-                p0, p1 = (
-                    np.array(
-                        [np.interp(s0 + d, along, xy[:, 0]), np.interp(s0 + d, along, xy[:, 1])]
-                    )
-                    for d in (-width / 2, width / 2)
-                )
-                if math.hypot(*(p1 - p0)) < 0.9 * width:
-                    continue  # the line bends under the label
-                x = float(np.interp(s0, along, xy[:, 0]))
-                y = float(np.interp(s0, along, xy[:, 1]))
-                # The label turned along the line: its upright box's half-sides.
-                angle = math.atan2(p1[1] - p0[1], p1[0] - p0[0])
-                c, s = abs(math.cos(angle)), abs(math.sin(angle))
-                hx, hy = (width * c + height * s) / 2, (width * s + height * c) / 2
-                if not (box.x0 + hx <= x <= box.x1 - hx and box.y0 + hy <= y <= box.y1 - hy):
-                    continue
-                gap = LABEL_GAP_PX
-                if any(
-                    abs(x - kx) < hx + khx + gap and abs(y - ky) < hy + khy + gap
-                    for kx, ky, khx, khy in kept
-                ):
-                    continue
-                kept.append((x, y, hx, hy))
-                lon, lat = inverse.transform((x, y))
-                positions.append((level, float(lon), float(lat)))
-                break
-    return positions
-
-
-def _set_aside_short_pieces(ax: Axes, contours: QuadContourSet) -> None:
-    """Draw the isoline pieces too short to carry a label apart from the labelled set.
-
-    clabel looks for the line nearest each label among every piece of the label's level,
-    in Python: a day of drizzle has tens of thousands of small rings, and that search
-    took seconds on a global map. The short pieces (under :data:`LABEL_MIN_PIECE_PX`,
-    which :func:`label_positions` never labels) go to a collection of their own, drawn
-    with their level's colour, width and style at the same depth: the map is the same.
-    """
-    paths = contours.get_paths()
-    colors = np.asarray(contours.get_edgecolor())
-    widths = np.atleast_1d(np.asarray(contours.get_linewidth(), dtype=float))
-    styles = list(contours.get_linestyle())
-    kept: list[MplPath] = []
-    aside: list[tuple[MplPath, int]] = []
-    for i, path in enumerate(paths):
-        vertices = np.asarray(path.vertices, dtype=float)
-        if path.codes is None or vertices.shape[0] < 2:
-            kept.append(path)
-            continue
-        codes = np.asarray(path.codes)
-        starts = np.flatnonzero(codes == MplPath.MOVETO)
-        if starts.size < 2:
-            kept.append(path)
-            continue
-        pixels = ax.transData.transform(vertices)
-        steps = np.hypot(*np.diff(pixels, axis=0).T)
-        steps[starts[1:] - 1] = 0.0  # no step from one piece to the next
-        lengths = np.add.reduceat(np.append(steps, 0.0), starts)
-        long = np.repeat(lengths >= LABEL_MIN_PIECE_PX, np.diff([*starts, len(vertices)]))
-        kept.append(MplPath(vertices[long], codes[long]))
-        if not long.all():
-            aside.append((MplPath(vertices[~long], codes[~long]), i))
-    if not aside:
-        return
-    contours.set_paths(kept)
-    ax.add_collection(
-        PathCollection(
-            [p for p, _ in aside],
-            facecolors="none",
-            edgecolors=[colors[i % len(colors)] for _, i in aside],
-            linewidths=[widths[i % len(widths)] for _, i in aside],
-            linestyles=[styles[i % len(styles)] for _, i in aside],
-            zorder=contours.get_zorder(),
-            transform=ax.transData,
-        ),
-        autolim=False,
-    )
-
-
-def _clabel_by_level(
-    contours: QuadContourSet,
-    levels: np.ndarray,
-    fmt: dict[float, str],
-    positions: Sequence[tuple[int, float, float]],
-) -> None:
-    """matplotlib's inline labels at ``positions`` (level index, data coordinates).
-
-    clabel looks for the line nearest each position among every piece of the levels it
-    labels, one piece at a time in Python (thousands of pieces, and the long ones
-    thousands of vertices, on a global map). It is shown, a level at a time, only the
-    pieces nearest the level's positions (:func:`_nearest_pieces`: the pieces it would
-    pick among all); the other pieces rejoin the level's path after it cut the
-    labelled ones. Every call names all levels: matplotlib 3.10 indexes its label list
-    by the level's place in the set (a call naming one level fails there with an
-    IndexError).
-    """
-    paths = list(contours.get_paths())
-    empty = MplPath(np.empty((0, 2)), np.empty(0, dtype=MplPath.code_type))
-    to_pixels = contours.get_transform()
-    for i in sorted({index for index, _, _ in positions}):
-        at = np.array([(x, y) for index, x, y in positions if index == i])
-        labelled, others = _nearest_pieces(paths[i], to_pixels.transform(at), to_pixels)
-        contours.set_paths([labelled if k == i else empty for k in range(len(paths))])
-        contours.clabel(
-            levels,
-            manual=[(float(x), float(y)) for x, y in at],
-            inline=True, inline_spacing=2, fontsize=LABEL_SIZE, fmt=fmt, zorder=4,
-        )  # fmt: skip
-        # The labelled pieces, cut where their labels sit, and the others.
-        paths[i] = MplPath.make_compound_path(contours.get_paths()[i], others)
-    contours.set_paths(paths)
-
-
-def _nearest_pieces(path: MplPath, at: np.ndarray, to_pixels: Transform) -> tuple[MplPath, MplPath]:
-    """The pieces of ``path`` nearest the pixel positions ``at``; the others.
-
-    Nearest as clabel measures it: the distance in pixels from a position to the
-    closest point of a piece's segments. Each result is a path of whole pieces, in
-    their order.
-    """
-    vertices = np.asarray(path.vertices, dtype=float)
-    nothing = MplPath(np.empty((0, 2)), np.empty(0, dtype=MplPath.code_type))
-    if path.codes is None or len(vertices) < 2:
-        return path, nothing
-    codes = np.asarray(path.codes)
-    piece = np.cumsum(codes == MplPath.MOVETO) - 1
-    pixels = to_pixels.transform(vertices)
-    joined = piece[1:] == piece[:-1]  # segments within a piece
-    p0, p1, owner = pixels[:-1][joined], pixels[1:][joined], piece[1:][joined]
-    d = p1 - p0
-    length2 = np.maximum((d * d).sum(axis=1), 1e-300)
-    chosen = np.zeros(piece[-1] + 1, dtype=bool)
-    for point in at:
-        t = np.clip(((point - p0) * d).sum(axis=1) / length2, 0.0, 1.0)
-        gap = np.hypot(*(p0 + t[:, None] * d - point).T)
-        chosen[owner[gap <= gap.min() + 1e-6]] = True
-    keep = chosen[np.maximum(piece, 0)]
-    return MplPath(vertices[keep], codes[keep]), MplPath(vertices[~keep], codes[~keep])
-
-
-def draw_isolines(
-    ax: Axes,
-    lon: np.ndarray,
-    lat: np.ndarray,
-    values: np.ndarray,
-    levels: np.ndarray,
-    colors: list[str],
-    *,
-    avoid: Sequence[Box] = (),
-) -> list[Text]:
-    """Isolines of the levels the field crosses, labelled along the lines; the labels.
-
-    ``colors`` are the lines' colours per level (:func:`~era5_contours.science.levels.line_colors`);
-    labels keep clear of the ``avoid`` boxes (other marks, in pixels).
-    """
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return []
-    inside = np.flatnonzero((levels > finite.min()) & (levels < finite.max()))
-    if inside.size == 0:
-        return []
-    contours = ax.contour(
-        lon,
-        lat,
-        np.ma.masked_invalid(values),
-        levels=levels[inside],
-        colors=[colors[i] for i in inside],
-        linewidths=LINE_WIDTH,
-        zorder=2,
-    )
-    texts = [number(float(v)) for v in levels[inside]]
-    ax.apply_aspect()  # the pixel positions below are those of the final axes box
-    _set_aside_short_pieces(ax, contours)
-    positions = label_positions(ax, contours, texts, avoid=avoid)
-    if positions:
-        fmt = {float(v): t for v, t in zip(levels[inside], texts, strict=True)}
-        _clabel_by_level(contours, levels[inside], fmt, positions)
-    labels: list[Text] = list(contours.labelTexts)
-    for label in labels:
-        # A pale halo keeps the number legible on the darkest fills.
-        label.set_path_effects([patheffects.withStroke(linewidth=2.2, foreground=_HALO)])
-    return labels
-
-
 #: Lows and highs are looked for on a grid of at most this many points along its longer
 #: side, within a square window of this share of the shorter side.
 _CENTRE_GRID = 160
@@ -518,7 +246,7 @@ def draw_centres(
 ) -> list[Text]:
     """``L`` and ``H`` (``marks``) over their value at each of ``centres``."""
     texts: list[Text] = []
-    halo = [patheffects.withStroke(linewidth=2.5, foreground=_HALO)]
+    halo = [patheffects.withStroke(linewidth=2.5, foreground=HALO)]
     for kind, x, y, value in centres:
         letter = marks[0] if kind == "low" else marks[1]
         for text, size, offset, va in (
