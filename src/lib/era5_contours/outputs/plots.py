@@ -141,14 +141,17 @@ def colorbar_bands(levels: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, sl
 
 
 def band_image(values: np.ndarray, levels: np.ndarray, colors: list[str]) -> np.ndarray:
-    """RGBA image (rows as ``values``) of each cell's band colour; NaN cells transparent.
+    """RGBA image (rows as ``values``, bytes) of each cell's band colour; NaN cells transparent.
 
     Band ``i`` holds ``levels[i-1] < v <= levels[i]`` (``searchsorted`` side left), the
-    bands of the GeoJSON and of ``contourf``.
+    bands of the GeoJSON and of ``contourf``. Bytes, not floats: matplotlib copies and
+    resamples the image to the axes' pixels, an eighth of the work in bytes (0.05 s per
+    global 0.25 degree map in float64), and the colours are bytes in the PNG anyway.
     """
     from matplotlib.colors import to_rgba_array
 
-    table = np.vstack([to_rgba_array(colors), [0.0, 0.0, 0.0, 0.0]])
+    rgba = np.vstack([to_rgba_array(colors), [0.0, 0.0, 0.0, 0.0]])
+    table = np.round(rgba * 255.0).astype(np.uint8)
     index = np.searchsorted(levels, values, side="left")
     index[np.isnan(values)] = len(colors)
     return table[index]
