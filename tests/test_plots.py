@@ -346,10 +346,11 @@ def test_band_image_colours_cells_by_band_with_levels_in_the_band_below():
     levels = np.array([1.0, 2.0])
     colors = band_colors(levels, "viridis")
     img = band_image(np.array([[0.5, 1.0, 1.5], [2.0, 2.5, np.nan]]), levels, colors)
-    hexes = [[matplotlib_hex(px) for px in row] for row in img]
+    assert img.dtype == np.uint8  # what the PNG holds
+    hexes = [[matplotlib_hex(px / 255.0) for px in row] for row in img]
     assert hexes[0] == [colors[0], colors[0], colors[1]]
     assert hexes[1][:2] == [colors[1], colors[2]]
-    assert img[1, 2, 3] == 0.0  # NaN: transparent
+    assert img[1, 2, 3] == 0  # NaN: transparent
 
 
 def matplotlib_hex(rgba) -> str:
