@@ -539,7 +539,7 @@ def test_labels_and_cut_lines_are_those_of_matplotlib_clabel(field, levels):
     inside = np.flatnonzero((levels > np.nanmin(values)) & (levels < np.nanmax(values)))
     reference = ref_ax.contour(
         lon, lat, np.ma.masked_invalid(values), levels=levels[inside],
-        colors=[colors[i] for i in inside], linewidths=0.7, zorder=2,
+        colors=[colors[i] for i in inside], linewidths=0.7, zorder=2, algorithm="serial",
     )  # fmt: skip
     ref_ax.apply_aspect()
     uncut = _pieces_in_data(reference.get_paths())
@@ -580,6 +580,7 @@ def test_short_isoline_pieces_are_drawn_and_never_labelled():
             field["latitude"].values,
             np.ma.masked_invalid(field.values),
             levels=levels,
+            algorithm="serial",
         )
         .get_paths()
     )
@@ -624,7 +625,9 @@ def test_a_label_at_a_rings_start_is_turned_and_cut_round_it():
     runs = []
     for _ in range(2):
         ax = _map_axes(field)
-        contours = ax.contour(lon, lat, field.values, levels=[10.0], colors=["#000000"])
+        contours = ax.contour(
+            lon, lat, field.values, levels=[10.0], colors=["#000000"], algorithm="serial"
+        )
         ax.apply_aspect()
         runs.append((ax, contours))
     (ax, ours), (_, reference) = runs
@@ -687,3 +690,22 @@ def test_cuts_of_a_ring_go_round_its_start():
         [(7, 0), (10, 0), (10, 10), (0, 10)],
     ]
     assert kept_stretches(xy, along, True, [(3.0, 43.0)]) == []
+
+
+@pytest.mark.parametrize("make", [_pressure_field, _drizzle_field], ids=["isobars", "drizzle"])
+def test_the_maps_contouring_draws_matplotlibs_default_lines(make):
+    """The maps contour with contourpy's serial algorithm (the feature rows' own), for
+    speed: the same lines, vertex for vertex, as matplotlib's default (mpl2014)."""
+    field = make()
+    lon, lat = field["longitude"].values, field["latitude"].values
+    values = np.ma.masked_invalid(field.values)
+    levels = np.unique(np.quantile(field.values[np.isfinite(field.values)], [0.2, 0.5, 0.8, 0.95]))
+    ours, default = (
+        Figure().add_subplot().contour(lon, lat, values, levels=levels, algorithm=algorithm)
+        for algorithm in ("serial", "mpl2014")
+    )
+    for a, b in zip(ours.get_paths(), default.get_paths(), strict=True):
+        assert len(a.vertices) > 10
+        assert len(a.vertices) == len(b.vertices)
+        rows = [np.unique(np.round(p.vertices, 9), axis=0) for p in (a, b)]
+        assert np.array_equal(*rows)
